@@ -1,0 +1,26 @@
+/* Layout shared by every probe's events and read by src/probes: a record starts with its
+ * type and size, so a reader built against another layout rejects it instead of misreading. */
+#ifndef MEMWATCHER_COMMON_H
+#define MEMWATCHER_COMMON_H
+
+#define MW_TASK_COMM_LEN 16
+#define MW_MAX_NODES 32
+#define MW_MAX_ZONES 6
+
+enum mw_event_type {
+	MW_EVENT_SYSSTAT = 1,
+	MW_EVENT_PROCSTAT = 2,
+	MW_EVENT_PROCSTAT_EXIT = 3,
+	MW_EVENT_PAF = 4,
+	MW_EVENT_PR = 5,
+	MW_EVENT_MEMLEAK = 6,
+};
+
+struct mw_event_header {
+	__u16 type;
+	__u16 size;	/* sizeof the whole record */
+	__u32 _pad;
+	__u64 ts_ns;	/* bpf_ktime_get_ns() */
+};
+
+#endif

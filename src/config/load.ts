@@ -1,0 +1,157 @@
+// Builds the effective configuration: defaults < config/default.json < -c file < environment
+// (OTEL_* then MEMWATCHER_*) < flags. Every failure is one ConfigError line naming what to fix.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { convict, schemaWithEnv, keyPaths, envName, type Config } from './schema.ts';
+import { OTEL_ENV_KEYS, translateOtelValue } from './otel-env.ts';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_CONFIG_FILE = join(import.meta.dirname, '../../config/default.json');
+
+/** MEMWATCHER_* variables that are not config keys (developer overrides of paths). */
+const NON_KEY_ENV = new Set(['MEMWATCHER_LIBBPF', 'MEMWATCHER_BPF_DIR', 'MEMWATCHER_KERNEL_TEST']);
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, by key path. */
+  flags?: Record<string, unknown>;
+  /** Which flag set a key, for error messages. */
+  flagNames?: Record<string, string>;
+  defaultFile?: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where a key's value came from: default, a file, an environment variable or a flag. */
+  origin(path: string): string;
+  /** The effective config with secrets masked (what --print-config prints). */
+  printable(): Record<string, unknown>;
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const origins = new Map<string, string>();
+  const effectiveEnv: Record<string, string> = {};
+  const keys = new Set(keyPaths());
+
+  for (const [variable, path] of OTEL_ENV_KEYS) {
+    const v = env[variable];
+    if (v !== undefined && v.trim() !== '' && env[envName(path)] === undefined) {
+      effectiveEnv[envName(path)] = translateOtelValue(variable, v);
+      origins.set(path, variable);
+    }
+  }
+  const envByName = new Map([...keys].map((k) => [envName(k), k]));
+  for (const [name, v] of Object.entries(env)) {
+    if (!name.startsWith('MEMWATCHER_') || v === undefined) continue;
+    const path = envByName.get(name);
+    if (!path) {
+      if (NON_KEY_ENV.has(name)) continue;
+      throw new ConfigError(`unknown environment variable ${name}: unset it (mem-watcher --print-config lists the variables)`);
+    }
+    effectiveEnv[name] = v;
+    origins.set(path, name);
+  }
+
+  let conf;
+  try {
+    conf = convict(schemaWithEnv() as never, { env: effectiveEnv, args: [] });
+  } catch (err) {
+    throw new ConfigError(oneLine(err, origins));
+  }
+
+  for (const [file, label] of [
+    [opts.defaultFile ?? DEFAULT_CONFIG_FILE, 'default config'],
+    [opts.file, 'config file'],
+  ] as const) {
+    if (!file) continue;
+    const obj = readJsonFile(file, label, label === 'default config');
+    if (obj === undefined) continue;
+    for (const path of leafPaths(obj)) if (!origins.has(path) || !origins.get(path)!.startsWith('MEMWATCHER_') && !origins.get(path)!.startsWith('OTEL_')) origins.set(path, file);
+    try {
+      conf.load(obj);
+    } catch (err) {
+      throw new ConfigError(`${file}: ${oneLine(err, origins)}`);
+    }
+  }
+
+  for (const [path, value] of Object.entries(opts.flags ?? {})) {
+    if (value === undefined) continue;
+    conf.set(path as never, value as never);
+    origins.set(path, opts.flagNames?.[path] ?? `flag for ${path}`);
+  }
+
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(oneLine(err, origins));
+  }
+
+  const config = conf.getProperties() as unknown as Config;
+  return {
+    config,
+    origin: (path) => origins.get(path) ?? 'default',
+    printable: () => JSON.parse(conf.toString()) as Record<string, unknown>,
+  };
+}
+
+function readJsonFile(file: string, label: string, optional: boolean): Record<string, unknown> | undefined {
+  let text: string;
+  try {
+    if (statSync(file).isDirectory()) throw new ConfigError(`${label} ${file} is a directory: pass a JSON file`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (optional && code === 'ENOENT') return undefined;
+    if (code === 'ENOENT') throw new ConfigError(`${label} ${file} does not exist: check the path given to -c`);
+    if (code === 'EACCES') throw new ConfigError(`${label} ${file} is not readable: fix its permissions`);
+    throw new ConfigError(`${label} ${file} cannot be read (${code ?? (err as Error).message})`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${label} ${file} is not valid JSON (${(err as Error).message}): fix the syntax`);
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${label} ${file} must hold a JSON object of config keys`);
+  }
+  return obj as Record<string, unknown>;
+}
+
+function leafPaths(obj: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) out.push(...leafPaths(v as Record<string, unknown>, path));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** convict reports several problems on several lines; we report the first, with its source. */
+function oneLine(err: unknown, origins: Map<string, string>): string {
+  const first = String((err as Error).message ?? err).split('\n').map((l) => l.trim()).find((l) => l !== '') ?? 'invalid configuration';
+  const unknownKey = /^configuration param '([^']+)' not declared in the schema/.exec(first);
+  if (unknownKey) return `unknown config key ${unknownKey[1]}: remove it or fix its name (mem-watcher --print-config lists the keys)`;
+  const m = /^([\w.]+): (.*)$/.exec(first);
+  if (m) {
+    const [, path, problem] = m;
+    const src = origins.get(path!) ?? 'default';
+    return `${path} (from ${src}) ${problem!.replace(/: value was .*$/, '').replace(/^must be of type (\w+)/, 'must be a $1')}${valueSuffix(first)}`;
+  }
+  return first;
+}
+
+function valueSuffix(line: string): string {
+  const m = /: value was (.*)$/.exec(line);
+  return m ? `, got ${m[1]!.length > 60 ? m[1]!.slice(0, 57) + '...' : m[1]}` : '';
+}

@@ -1,0 +1,144 @@
+// Checked map operations on raw bytes; probes decode the bytes with their own layouts.
+import { readFileSync } from 'node:fs';
+import { BpfError, ENOENT } from './errors.ts';
+import { native, errno, type Ptr } from './ffi.ts';
+
+const BPF_MAP_TYPE_PERCPU_HASH = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+const BPF_MAP_TYPE_LRU_PERCPU_HASH = 10;
+const PERCPU_TYPES = new Set([BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH]);
+
+let possibleCpus: number | undefined;
+
+/** Number of possible CPUs (what per-CPU map values are sized by), from /sys. */
+export function nrPossibleCpus(): number {
+  if (possibleCpus === undefined) {
+    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+    let n = 0;
+    for (const part of text.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      n += b === undefined ? 1 : b - (a ?? 0) + 1;
+    }
+    possibleCpus = n;
+  }
+  return possibleCpus;
+}
+
+export class BpfMap {
+  readonly name: string;
+  readonly #ptr: Ptr;
+
+  constructor(ptr: Ptr, name: string) {
+    this.#ptr = ptr;
+    this.name = name;
+  }
+
+  get fd(): number {
+    const fd = native.bpf_map__fd(this.#ptr) as number;
+    if (fd < 0) throw new BpfError(`fd of map ${this.name} (not loaded)`, -fd);
+    return fd;
+  }
+  get keySize(): number { return native.bpf_map__key_size(this.#ptr) as number; }
+  get valueSize(): number { return native.bpf_map__value_size(this.#ptr) as number; }
+  get maxEntries(): number { return native.bpf_map__max_entries(this.#ptr) as number; }
+  get perCpu(): boolean { return PERCPU_TYPES.has(native.bpf_map__type(this.#ptr) as number); }
+
+  /** Bytes one lookup returns: per-CPU maps return one 8-byte-aligned slot per possible CPU. */
+  get valueBytes(): number {
+    return this.perCpu ? Math.ceil(this.valueSize / 8) * 8 * nrPossibleCpus() : this.valueSize;
+  }
+
+  /** Sets max_entries; only before load. */
+  setMaxEntries(n: number): void {
+    const ret = native.bpf_map__set_max_entries(this.#ptr, n) as number;
+    if (ret < 0) throw new BpfError(`set max_entries of map ${this.name} to ${n}`, -ret);
+  }
+
+  lookup(key: Buffer): Buffer | undefined {
+    const value = Buffer.alloc(this.valueBytes);
+    if (native.bpf_map_lookup_elem(this.fd, key, value) as number < 0) {
+      const e = errno();
+      if (e === ENOENT) return undefined;
+      throw new BpfError(`lookup in map ${this.name}`, e);
+    }
+    return value;
+  }
+
+  update(key: Buffer, value: Buffer, flags = 0): void {
+    if (native.bpf_map_update_elem(this.fd, key, value, flags) as number < 0) {
+      throw new BpfError(`update of map ${this.name}`, errno());
+    }
+  }
+
+  /** Deletes a key; false when it was not there. */
+  delete(key: Buffer): boolean {
+    if (native.bpf_map_delete_elem(this.fd, key) as number < 0) {
+      const e = errno();
+      if (e === ENOENT) return false;
+      throw new BpfError(`delete from map ${this.name}`, e);
+    }
+    return true;
+  }
+
+  *keys(): Generator<Buffer> {
+    const fd = this.fd;
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      if (native.bpf_map_get_next_key(fd, prev, next) as number < 0) {
+        const e = errno();
+        if (e === ENOENT) return;
+        throw new BpfError(`iterate map ${this.name}`, e);
+      }
+      yield next;
+      prev = next;
+    }
+  }
+
+  /**
+   * Every entry, read in batches of `batch` with one syscall each where the kernel supports
+   * batch lookup (5.6+), else key by key. Entries deleted meanwhile are skipped.
+   */
+  entries(batch = 4096): Array<[Buffer, Buffer]> {
+    const out = this.#entriesBatched(batch);
+    if (out) return out;
+    const slow: Array<[Buffer, Buffer]> = [];
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) slow.push([k, v]);
+    }
+    return slow;
+  }
+
+  #entriesBatched(batch: number): Array<[Buffer, Buffer]> | undefined {
+    const ks = this.keySize;
+    const vs = this.valueBytes;
+    const keys = Buffer.alloc(ks * batch);
+    const values = Buffer.alloc(vs * batch);
+    // in/out batch tokens are opaque to us; hash maps use a u32-sized bucket cursor, but any
+    // size >= key size is accepted.
+    const tokenSize = Math.max(ks, 8);
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(tokenSize);
+    const result: Array<[Buffer, Buffer]> = [];
+    const opts = { sz: 24, elem_flags: 0n, flags: 0n };
+    for (;;) {
+      const count = [batch];
+      const ret = native.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, opts) as number;
+      const e = ret < 0 ? errno() : 0;
+      if (ret < 0 && e !== ENOENT) {
+        if (result.length === 0) return undefined; // not supported for this map type or kernel
+        throw new BpfError(`batch lookup in map ${this.name}`, e);
+      }
+      const n = count[0] ?? 0;
+      for (let i = 0; i < n; i++) {
+        result.push([
+          Buffer.from(keys.subarray(i * ks, (i + 1) * ks)),
+          Buffer.from(values.subarray(i * vs, (i + 1) * vs)),
+        ]);
+      }
+      if (e === ENOENT) return result;
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+}

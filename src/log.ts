@@ -1,0 +1,26 @@
+// One logger for the whole process: one line per message on stderr, debug only with -v.
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  readonly verbose: boolean;
+}
+
+export function createLogger(opts: { verbose: boolean; write?: (line: string) => void }): Logger {
+  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${msg}`);
+  return {
+    verbose: opts.verbose,
+    debug: (m) => { if (opts.verbose) emit('debug', m); },
+    info: (m) => emit('info', m),
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+  };
+}
+
+export const silentLogger: Logger = {
+  verbose: false, debug() {}, info() {}, warn() {}, error() {},
+};

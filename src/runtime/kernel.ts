@@ -1,0 +1,79 @@
+// What the running kernel offers, read once at start-up.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+
+export interface KernelInfo {
+  release: string;
+  /** [major, minor] of the running kernel. */
+  version: [number, number];
+  btf: boolean;
+  /** kprobes compiled in (the tracefs kprobe interface exists). */
+  kprobes: boolean;
+  numaNodes: number[];
+  pageSize: number;
+  tracefs: string | undefined;
+}
+
+export function readKernelInfo(): KernelInfo {
+  const release = os.release();
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  const tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].find((d) => existsSync(`${d}/events`));
+  return {
+    release,
+    version: m ? [Number(m[1]), Number(m[2])] : [0, 0],
+    btf: existsSync('/sys/kernel/btf/vmlinux'),
+    kprobes: tracefs ? existsSync(`${tracefs}/kprobe_events`) : existsSync('/sys/bus/event_source/devices/kprobe'),
+    numaNodes: readNumaNodes(),
+    pageSize: pageSize(),
+    tracefs,
+  };
+}
+
+export function kernelAtLeast(k: KernelInfo, major: number, minor: number): boolean {
+  return k.version[0] > major || (k.version[0] === major && k.version[1] >= minor);
+}
+
+function readNumaNodes(): number[] {
+  try {
+    const nodes = readdirSync('/sys/devices/system/node')
+      .map((d) => /^node(\d+)$/.exec(d)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    return nodes.length ? nodes : [0];
+  } catch {
+    return [0]; // !CONFIG_NUMA: one node
+  }
+}
+
+function pageSize(): number {
+  // The kernel reports KernelPageSize per mapping; 4 KiB unless a mapping says otherwise.
+  try {
+    const m = /KernelPageSize:\s+(\d+) kB/.exec(readFileSync('/proc/self/smaps', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* fall through */ }
+  return 4096;
+}
+
+let kallsymsFunctions: Set<string> | undefined;
+
+function kernelFunctions(): Set<string> {
+  if (!kallsymsFunctions) {
+    kallsymsFunctions = new Set();
+    try {
+      for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
+        const parts = line.split(' ');
+        if (parts[1] === 't' || parts[1] === 'T') kallsymsFunctions.add(parts[2] ?? '');
+      }
+    } catch { /* unreadable: every lookup misses */ }
+  }
+  return kallsymsFunctions;
+}
+
+/** The symbol kprobes can use for a kernel function (static ones may be renamed: foo.isra.0). */
+export function resolveKernelFunction(name: string): string | undefined {
+  const fns = kernelFunctions();
+  if (fns.has(name)) return name;
+  for (const sym of fns) if (sym.startsWith(name + '.')) return sym;
+  return undefined;
+}

@@ -1,0 +1,73 @@
+// What a probe is, as data: its BPF object, the hooks it can use in order of preference, and
+// how to turn what the kernel side produces into records. The runtime does the rest.
+import type { BpfObject } from '../libbpf/object.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { KernelInfo } from './kernel.ts';
+
+export const PROBE_NAMES = ['sysstat', 'procstat', 'paf', 'pr', 'memleak'] as const;
+export type ProbeName = (typeof PROBE_NAMES)[number];
+
+export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe'] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** One BPF program of a strategy and how it attaches. */
+export interface ProgramAttach {
+  program: string;
+  /** kprobe/fentry: kernel functions to try in order (renamed across versions, e.g. shrink_page_list -> shrink_folio_list). */
+  functions?: readonly string[];
+  /** kretprobe rather than kprobe. */
+  retprobe?: boolean;
+  /** A hook some kernels lack: its failure does not fail the strategy. */
+  optional?: boolean;
+}
+
+export interface Strategy {
+  name: StrategyName;
+  programs: readonly ProgramAttach[];
+  /** Why this strategy is at this place in the order (shown with -v and in the README). */
+  note?: string;
+}
+
+export interface ProbeContext {
+  config: Config;
+  log: Logger;
+  kernel: KernelInfo;
+}
+
+/** A probe after attach: polled by the runtime, stopped once. */
+export interface ProbeSource {
+  /** Drain ring buffers / read maps; called on every runtime tick. */
+  poll(nowMs: number): void;
+  /** Records handed to the exporters so far, and records the kernel side could not deliver. */
+  counters(): { received: number; dropped: number };
+  /** Final drain, then release user-space resources; the runtime closes the BPF object. */
+  stop(): void;
+}
+
+export interface LoadedProbe {
+  obj: BpfObject;
+  strategy: Strategy;
+  /** Programs of the strategy that attached, and the optional ones that did not (with why). */
+  attached: string[];
+  skipped: Array<{ program: string; reason: string }>;
+}
+
+export interface ProbeDefinition<R> {
+  name: ProbeName;
+  /** Object file stem: build/bpf/<object>.bpf.o */
+  object: string;
+  strategies: readonly Strategy[];
+  /** Before load: tunables (rodata) and map sizes. */
+  configure?(obj: BpfObject, ctx: ProbeContext, strategy: Strategy): void;
+  /** Replaces the generic attach loop (memleak attaches per target process). */
+  attach?(loaded: LoadedProbe, ctx: ProbeContext): void;
+  /** After attach: start producing records. */
+  start(loaded: LoadedProbe, ctx: ProbeContext, emit: (record: R) => void): ProbeSource;
+}
+
+/** Whatever the probes emit, tagged by probe, is what every exporter consumes. */
+export interface ProbeRecord<R = unknown> {
+  probe: ProbeName;
+  record: R;
+}
