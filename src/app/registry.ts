@@ -1,0 +1,24 @@
+// Which probes exist and how each one's records reach each exporter. Adding a probe is one
+// entry here plus its own files (bpf/<probe>.bpf.c, src/probes/<probe>.ts, its exporters).
+import type { ConsoleBinding } from '../console/sink.ts';
+import { sysstatConsole } from '../console/sysstat.ts';
+import { sysstatProbe } from '../probes/sysstat.ts';
+import type { ProbeDefinition, ProbeName } from '../runtime/probe.ts';
+import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
+import { sysstatMetrics } from '../telemetry/sysstat.ts';
+
+export interface ProbeEntry<R> {
+  definition: ProbeDefinition<R>;
+  metrics?(ctx: ExportContext): RecordHandler<R>;
+  spans?(ctx: ExportContext): RecordHandler<R>;
+  console?(write: (line: string) => void, prefix: string, ctx: ExportContext): ConsoleBinding<R>;
+}
+
+function entry<R>(e: ProbeEntry<R>): ProbeEntry<unknown> {
+  return e as ProbeEntry<unknown>;
+}
+
+/** Probes in the order they start and print. Absent ones are not implemented yet. */
+export const PROBES: Partial<Record<ProbeName, ProbeEntry<unknown>>> = {
+  sysstat: entry({ definition: sysstatProbe, metrics: sysstatMetrics, console: (w, p) => sysstatConsole(w, p) }),
+};

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Entry point: parse flags, load config, run; map every failure to its exit code and one line.
+import { parseCli, UsageError, USAGE } from './args.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { keyPaths, envName } from '../config/schema.ts';
+import { createLogger } from '../log.ts';
+import { EnvironmentError } from '../app/preflight.ts';
+import { PROBES } from '../app/registry.ts';
+import { SERVICE_VERSION } from '../telemetry/resource.ts';
+import { PROBE_NAMES } from '../runtime/probe.ts';
+import { BpfError } from '../libbpf/errors.ts';
+import { TelemetryStartError } from '../telemetry/otel.ts';
+
+const EXIT_OK = 0;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+async function main(argv: string[]): Promise<number> {
+  let verbose = argv.includes('-v') || argv.includes('--verbose');
+  try {
+    const cli = parseCli(argv);
+    if (cli.help) {
+      process.stdout.write(USAGE);
+      return EXIT_OK;
+    }
+    if (cli.version) {
+      process.stdout.write(`mem-watcher ${SERVICE_VERSION}\n`);
+      return EXIT_OK;
+    }
+    // Probe flags select exactly those probes; the config's enabled keys decide otherwise.
+    if (cli.probes.length > 0) {
+      for (const p of PROBE_NAMES) {
+        if (p !== 'memleak') cli.flags[`probes.${p}.enabled`] = cli.probes.includes(p);
+      }
+    }
+    const loaded = loadConfig({ file: cli.configFile, flags: cli.flags, flagNames: cli.flagNames });
+    verbose = loaded.config.verbose;
+    if (cli.printConfig) {
+      process.stdout.write(JSON.stringify(loaded.printable(), null, 2) + '\n');
+      for (const path of keyPaths()) process.stderr.write(`# ${envName(path).padEnd(40)} ${path} (${loaded.origin(path)})\n`);
+      return EXIT_OK;
+    }
+    for (const p of cli.probes) {
+      if (!PROBES[p]) throw new UsageError(`the ${p} probe is not implemented yet in this version: leave out its flag`);
+    }
+    const log = createLogger({ verbose });
+    const { run } = await import('../app/run.ts');
+    await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
+    return EXIT_OK;
+  } catch (err) {
+    const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
+    process.stderr.write(`mem-watcher: ${(err as Error).message}\n`);
+    if (verbose && !usage) process.stderr.write(`${(err as Error).stack}\n`);
+    if (usage) return EXIT_USAGE;
+    if (err instanceof BpfError) return EXIT_RUNTIME;
+    return EXIT_RUNTIME;
+  }
+}
+
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+function stopSignal(log: { warn(m: string): void }): Promise<string> {
+  return new Promise((resolve) => {
+    let count = 0;
+    const on = (sig: NodeJS.Signals) => {
+      count++;
+      if (count > 1) {
+        log.warn(`${sig} again: exiting without flushing`);
+        process.exit(130);
+      }
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Exporters' sockets may linger (keep-alive); nothing is left to do once main returned.
+setTimeout(() => process.exit(code), 200).unref();

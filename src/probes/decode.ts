@@ -1,0 +1,48 @@
+// Shared checks for records read from the kernel: every record starts with mw_event_header
+// (bpf/common.h) and is rejected, not misread, when its type or size is not what we expect.
+
+export const HEADER_SIZE = 16;
+
+export const EVENT_TYPE = {
+  SYSSTAT: 1,
+  PROCSTAT: 2,
+  PROCSTAT_EXIT: 3,
+  PAF: 4,
+  PR: 5,
+  MEMLEAK: 6,
+} as const;
+
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+export interface RecordHeader {
+  type: number;
+  size: number;
+  tsNs: bigint;
+}
+
+export function readHeader(buf: Buffer): RecordHeader {
+  if (buf.length < HEADER_SIZE) throw new DecodeError(`record of ${buf.length} bytes is shorter than its header`);
+  return { type: buf.readUInt16LE(0), size: buf.readUInt16LE(2), tsNs: buf.readBigUInt64LE(8) };
+}
+
+/** Header check for a fixed-size record of one type. */
+export function expectRecord(buf: Buffer, type: number, size: number, what: string): RecordHeader {
+  const h = readHeader(buf);
+  if (h.type !== type) throw new DecodeError(`${what}: record type ${h.type}, expected ${type}`);
+  if (h.size !== size || buf.length < size) {
+    throw new DecodeError(`${what}: record of ${buf.length} bytes says ${h.size}, this reader expects ${size} (BPF object and reader out of step: rebuild with npm run build:bpf)`);
+  }
+  return h;
+}
+
+/** NUL-terminated string from a fixed-size char array. */
+export function cString(buf: Buffer, offset: number, length: number): string {
+  const slice = buf.subarray(offset, offset + length);
+  const end = slice.indexOf(0);
+  return slice.subarray(0, end < 0 ? slice.length : end).toString('utf8');
+}

@@ -1,0 +1,111 @@
+// sysstat: system memory per NUMA node, read in the kernel from pglist_data.vm_stat.
+import { kernelAtLeast, type KernelInfo } from '../runtime/kernel.ts';
+import type { ProbeDefinition, ProbeSource, LoadedProbe, ProbeContext } from '../runtime/probe.ts';
+import { EVENT_TYPE, expectRecord, HEADER_SIZE } from './decode.ts';
+import { RingBufferSource } from './ringbuf-source.ts';
+
+/** Raw items in the order of enum sysstat_item (bpf/sysstat.h). */
+const RAW_ITEMS = [
+  'inactive_anon', 'active_anon', 'inactive_file', 'active_file', 'unevictable', 'file_dirty',
+  'writeback', 'anon_mapped', 'file_mapped', 'shmem', 'slab_reclaimable', 'slab_unreclaimable',
+  'kernel_misc_reclaimable', 'unstable_nfs', 'writeback_temp', 'anon_thps', 'shmem_thps',
+] as const;
+type RawItem = (typeof RAW_ITEMS)[number];
+
+export const SYSSTAT_RECORD_SIZE = HEADER_SIZE + 8 + RAW_ITEMS.length * 8;
+
+/** The twenty fields of the original tool's -s table, /proc/meminfo's names in comments. */
+export const SYSSTAT_FIELDS = [
+  'active', // Active
+  'inactive', // Inactive
+  'active_anon', // Active(anon)
+  'inactive_anon', // Inactive(anon)
+  'active_file', // Active(file)
+  'inactive_file', // Inactive(file)
+  'unevictable', // Unevictable
+  'dirty', // Dirty
+  'writeback', // Writeback
+  'anon_pages', // AnonPages
+  'mapped', // Mapped
+  'shmem', // Shmem
+  'kreclaimable', // KReclaimable
+  'slab', // Slab
+  'sreclaimable', // SReclaimable
+  'sunreclaim', // SUnreclaim
+  'nfs_unstable', // NFS_Unstable
+  'writeback_tmp', // WritebackTmp
+  'anon_huge_pages', // AnonHugePages
+  'shmem_huge_pages', // ShmemHugePages
+] as const;
+export type SysstatField = (typeof SYSSTAT_FIELDS)[number];
+
+export interface SysstatRecord {
+  node: number;
+  tsNs: bigint;
+  /** Bytes; undefined where the running kernel has no such counter. */
+  bytes: Record<SysstatField, number | undefined>;
+}
+
+export function decodeSysstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize' | 'version'>): SysstatRecord {
+  const h = expectRecord(buf, EVENT_TYPE.SYSSTAT, SYSSTAT_RECORD_SIZE, 'sysstat');
+  const node = buf.readUInt32LE(HEADER_SIZE);
+  const present = buf.readUInt32LE(HEADER_SIZE + 4);
+  const raw = {} as Record<RawItem, number | undefined>;
+  RAW_ITEMS.forEach((item, i) => {
+    raw[item] = present & (1 << i) ? Number(buf.readBigUInt64LE(HEADER_SIZE + 8 + i * 8)) : undefined;
+  });
+  return { node, tsNs: h.tsNs, bytes: deriveFields(raw, kernel) };
+}
+
+function deriveFields(raw: Record<RawItem, number | undefined>, kernel: Pick<KernelInfo, 'pageSize' | 'version'>): SysstatRecord['bytes'] {
+  const page = kernel.pageSize;
+  const b = (v: number | undefined) => (v === undefined ? undefined : v * page);
+  const sum = (...vs: Array<number | undefined>) => (vs.some((v) => v === undefined) ? undefined : vs.reduce<number>((a, v) => a + v!, 0));
+  // THP counters were kept in huge-page units before 5.13 (converted to base pages there).
+  const thpScale = kernelAtLeast({ version: kernel.version } as KernelInfo, 5, 13) ? 1 : (2 * 1024 * 1024) / page;
+  const thp = (v: number | undefined) => (v === undefined ? undefined : v * thpScale * page);
+  return {
+    active: b(sum(raw.active_anon, raw.active_file)),
+    inactive: b(sum(raw.inactive_anon, raw.inactive_file)),
+    active_anon: b(raw.active_anon),
+    inactive_anon: b(raw.inactive_anon),
+    active_file: b(raw.active_file),
+    inactive_file: b(raw.inactive_file),
+    unevictable: b(raw.unevictable),
+    dirty: b(raw.file_dirty),
+    writeback: b(raw.writeback),
+    anon_pages: b(raw.anon_mapped),
+    mapped: b(raw.file_mapped),
+    shmem: b(raw.shmem),
+    kreclaimable: b(sum(raw.slab_reclaimable, raw.kernel_misc_reclaimable)),
+    slab: b(sum(raw.slab_reclaimable, raw.slab_unreclaimable)),
+    sreclaimable: b(raw.slab_reclaimable),
+    sunreclaim: b(raw.slab_unreclaimable),
+    nfs_unstable: b(raw.unstable_nfs),
+    writeback_tmp: b(raw.writeback_temp),
+    anon_huge_pages: thp(raw.anon_thps),
+    shmem_huge_pages: thp(raw.shmem_thps),
+  };
+}
+
+export const sysstatProbe: ProbeDefinition<SysstatRecord> = {
+  name: 'sysstat',
+  object: 'sysstat',
+  // Tracepoints first: a stable ABI, present on every kernel we support, and cheaper than a
+  // kprobe. The seed's finish_task_switch hooks remain for kernels whose tracepoints are off.
+  strategies: [
+    { name: 'tp_btf', programs: [{ program: 'sysstat_tp_btf' }], note: 'sched_switch as a BTF tracepoint (5.5+)' },
+    { name: 'tracepoint', programs: [{ program: 'sysstat_tracepoint' }], note: 'classic sched:sched_switch' },
+    { name: 'fentry', programs: [{ program: 'sysstat_fentry' }], note: 'the seed\'s finish_task_switch, trampoline' },
+    { name: 'kprobe', programs: [{ program: 'sysstat_kprobe', functions: ['finish_task_switch'] }], note: 'the seed\'s hook' },
+  ],
+  configure(obj, ctx) {
+    obj.setRodata({
+      nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
+      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+    });
+  },
+  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+    return new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeSysstat(buf, ctx.kernel)), ctx.log, 'sysstat');
+  },
+};

@@ -1,0 +1,129 @@
+// Builds the OpenTelemetry pipeline from the config: a MeterProvider with a reader per metric
+// exporter (OTLP, Prometheus) and a TracerProvider for spans. Providers are created here and
+// passed down, never kept in module state.
+import { diag, DiagLogLevel, type Meter, type Tracer } from '@opentelemetry/api';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { TracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { Resource } from '@opentelemetry/resources';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { buildResource, parseKeyValueList, SERVICE_VERSION } from './resource.ts';
+
+export interface Telemetry {
+  meter: Meter;
+  /** Present when spans are exported somewhere. */
+  tracer?: Tracer;
+  resource: Resource;
+  /** Export what was collected so far (shutdown does it too). */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export class TelemetryStartError extends Error {}
+
+export function tracesEnabled(config: Config): boolean {
+  const t = config.traces.exporter;
+  return t === 'otlp' || (t === 'auto' && config.exporters.includes('otlp'));
+}
+
+function signalUrl(config: Config, signal: 'metrics' | 'traces'): string {
+  const specific = signal === 'metrics' ? config.otlp.metrics_endpoint : config.otlp.traces_endpoint;
+  if (specific) return specific;
+  return config.otlp.endpoint.replace(/\/+$/, '') + `/v1/${signal}`;
+}
+
+function signalHeaders(config: Config, signal: 'metrics' | 'traces'): Record<string, string> {
+  return {
+    ...parseKeyValueList(config.otlp.headers, 'OTLP headers'),
+    ...parseKeyValueList(signal === 'metrics' ? config.otlp.metrics_headers : config.otlp.traces_headers, `OTLP ${signal} headers`),
+  };
+}
+
+function metricExporter(config: Config): PushMetricExporter {
+  const opts = { url: signalUrl(config, 'metrics'), headers: signalHeaders(config, 'metrics'), timeoutMillis: config.otlp.timeout_ms };
+  return config.otlp.protocol === 'http/json' ? new OTLPMetricExporterJson(opts) : new OTLPMetricExporterProto(opts);
+}
+
+function spanExporter(config: Config): SpanExporter {
+  const opts = { url: signalUrl(config, 'traces'), headers: signalHeaders(config, 'traces'), timeoutMillis: config.otlp.timeout_ms };
+  return config.otlp.protocol === 'http/json' ? new OTLPTraceExporterJson(opts) : new OTLPTraceExporterProto(opts);
+}
+
+/** Routes the SDK's own diagnostics (export failures) to our log, once per distinct message a minute. */
+function routeDiagnostics(log: Logger): void {
+  const lastSeen = new Map<string, number>();
+  const once = (level: 'warn' | 'error') => (msg: string, ...args: unknown[]) => {
+    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).filter(Boolean).join(' ');
+    const line = `otel: ${msg}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ');
+    const now = Date.now();
+    if ((lastSeen.get(line) ?? 0) > now - 60_000) return;
+    lastSeen.set(line, now);
+    log.warn(line);
+  };
+  diag.setLogger(
+    { error: once('error'), warn: once('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
+}
+
+export async function startTelemetry(config: Config, log: Logger): Promise<Telemetry> {
+  routeDiagnostics(log);
+  const resource = buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
+  const readers: MetricReader[] = [];
+  const intervalMs = config.otlp.export_interval_ms || Math.round(config.interval * 1000);
+
+  if (config.exporters.includes('otlp')) {
+    readers.push(new PeriodicExportingMetricReader({
+      exporter: metricExporter(config),
+      exportIntervalMillis: intervalMs,
+      exportTimeoutMillis: Math.min(config.otlp.timeout_ms, intervalMs),
+    }));
+  }
+  let prometheus: PrometheusExporter | undefined;
+  if (config.exporters.includes('prometheus')) {
+    prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
+    try {
+      await prometheus.startServer();
+    } catch (err) {
+      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port`);
+    }
+    readers.push(prometheus);
+  }
+
+  const meterProvider = new MeterProvider({ resource, readers });
+  let tracerProvider: TracerProvider | undefined;
+  if (tracesEnabled(config)) {
+    tracerProvider = new TracerProvider({
+      resource,
+      spanProcessors: [new BatchSpanProcessor({
+        exporter: spanExporter(config),
+        maxQueueSize: config.otlp.max_queue_size,
+        maxExportBatchSize: Math.min(512, config.otlp.max_queue_size),
+        scheduledDelayMillis: Math.min(5000, intervalMs),
+        exportTimeoutMillis: config.otlp.timeout_ms,
+      })],
+    });
+  }
+
+  const bounded = async (p: Promise<unknown>) => {
+    // A backend that is down must not hold the stop: give it the export timeout, then move on.
+    await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), new Promise((r) => setTimeout(r, config.otlp.timeout_ms + 1000).unref())]);
+  };
+
+  return {
+    meter: meterProvider.getMeter('mem-watcher', SERVICE_VERSION),
+    tracer: tracerProvider?.getTracer('mem-watcher', SERVICE_VERSION),
+    resource,
+    flush: async () => {
+      await bounded(Promise.all([meterProvider.forceFlush(), tracerProvider?.forceFlush()]));
+    },
+    shutdown: async () => {
+      await bounded(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown()]));
+    },
+  };
+}

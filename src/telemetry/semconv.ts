@@ -1,0 +1,89 @@
+// Every metric and attribute name we emit, in one place. Names marked semconv follow the
+// OpenTelemetry semantic conventions exactly; the rest live under memwatcher.*.
+
+export const ATTR = {
+  PROCESS_PID: 'process.pid', // semconv
+  PROCESS_EXECUTABLE_NAME: 'process.executable.name', // semconv
+  CONTAINER_ID: 'container.id', // semconv
+  K8S_POD_UID: 'k8s.pod.uid', // semconv
+  CODE_STACKTRACE: 'code.stacktrace', // semconv
+  CODE_FUNCTION_NAME: 'code.function.name', // semconv
+  CODE_FILE_PATH: 'code.file.path', // semconv
+  CODE_LINE_NUMBER: 'code.line.number', // semconv
+  SLAB_STATE: 'system.memory.linux.slab.state', // semconv
+  PROBE: 'memwatcher.probe',
+  PROBE_STRATEGY: 'memwatcher.probe.strategy',
+  NUMA_NODE: 'memwatcher.numa.node',
+  LRU_LIST: 'memwatcher.lru.list',
+  RSS_KIND: 'memwatcher.rss.kind',
+  ALLOC_ORDER: 'memwatcher.alloc.order',
+  ALLOC_GFP: 'memwatcher.alloc.gfp',
+  ZONE_NAME: 'memwatcher.zone.name',
+  ZONE_WATERMARK_LEVEL: 'memwatcher.zone.watermark.level',
+  ZONE_PAGE_STATE: 'memwatcher.zone.page.state',
+  RECLAIM_SOURCE: 'memwatcher.reclaim.source',
+  MEMLEAK_BYTES: 'memwatcher.memleak.bytes',
+  MEMLEAK_ALLOCATIONS: 'memwatcher.memleak.allocations',
+} as const;
+
+export const METRIC = {
+  // procstat
+  PROCESS_MEMORY_USAGE: 'process.memory.usage', // semconv
+  PROCESS_MEMORY_VIRTUAL: 'process.memory.virtual', // semconv
+  PROCESS_RSS: 'memwatcher.process.memory.rss',
+  PROCESS_PEAK_RSS: 'memwatcher.process.memory.peak_rss',
+  PROCESS_SWAP: 'memwatcher.process.memory.swap',
+  PROCESS_DATA: 'memwatcher.process.memory.data',
+  PROCESS_STACK: 'memwatcher.process.memory.stack',
+  PROCESS_PAGE_TABLES: 'memwatcher.process.memory.page_tables',
+  // sysstat
+  SYSTEM_LRU: 'memwatcher.system.memory.lru',
+  SYSTEM_DIRTY: 'memwatcher.system.memory.dirty',
+  SYSTEM_WRITEBACK: 'memwatcher.system.memory.writeback',
+  SYSTEM_WRITEBACK_TMP: 'memwatcher.system.memory.writeback_tmp',
+  SYSTEM_ANON: 'memwatcher.system.memory.anon',
+  SYSTEM_MAPPED: 'memwatcher.system.memory.mapped',
+  SYSTEM_KERNEL_RECLAIMABLE: 'memwatcher.system.memory.kernel_reclaimable',
+  SYSTEM_ANON_THP: 'memwatcher.system.memory.anon_thp',
+  SYSTEM_SHMEM_THP: 'memwatcher.system.memory.shmem_thp',
+  SYSTEM_NFS_UNSTABLE: 'memwatcher.system.memory.nfs_unstable',
+  SYSTEM_SHARED: 'system.memory.linux.shared', // semconv
+  SYSTEM_SLAB: 'system.memory.linux.slab.usage', // semconv
+  // paf
+  PAGE_ALLOC_FAILURES: 'memwatcher.page_alloc.failures',
+  PAGE_ALLOC_RETRIES: 'memwatcher.page_alloc.reclaim_retries',
+  PAGE_ALLOC_SPANS_DROPPED: 'memwatcher.page_alloc.spans_dropped',
+  ZONE_WATERMARK: 'memwatcher.zone.watermark',
+  ZONE_PAGES: 'memwatcher.zone.pages',
+  // pr
+  RECLAIM_SCANNED: 'memwatcher.reclaim.scanned',
+  RECLAIM_RECLAIMED: 'memwatcher.reclaim.reclaimed',
+  RECLAIM_DIRTY: 'memwatcher.reclaim.dirty',
+  RECLAIM_CONGESTED: 'memwatcher.reclaim.congested',
+  RECLAIM_WRITEBACK: 'memwatcher.reclaim.writeback',
+  RECLAIM_IMMEDIATE: 'memwatcher.reclaim.immediate',
+  RECLAIM_STALL: 'memwatcher.reclaim.stall.duration',
+  // memleak
+  MEMLEAK_OUTSTANDING_BYTES: 'memwatcher.memleak.outstanding.bytes',
+  MEMLEAK_OUTSTANDING_ALLOCATIONS: 'memwatcher.memleak.outstanding.allocations',
+  // self
+  EVENTS_RECEIVED: 'memwatcher.events.received',
+  EVENTS_DROPPED: 'memwatcher.events.dropped',
+  PROBE_ATTACHED: 'memwatcher.probe.attached',
+} as const;
+
+export const SPAN = {
+  MEMLEAK_REPORT: 'memleak.report',
+  MEMLEAK_STACK: 'memleak.stack',
+  PAGE_ALLOC_FAILURE: 'page_alloc.failure',
+} as const;
+
+export const UNIT = {
+  BYTES: 'By',
+  PAGES: '{page}',
+  SECONDS: 's',
+  FAILURES: '{failure}',
+  ALLOCATIONS: '{allocation}',
+  EVENTS: '{event}',
+  PROBES: '{probe}',
+} as const;
