@@ -56,7 +56,7 @@ run_probe_check() {
 	local probe=$1 strategy=$2
 	local var="MEMWATCHER_PROBES_${probe^^}_STRATEGY"
 	# Placeholder: the real check runs the probe with "$var=$strategy".
-	: "$var"
+	: "$var=$strategy"
 	return 2
 }
 
