@@ -21,7 +21,7 @@ export function hasCap(caps: bigint, cap: bigint): boolean {
 export function preflight(kernel: KernelInfo, caps = effectiveCapabilities()): void {
   const bpfOk = hasCap(caps, CAP_SYS_ADMIN) || (hasCap(caps, CAP_BPF) && hasCap(caps, CAP_PERFMON));
   if (!bpfOk) {
-    throw new EnvironmentError('mem-watcher needs root or the capabilities CAP_BPF and CAP_PERFMON to load its probes: run it as root (sudo) or grant them (e.g. setcap or the container\'s cap_add)');
+    throw new EnvironmentError('root or the capabilities CAP_BPF and CAP_PERFMON are needed to load the probes: run mem-watcher as root (sudo) or grant them (e.g. setcap or the container\'s cap_add)');
   }
   if (!kernel.btf) {
     throw new EnvironmentError(`kernel ${kernel.release} has no BTF (/sys/kernel/btf/vmlinux is missing): boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution's kernel since 2021 has it)`);

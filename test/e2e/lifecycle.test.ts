@@ -1,0 +1,88 @@
+// Stopping: SIGINT, SIGTERM and --duration all exit 0, flush what was collected to the
+// backend, and leave no BPF program or link of ours behind. A backend that is down never
+// stops the probe or the console.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startCli, loadedPrograms, loadedLinks } from '../helpers/cli.ts';
+import { freePort } from '../helpers/prometheus.ts';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const OURS = ['sysstat_'];
+
+for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
+  test(`${how}: exit 0, final export flushed, programs and links detached`, async () => {
+    const rx = await startOtlpReceiver();
+    const progsBefore = new Set(loadedPrograms(OURS).map((p) => p.id));
+    const linksBefore = new Set(loadedLinks());
+    // A long export interval: only the flush at stop can deliver the metrics in time.
+    const cli = startCli(['-s', '--exporter', 'otlp', '--exporter', 'console', '--interval', '0.5', ...(how === 'duration' ? ['--duration', '2'] : [])], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_METRIC_EXPORT_INTERVAL: '600000',
+    });
+    try {
+      await cli.waitForOutput(/attached with/);
+      const ours = loadedPrograms(OURS).filter((p) => !progsBefore.has(p.id));
+      assert.ok(ours.length >= 1, 'the probe is loaded while running');
+      const ourLinks = loadedLinks().filter((l) => !linksBefore.has(l));
+      await cli.waitForOutput(/ACTIVE.*\n\s+\d+/);
+      const stoppedAt = Date.now();
+      if (how !== 'duration') cli.child.kill(how);
+      const { code } = await cli.exited;
+      assert.equal(code, 0, cli.stderr());
+      assert.ok(Date.now() - stoppedAt < 5000, 'stops within a few seconds');
+      assert.ok(rx.metrics().some((m) => m.name === 'memwatcher.system.memory.lru'), 'metrics flushed at stop');
+      const left = new Set(loadedPrograms(OURS).map((p) => p.id));
+      assert.deepEqual(ours.filter((p) => left.has(p.id)), [], 'programs left loaded');
+      const linksLeft = new Set(loadedLinks());
+      assert.deepEqual(ourLinks.filter((l) => linksLeft.has(l)), [], 'links left attached');
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+      await rx.close();
+    }
+  });
+}
+
+test('SIGKILL leaves no program or link behind (they are owned by file descriptors)', async () => {
+  const progsBefore = new Set(loadedPrograms(OURS).map((p) => p.id));
+  const cli = startCli(['-s', '--exporter', 'none', '--duration', '30']);
+  await cli.waitForOutput(/attached with/);
+  const ours = loadedPrograms(OURS).filter((p) => !progsBefore.has(p.id));
+  assert.ok(ours.length >= 1);
+  cli.child.kill('SIGKILL');
+  await cli.exited;
+  // The kernel frees programs once the last fd closes, which happens as the process dies.
+  for (let i = 0; i < 50 && loadedPrograms(OURS).some((p) => ours.some((o) => o.id === p.id)); i++) await new Promise((r) => setTimeout(r, 100));
+  const left = new Set(loadedPrograms(OURS).map((p) => p.id));
+  assert.deepEqual(ours.filter((p) => left.has(p.id)), []);
+});
+
+test('backend down: the probe and the console keep going, and the stop is not held up', async () => {
+  const deadPort = await freePort(); // nothing listens there
+  const cli = startCli(['-s', '--exporter', 'otlp', '--exporter', 'console', '--interval', '0.5'], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${deadPort}`,
+    OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+  });
+  try {
+    await cli.waitForOutput(/ACTIVE.*\n\s+\d+/);
+    const rowsBefore = cli.stdout().split('\n').length;
+    // Keep the host changing (dirty page cache) so sysstat has something new to print.
+    const scratch = join(mkdtempSync(join(tmpdir(), 'mw-life-')), 'dirty');
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(scratch, Buffer.alloc((i + 1) * 1024 * 1024, i));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    rmSync(scratch, { force: true });
+    assert.ok(cli.stdout().split('\n').length > rowsBefore, 'console rows keep coming while exports fail');
+    assert.match(cli.stderr(), /otel: .*(ECONNREFUSED|connect|export)/i, 'export failures are logged');
+    const t0 = Date.now();
+    cli.child.kill('SIGTERM');
+    const { code } = await cli.exited;
+    assert.equal(code, 0, cli.stderr());
+    assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms with the backend down`);
+  } finally {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  }
+});

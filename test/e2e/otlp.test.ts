@@ -1,0 +1,95 @@
+// The CLI exporting sysstat over OTLP/HTTP to a real receiver, in both encodings: the metrics
+// arrive with the contract's names, units and resource attributes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
+import { runCli } from '../helpers/cli.ts';
+import { readKbFile } from '../helpers/proc.ts';
+
+const SYSSTAT_METRICS: Record<string, string> = {
+  'memwatcher.system.memory.lru': 'By',
+  'memwatcher.system.memory.dirty': 'By',
+  'memwatcher.system.memory.writeback': 'By',
+  'memwatcher.system.memory.anon': 'By',
+  'memwatcher.system.memory.mapped': 'By',
+  'memwatcher.system.memory.kernel_reclaimable': 'By',
+  'memwatcher.system.memory.anon_thp': 'By',
+  'memwatcher.system.memory.shmem_thp': 'By',
+  'system.memory.linux.shared': 'By',
+  'system.memory.linux.slab.usage': 'By',
+};
+
+for (const protocol of ['http/protobuf', 'http/json'] as const) {
+  test(`sysstat over OTLP ${protocol}: names, units, attributes, resource`, async () => {
+    const rx = await startOtlpReceiver();
+    try {
+      const r = await runCli(['-s', '--exporter', 'otlp', '--interval', '1', '--duration', '3'], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,team=mem',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const metrics = rx.metrics();
+      assert.ok(metrics.length > 0, 'no metrics arrived');
+      assert.ok(metrics.every((m) => m.protocol === (protocol === 'http/json' ? 'json' : 'protobuf')));
+      const byName = new Map<string, OtlpMetric>();
+      for (const m of metrics) byName.set(m.name, m);
+      for (const [name, unit] of Object.entries(SYSSTAT_METRICS)) {
+        const m = byName.get(name);
+        assert.ok(m, `metric ${name} missing; got ${[...byName.keys()].join(', ')}`);
+        assert.equal(m.unit, unit, `${name} unit`);
+        assert.ok(m.description.length > 0, `${name} has a description`);
+        assert.ok(m.points.length > 0, `${name} has data points`);
+      }
+      const lru = byName.get('memwatcher.system.memory.lru')!;
+      const lists = new Set(lru.points.map((p) => p.attributes['memwatcher.lru.list']));
+      assert.deepEqual([...lists].sort(), ['active_anon', 'active_file', 'inactive_anon', 'inactive_file', 'unevictable']);
+      assert.ok(lru.points.every((p) => typeof p.attributes['memwatcher.numa.node'] === 'number'));
+      const slab = byName.get('system.memory.linux.slab.usage')!;
+      assert.deepEqual(new Set(slab.points.map((p) => p.attributes['system.memory.linux.slab.state'])), new Set(['reclaimable', 'unreclaimable']));
+
+      // The values are the kernel's: active_file summed over nodes is /proc/meminfo's Active(file).
+      const activeFile = lru.points.filter((p) => p.attributes['memwatcher.lru.list'] === 'active_file').reduce((a, p) => a + p.value!, 0);
+      const meminfo = readKbFile('/proc/meminfo')['Active(file)']!;
+      assert.ok(Math.abs(activeFile - meminfo) < meminfo * 0.05, `active_file ${activeFile} vs /proc/meminfo ${meminfo}`);
+
+      const res = lru.resource;
+      assert.equal(res['service.name'], 'mem-watcher');
+      assert.equal(res['host.name'], os.hostname());
+      assert.equal(res['os.type'], 'linux');
+      assert.match(String(res['service.version']), /^\d+\.\d+\.\d+/);
+      assert.equal(res['deployment.environment.name'], 'test');
+      assert.equal(res['team'], 'mem');
+
+      const attached = byName.get('memwatcher.probe.attached');
+      assert.ok(attached, 'self metric memwatcher.probe.attached');
+      const sys = attached.points.find((p) => p.attributes['memwatcher.probe'] === 'sysstat');
+      assert.equal(sys?.value, 1);
+      assert.match(String(sys?.attributes['memwatcher.probe.strategy']), /^(tp_btf|tracepoint|fentry|kprobe)$/);
+      const received = byName.get('memwatcher.events.received');
+      assert.ok(received && received.kind === 'sum' && received.monotonic, 'events.received is a monotonic counter');
+      assert.ok(received.points.some((p) => p.attributes['memwatcher.probe'] === 'sysstat' && p.value! > 0));
+      assert.ok(byName.has('memwatcher.events.dropped'));
+    } finally {
+      await rx.close();
+    }
+  });
+}
+
+test('OTEL_SERVICE_NAME and OTEL_EXPORTER_OTLP_METRICS_ENDPOINT are honoured', async () => {
+  const rx = await startOtlpReceiver();
+  try {
+    const r = await runCli(['-s', '--exporter', 'otlp', '--interval', '1', '--duration', '2'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${rx.url}/v1/metrics`,
+      OTEL_SERVICE_NAME: 'memwatch-node-7',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const m = rx.metrics()[0];
+    assert.ok(m, 'metrics arrived at the per-signal endpoint');
+    assert.equal(m.resource['service.name'], 'memwatch-node-7');
+  } finally {
+    await rx.close();
+  }
+});

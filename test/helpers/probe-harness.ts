@@ -1,0 +1,48 @@
+// Runs one probe through the real runtime (attach loop, ring buffer, decoders) on the running
+// kernel, collecting its records for assertions. Needs root.
+import { loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { routeLibbpfLog } from '../../src/libbpf/log.ts';
+import { createLogger } from '../../src/log.ts';
+import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import type { ProbeDefinition, ProbeName } from '../../src/runtime/probe.ts';
+import { Runtime, type ProbeStatus } from '../../src/runtime/runtime.ts';
+
+export interface ProbeHarness<R> {
+  records: R[];
+  status: ProbeStatus;
+  /** Drains the ring buffers now. */
+  poll(): void;
+  /** Polls until `pred` holds for some record (newest first) or the timeout passes. */
+  waitFor(pred: (r: R) => boolean, timeoutMs?: number): Promise<R>;
+  counters(): { received: number; dropped: number };
+  stop(): void;
+}
+
+export function startProbe<R>(def: ProbeDefinition<R>, env: Record<string, string> = {}): ProbeHarness<R> {
+  const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '0.1', ...env } });
+  const log = createLogger({ verbose: process.env.MEMWATCHER_TEST_VERBOSE === '1' });
+  routeLibbpfLog(log);
+  const records: R[] = [];
+  const runtime = new Runtime({ config: config as Config, log, kernel: readKernelInfo() }, [
+    { onRecord: (_p: ProbeName, r: unknown) => records.push(r as R) },
+  ]);
+  runtime.start([def as ProbeDefinition<unknown>]);
+  const status = runtime.status[0]!;
+  return {
+    records,
+    status,
+    poll: () => runtime.poll(),
+    async waitFor(pred, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        runtime.poll();
+        for (let i = records.length - 1; i >= 0; i--) if (pred(records[i]!)) return records[i]!;
+        if (Date.now() > deadline) throw new Error(`no matching ${def.name} record within ${timeoutMs} ms (${records.length} records seen)`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    counters: () => runtime.counters().get(def.name) ?? { received: 0, dropped: 0 },
+    stop: () => runtime.stop(),
+  };
+}
