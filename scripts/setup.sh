@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v prometheus >/dev/null || need_pkgs+=(prometheus)
   command -v bpftrace >/dev/null || need_pkgs+=(bpftrace)
   command -v gcc >/dev/null || need_pkgs+=(gcc)
+  command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
+  command -v setpriv >/dev/null || need_pkgs+=(util-linux)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
