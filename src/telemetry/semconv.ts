@@ -62,7 +62,9 @@ export const METRIC = {
   RECLAIM_CONGESTED: 'memwatcher.reclaim.congested',
   RECLAIM_WRITEBACK: 'memwatcher.reclaim.writeback',
   RECLAIM_IMMEDIATE: 'memwatcher.reclaim.immediate',
+  RECLAIM_ACTIVATED: 'memwatcher.reclaim.activated',
   RECLAIM_STALL: 'memwatcher.reclaim.stall.duration',
+  RECLAIM_STALL_RECLAIMED: 'memwatcher.reclaim.stall.reclaimed',
   // memleak
   MEMLEAK_OUTSTANDING_BYTES: 'memwatcher.memleak.outstanding.bytes',
   MEMLEAK_OUTSTANDING_ALLOCATIONS: 'memwatcher.memleak.outstanding.allocations',
