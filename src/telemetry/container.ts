@@ -16,6 +16,7 @@
 // private cgroup namespace, another container's path looks like /../../system.slice/docker-<id>.scope,
 // which parses the same way since only the components matter.
 import { readFileSync } from 'node:fs';
+import { ATTR } from './semconv.ts';
 
 export interface ContainerInfo {
   containerId?: string;
@@ -23,8 +24,8 @@ export interface ContainerInfo {
 }
 
 /** OpenTelemetry semantic-convention attribute names. */
-export const ATTR_CONTAINER_ID = 'container.id';
-export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
+export const ATTR_CONTAINER_ID = ATTR.CONTAINER_ID;
+export const ATTR_K8S_POD_UID = ATTR.K8S_POD_UID;
 
 // A runtime prefix (docker-, cri-containerd-, crio-, libpod-, …) or none, 64 hex digits, and an
 // optional systemd unit suffix.

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXPORTERS, envName, keyPaths } from '../../src/config/schema.ts';
+import { ATTR, METRIC, UNIT } from '../../src/telemetry/semconv.ts';
 
 type YamlModule = typeof import('yaml');
 let YAML: YamlModule;
@@ -271,6 +272,16 @@ describe('promql reader (self-test)', () => {
 });
 
 describe('contract', () => {
+  it('the metric list here uses the names and units of src/telemetry/semconv.ts', () => {
+    const names = new Set<string>(Object.values(METRIC));
+    const units = new Set<string>(Object.values(UNIT));
+    for (const x of CONTRACT_METRICS) {
+      assert.ok(names.has(x.name), `${x.name} is in METRIC`);
+      assert.ok(units.has(x.unit), `${x.name}: unit ${x.unit} is in UNIT`);
+    }
+    const attrs = new Set<string>(Object.values(ATTR));
+    for (const a of CONTRACT_ATTRIBUTES) assert.ok(attrs.has(a), `${a} is in ATTR`);
+  });
   const contractPath = resolve(ROOT, '../shared/CONTRACT.md');
   it('the metric list here is the contract\'s', { skip: !existsSync(contractPath) && 'no ../shared/CONTRACT.md beside the repository' }, () => {
     const { metrics, attributes } = contractMetricNames(readFileSync(contractPath, 'utf8'));
