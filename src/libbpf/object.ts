@@ -103,6 +103,7 @@ export class BpfObject {
   #links: BpfLink[] = [];
   #loaded = false;
   #maps = new Map<string, BpfMap>();
+  #globals = new Map<string, Map<string, DatasecVar>>();
 
   private constructor(path: string, ptr: Ptr) {
     this.path = path;
@@ -151,12 +152,22 @@ export class BpfObject {
     this.#writeGlobals('.rodata', values);
   }
 
-  /** Reads globals of .bss/.data (mmapped, live after load), e.g. in-kernel drop counters. */
+  /**
+   * Reads a global of .bss/.data after load, e.g. an in-kernel drop counter. Through a map
+   * lookup: libbpf 1.1 mmaps these sections only for skeletons, so the initial-value buffer is
+   * a stale private copy.
+   */
   readGlobal(section: '.bss' | '.data', name: string): bigint {
-    const { view, vars } = this.#section(section);
+    let vars = this.#globals.get(section);
+    if (!vars) {
+      vars = readDatasecVars(native.bpf_object__btf(this.#handle), section);
+      this.#globals.set(section, vars);
+    }
     const v = vars.get(name);
     if (!v) throw new Error(`no global ${name} in ${section} of ${this.path}`);
-    return readUnsigned(view, v);
+    const value = this.map(section).lookup(Buffer.alloc(4));
+    if (!value) throw new Error(`${section} of ${this.path} is not loaded`);
+    return readUnsigned(new DataView(value.buffer, value.byteOffset, value.length), v);
   }
 
   #section(section: string): { view: DataView; vars: Map<string, DatasecVar> } {
