@@ -92,7 +92,11 @@ RUN apt-get update \
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules/ node_modules/
+# bin/mem-watcher runs node_modules/.bin/node, the project's pinned Node; here that is the
+# image's own.
+RUN mkdir -p node_modules/.bin && ln -sf /usr/local/bin/node node_modules/.bin/node
 COPY package.json ./
+COPY bin/ bin/
 COPY src/ src/
 COPY config/ config/
 COPY --from=bpf /src/build/bpf/ build/bpf/

@@ -715,7 +715,7 @@ describe('Dockerfile', () => {
   it('keeps host build products out of the build context', () => {
     const ignore = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const p of ['node_modules', 'build', '.git']) assert.ok(ignore.includes(p), `.dockerignore has ${p}`);
-    for (const p of ['bpf', 'src', 'config', 'scripts', 'deploy/demo', 'package.json', 'package-lock.json']) {
+    for (const p of ['bpf', 'bin', 'src', 'config', 'scripts', 'deploy/demo', 'package.json', 'package-lock.json']) {
       assert.ok(!ignore.includes(p), `.dockerignore keeps ${p}`);
     }
   });
