@@ -30,7 +30,7 @@ fi
 
 if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/koffi ]; then
   say "installing npm dependencies (npm ci), including Node.js 24"
-  npm ci --no-audit --no-fund >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
 # tracefs holds the GFP flag table paf decodes with; mount it where a host has not.
