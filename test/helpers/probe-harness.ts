@@ -19,8 +19,13 @@ export interface ProbeHarness<R> {
   stop(): void;
 }
 
+/** MEMWATCHER_PROBES_<P>_STRATEGY from the test's environment: the kernel matrix forces each strategy in turn. */
+export function forcedStrategies(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MEMWATCHER_PROBES_[A-Z]+_STRATEGY$/.test(e[0]) && e[1] !== undefined));
+}
+
 export function startProbe<R>(def: ProbeDefinition<R>, env: Record<string, string> = {}): ProbeHarness<R> {
-  const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '0.1', ...env } });
+  const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '0.1', ...forcedStrategies(), ...env } });
   const log = createLogger({ verbose: process.env.MEMWATCHER_TEST_VERBOSE === '1' });
   routeLibbpfLog(log);
   const records: R[] = [];
