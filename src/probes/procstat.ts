@@ -1,0 +1,223 @@
+// procstat: per-process memory, read in the kernel from each process's mm_struct when one of
+// its threads is switched out, emitted on change (bpf/procstat.bpf.c). Here: the records, the
+// strategies, and the table of latest values per process that exporters select from.
+import { nrPossibleCpus } from '../libbpf/map.ts';
+import type { KernelInfo } from '../runtime/kernel.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
+import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
+import { RingBufferSource } from './ringbuf-source.ts';
+
+/** struct procstat_event (bpf/procstat.h): header, tgid, pad, start_ns, comm[16], 9 u64. */
+export const PROCSTAT_RECORD_SIZE = HEADER_SIZE + 8 + 8 + 16 + 9 * 8;
+/** struct procstat_exit_event: header, tgid, pad, start_ns. */
+export const PROCSTAT_EXIT_RECORD_SIZE = HEADER_SIZE + 8 + 8;
+
+/** What /proc/PID/status shows, in bytes (its names in comments). */
+export interface ProcessMemory {
+  vmSize: number; // VmSize
+  vmHwm: number; // VmHWM: max(hiwater_rss, current RSS)
+  vmData: number; // VmData
+  vmStk: number; // VmStk
+  vmPte: number; // VmPTE
+  vmSwap: number; // VmSwap
+  rssAnon: number; // RssAnon
+  rssFile: number; // RssFile
+  rssShmem: number; // RssShmem
+  rss: number; // VmRSS = RssAnon + RssFile + RssShmem
+}
+
+export interface ProcstatSample {
+  kind: 'sample';
+  pid: number;
+  /** Group leader's start time (ns since boot): with pid, identifies the process. */
+  startNs: bigint;
+  /** Group leader's comm (15 characters at most). */
+  comm: string;
+  /** bpf_ktime_get_ns() of the read (CLOCK_MONOTONIC). */
+  tsNs: bigint;
+  memory: ProcessMemory;
+}
+
+export interface ProcstatExit {
+  kind: 'exit';
+  pid: number;
+  startNs: bigint;
+  tsNs: bigint;
+}
+
+export type ProcstatRecord = ProcstatSample | ProcstatExit;
+
+export function decodeProcstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>): ProcstatRecord {
+  const h = readHeader(buf);
+  if (h.type === EVENT_TYPE.PROCSTAT_EXIT) {
+    expectRecord(buf, EVENT_TYPE.PROCSTAT_EXIT, PROCSTAT_EXIT_RECORD_SIZE, 'procstat exit');
+    return { kind: 'exit', pid: buf.readUInt32LE(HEADER_SIZE), startNs: buf.readBigUInt64LE(HEADER_SIZE + 8), tsNs: h.tsNs };
+  }
+  if (h.type !== EVENT_TYPE.PROCSTAT) {
+    throw new DecodeError(`procstat: record type ${h.type}, expected ${EVENT_TYPE.PROCSTAT} or ${EVENT_TYPE.PROCSTAT_EXIT}`);
+  }
+  expectRecord(buf, EVENT_TYPE.PROCSTAT, PROCSTAT_RECORD_SIZE, 'procstat');
+  const base = HEADER_SIZE + 32;
+  const u64 = (i: number) => Number(buf.readBigUInt64LE(base + i * 8));
+  const page = kernel.pageSize;
+  // rss[] is in enum procstat_rss_member order: file, anon, swap, shmem.
+  const [totalVm, hiwaterRss, dataVm, stackVm, pgtablesBytes, file, anon, swap, shmem] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8].map(u64) as [number, number, number, number, number, number, number, number, number];
+  const rssPages = anon + file + shmem;
+  return {
+    kind: 'sample',
+    pid: buf.readUInt32LE(HEADER_SIZE),
+    startNs: buf.readBigUInt64LE(HEADER_SIZE + 8),
+    comm: cString(buf, HEADER_SIZE + 16, 16),
+    tsNs: h.tsNs,
+    memory: {
+      vmSize: totalVm * page,
+      vmHwm: Math.max(hiwaterRss, rssPages) * page,
+      vmData: dataVm * page,
+      vmStk: stackVm * page,
+      vmPte: pgtablesBytes,
+      vmSwap: swap * page,
+      rssAnon: anon * page,
+      rssFile: file * page,
+      rssShmem: shmem * page,
+      rss: rssPages * page,
+    },
+  };
+}
+
+/** Which processes get data points: the N largest by RSS, plus those asked for by pid or name. */
+export interface ProcessSelection {
+  top: number;
+  pids: readonly number[];
+  comms: readonly string[];
+}
+
+export function selectionFromConfig(c: { top: number; pids: number[]; comms: string[] }): ProcessSelection {
+  return { top: c.top, pids: c.pids, comms: c.comms };
+}
+
+/** comm is the kernel's 15-character truncation: a longer --comm matches its first 15. */
+export function commMatches(comm: string, names: readonly string[]): boolean {
+  return names.some((n) => n === comm || n.slice(0, 15) === comm);
+}
+
+/** How long an exited process's identity is remembered, to ignore a read that raced its exit. */
+const EXITED_MEMORY_NS = 10_000_000_000n;
+
+/**
+ * The latest sample of every live process, as the records say. Exporters each keep one and
+ * pick from it with select(); an exit record removes the process at once.
+ */
+export class ProcessTable {
+  readonly #latest = new Map<number, ProcstatSample>();
+  readonly #exited = new Map<string, bigint>();
+
+  apply(rec: ProcstatRecord): void {
+    const key = `${rec.pid}:${rec.startNs}`;
+    if (rec.kind === 'exit') {
+      const cur = this.#latest.get(rec.pid);
+      if (cur && cur.startNs === rec.startNs) this.#latest.delete(rec.pid);
+      this.#exited.set(key, rec.tsNs);
+      for (const [k, ts] of this.#exited) if (rec.tsNs - ts > EXITED_MEMORY_NS) this.#exited.delete(k);
+      return;
+    }
+    if (this.#exited.has(key)) return;
+    this.#latest.set(rec.pid, rec);
+  }
+
+  get(pid: number): ProcstatSample | undefined {
+    return this.#latest.get(pid);
+  }
+
+  get size(): number {
+    return this.#latest.size;
+  }
+
+  /** Drops processes that are gone without an exit record (one lost to a full ring buffer). */
+  prune(alive: (pid: number) => boolean): void {
+    for (const pid of this.#latest.keys()) if (!alive(pid)) this.#latest.delete(pid);
+  }
+
+  /** The N largest by RSS (ties: lower pid first). */
+  top(n: number): ProcstatSample[] {
+    return [...this.#latest.values()]
+      .sort((a, b) => b.memory.rss - a.memory.rss || a.pid - b.pid)
+      .slice(0, n);
+  }
+
+  /** Processes named by pid or comm. */
+  filtered(sel: ProcessSelection): ProcstatSample[] {
+    if (sel.pids.length === 0 && sel.comms.length === 0) return [];
+    const pids = new Set(sel.pids);
+    return [...this.#latest.values()].filter((s) => pids.has(s.pid) || commMatches(s.comm, sel.comms));
+  }
+
+  /** The top N plus the filtered ones, each once, largest first. */
+  select(sel: ProcessSelection): ProcstatSample[] {
+    const out = new Map<number, ProcstatSample>();
+    for (const s of this.top(sel.top)) out.set(s.pid, s);
+    for (const s of this.filtered(sel)) out.set(s.pid, s);
+    return [...out.values()].sort((a, b) => b.memory.rss - a.memory.rss || a.pid - b.pid);
+  }
+}
+
+export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
+  name: 'procstat',
+  object: 'procstat',
+  // Tracepoints first: a stable ABI on every kernel, where finish_task_switch is a static
+  // function that gets inlined or renamed (.isra) and is invisible to kprobes on kernels built
+  // without them. The seed's finish_task_switch hooks stay for kernels whose tracepoints are off.
+  // The exit hook is sched_process_exit everywhere; rss_stat (5.5+) is optional.
+  strategies: [
+    {
+      name: 'tp_btf',
+      note: 'sched_switch and sched_process_exit as BTF tracepoints (5.5+; ring buffer: 5.8+)',
+      programs: [
+        { program: 'procstat_tp_btf_switch' },
+        { program: 'procstat_tp_btf_exit' },
+        { program: 'procstat_rss_stat', optional: true },
+      ],
+    },
+    {
+      name: 'tracepoint',
+      note: 'classic sched:sched_switch (current is prev) and sched:sched_process_exit',
+      programs: [
+        { program: 'procstat_tracepoint_switch' },
+        { program: 'procstat_tracepoint_exit' },
+        { program: 'procstat_rss_stat', optional: true },
+      ],
+    },
+    {
+      name: 'fentry',
+      note: 'the seed\'s finish_task_switch through a trampoline; exit via tp_btf',
+      programs: [
+        { program: 'procstat_fentry_switch' },
+        { program: 'procstat_tp_btf_exit' },
+        { program: 'procstat_rss_stat', optional: true },
+      ],
+    },
+    {
+      name: 'kprobe',
+      note: 'the seed\'s hook (finish_task_switch, or its .isra clone); exit via the classic tracepoint',
+      programs: [
+        { program: 'procstat_kprobe_switch', functions: ['finish_task_switch'] },
+        { program: 'procstat_tracepoint_exit' },
+        { program: 'procstat_rss_stat', optional: true },
+      ],
+    },
+  ],
+  configure(obj, ctx) {
+    const p = ctx.config.probes.procstat;
+    obj.setRodata({
+      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      nr_cpus: nrPossibleCpus(),
+    });
+    obj.map('procs').setMaxEntries(p.max_processes);
+    obj.map('deferred').setMaxEntries(p.max_processes);
+  },
+  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+    const cpus = nrPossibleCpus();
+    if (cpus > 1024) ctx.log.warn(`procstat: ${cpus} possible CPUs; per-CPU RSS deltas are summed over the first 1024 only`);
+    return new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeProcstat(buf, ctx.kernel)), ctx.log, 'procstat');
+  },
+};
