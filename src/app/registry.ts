@@ -1,10 +1,13 @@
 // Which probes exist and how each one's records reach each exporter. Adding a probe is one
 // entry here plus its own files (bpf/<probe>.bpf.c, src/probes/<probe>.ts, its exporters).
 import type { ConsoleBinding } from '../console/sink.ts';
+import { prConsole } from '../console/pr.ts';
 import { sysstatConsole } from '../console/sysstat.ts';
+import { prProbe } from '../probes/pr.ts';
 import { sysstatProbe } from '../probes/sysstat.ts';
 import type { ProbeDefinition, ProbeName } from '../runtime/probe.ts';
 import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
+import { prMetrics } from '../telemetry/pr.ts';
 import { sysstatMetrics } from '../telemetry/sysstat.ts';
 
 export interface ProbeEntry<R> {
@@ -21,4 +24,5 @@ function entry<R>(e: ProbeEntry<R>): ProbeEntry<unknown> {
 /** Probes in the order they start and print. Absent ones are not implemented yet. */
 export const PROBES: Partial<Record<ProbeName, ProbeEntry<unknown>>> = {
   sysstat: entry({ definition: sysstatProbe, metrics: sysstatMetrics, console: (w, p) => sysstatConsole(w, p) }),
+  pr: entry({ definition: prProbe, metrics: prMetrics, console: (w, p) => prConsole(w, p) }),
 };
