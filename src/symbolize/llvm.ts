@@ -1,0 +1,214 @@
+// llvm-symbolizer kept running as a helper: one request per line on stdin, one JSON answer per
+// line on stdout, in order. Batches are written in one go and bounded by a timeout; a helper
+// that hangs, dies or answers out of step is killed and started afresh on the next batch.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Logger } from '../log.ts';
+
+export const LLVM_ARGS = ['--output-style=JSON', '--inlines', '--demangle', '--functions=linkage'] as const;
+
+/** The first llvm-symbolizer found: PATH (unversioned, then the newest versioned), then /usr/lib/llvm-N/bin. */
+export function findLlvmSymbolizer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const dirs = (env.PATH ?? '').split(delimiter).filter((d) => d !== '');
+  for (const d of dirs) if (executable(join(d, 'llvm-symbolizer'))) return join(d, 'llvm-symbolizer');
+  const versioned: Array<{ path: string; v: number }> = [];
+  for (const d of [...dirs, ...llvmDirs()]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const m = /^llvm-symbolizer(?:-(\d+))?$/.exec(n);
+      if (m && executable(join(d, n))) versioned.push({ path: join(d, n), v: Number(m[1] ?? /llvm-(\d+)/.exec(d)?.[1] ?? 0) });
+    }
+  }
+  versioned.sort((a, b) => b.v - a.v);
+  return versioned[0]?.path;
+}
+
+function llvmDirs(): string[] {
+  try {
+    return readdirSync('/usr/lib').filter((n) => /^llvm-\d+$/.test(n)).map((n) => `/usr/lib/${n}/bin`);
+  } catch {
+    return [];
+  }
+}
+
+export interface LlvmSymbol {
+  FunctionName?: string;
+  FileName?: string;
+  Line?: number;
+  Column?: number;
+  StartAddress?: string;
+}
+
+export interface LlvmAnswer {
+  Address?: string;
+  ModuleName?: string;
+  Symbol?: LlvmSymbol[];
+  Error?: { Message?: string };
+}
+
+export interface LlvmRequest {
+  module: string;
+  address: bigint;
+}
+
+interface Pending {
+  requests: readonly LlvmRequest[];
+  answers: LlvmAnswer[];
+  resolve: (a: LlvmAnswer[] | undefined) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Consecutive helpers that died before answering anything, after which we stop trying. */
+const MAX_FAILED_STARTS = 3;
+
+export class LlvmSymbolizerProcess {
+  readonly path: string;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private pending: Pending | undefined;
+  private buffered = '';
+  private failedStarts = 0;
+  private answeredSinceStart = false;
+  private disabledReason: string | undefined;
+  /** Helpers started so far (tests and -v logging). */
+  starts = 0;
+
+  constructor(path: string, log: Logger, timeoutMs: number) {
+    this.path = path;
+    this.log = log;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** False once the helper could not be started (missing, not executable, no JSON output style). */
+  get usable(): boolean {
+    return this.disabledReason === undefined;
+  }
+
+  /**
+   * Answers for `requests`, in order; undefined when the helper failed, hung or is unusable (the
+   * caller falls back). One batch at a time: the caller serializes.
+   */
+  request(requests: readonly LlvmRequest[]): Promise<LlvmAnswer[] | undefined> {
+    if (requests.length === 0) return Promise.resolve([]);
+    if (this.pending) throw new Error('llvm-symbolizer: a batch is already in flight');
+    const child = this.ensureChild();
+    if (!child) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.fail(`no answer within ${this.timeoutMs} ms`), this.timeoutMs);
+      this.pending = { requests, answers: [], resolve, timer };
+      const text = requests.map((r) => `CODE ${r.module} 0x${r.address.toString(16)}\n`).join('');
+      child.stdin.write(text);
+    });
+  }
+
+  /** Ends the helper; the next request starts a new one. */
+  close(): void {
+    this.fail('closed');
+  }
+
+  private ensureChild(): ChildProcessWithoutNullStreams | undefined {
+    if (this.disabledReason !== undefined) return undefined;
+    if (this.child) return this.child;
+    this.starts++;
+    this.answeredSinceStart = false;
+    this.buffered = '';
+    const child = spawn(this.path, [...LLVM_ARGS], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+    this.child = child;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => this.onData(child, chunk));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim() !== '') this.log.debug(`llvm-symbolizer: ${line.trim()}`);
+    });
+    child.stdin.on('error', () => {}); // EPIPE when it died: reported through 'exit'/'error'.
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EACCES') this.disable(`cannot run ${this.path}: ${err.code}`);
+      this.onGone(child, `${err.message}`);
+    });
+    child.on('exit', (code, signal) => this.onGone(child, `exited (${signal ?? `code ${code}`})`));
+    // A helper must never keep the agent alive.
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stderr as unknown as { unref?: () => void }).unref?.();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    return child;
+  }
+
+  private onData(child: ChildProcessWithoutNullStreams, chunk: string): void {
+    if (child !== this.child) return;
+    this.buffered += chunk;
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, nl).trim();
+      this.buffered = this.buffered.slice(nl + 1);
+      if (line === '') continue;
+      const p = this.pending;
+      if (!p) return this.fail('answer without a request');
+      let answer: LlvmAnswer;
+      try {
+        answer = JSON.parse(line) as LlvmAnswer;
+      } catch {
+        return this.fail(`unparsable answer: ${line.slice(0, 120)}`);
+      }
+      const req = p.requests[p.answers.length]!;
+      // Each answer names what it answers: a mismatch means we are out of step, so start over.
+      if (answer.ModuleName !== req.module || answer.Address === undefined || BigInt(answer.Address) !== req.address) {
+        return this.fail(`answer for ${answer.ModuleName} ${answer.Address}, expected ${req.module} 0x${req.address.toString(16)}`);
+      }
+      p.answers.push(answer);
+      this.answeredSinceStart = true;
+      this.failedStarts = 0;
+      if (p.answers.length === p.requests.length) {
+        clearTimeout(p.timer);
+        this.pending = undefined;
+        p.resolve(p.answers);
+      }
+    }
+  }
+
+  private onGone(child: ChildProcessWithoutNullStreams, why: string): void {
+    if (child !== this.child) return;
+    if (!this.answeredSinceStart && ++this.failedStarts >= MAX_FAILED_STARTS) {
+      this.disable(`${this.path} ${why} before answering, ${MAX_FAILED_STARTS} times`);
+    }
+    this.fail(why);
+  }
+
+  private disable(reason: string): void {
+    if (this.disabledReason !== undefined) return;
+    this.disabledReason = reason;
+    this.log.warn(`symbolizer: llvm-symbolizer unusable (${reason}); using ELF symbol tables only (function names, no file:line)`);
+  }
+
+  /** Kills the helper (if any) and resolves the batch in flight as failed. */
+  private fail(why: string): void {
+    const child = this.child;
+    const p = this.pending;
+    this.child = undefined;
+    this.pending = undefined;
+    this.buffered = '';
+    if (child && child.exitCode === null && child.signalCode === null) {
+      if (why !== 'closed') this.log.warn(`symbolizer: llvm-symbolizer ${why}; restarting it`);
+      child.kill('SIGKILL');
+    } else if (p) this.log.debug(`symbolizer: llvm-symbolizer ${why}`);
+    if (p) {
+      clearTimeout(p.timer);
+      p.resolve(undefined);
+    }
+  }
+}
