@@ -112,6 +112,10 @@ export const native = {
 
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
   close: libc.func('int close(int fd)'),
+  // The ring buffer's pages, mapped directly (src/libbpf/ringbuf-mmap.ts).
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  getpagesize: libc.func('int getpagesize(void)'),
 };
 
 export function errno(): number {
