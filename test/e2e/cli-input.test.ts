@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.ts';
-import { runSetpriv } from '../helpers/privileges.ts';
+import { runWithCaps } from '../helpers/privileges.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'));
 
@@ -53,12 +53,11 @@ test('an unreadable config file is reported as such', async () => {
   const f = join(dir, 'secret.json');
   writeFileSync(f, '{}');
   chmodSync(f, 0o000);
-  chmodSync(dir, 0o755);
-  assertUsageError(await runSetpriv(['-c', f]), /config file .*secret\.json is not readable: fix its permissions/);
+  assertUsageError(await runWithCaps(['-c', f]), /config file .*secret\.json is not readable: fix its permissions/);
 });
 
 test('without root or CAP_BPF+CAP_PERFMON: one line naming what is missing', async () => {
-  assertUsageError(await runSetpriv(['-s', '--duration', '1']), /root or the capabilities CAP_BPF and CAP_PERFMON/);
+  assertUsageError(await runWithCaps(['-s', '--duration', '1']), /root or the capabilities CAP_BPF and CAP_PERFMON/);
 });
 
 test('--help and --version exit 0', async () => {
@@ -95,4 +94,10 @@ test('precedence: defaults < config file < environment < flags', async () => {
   assert.equal(cfg.interval, 2); // file over default
   assert.equal(cfg.probes.procstat.top, 5); // env over file
   assert.equal(cfg.duration, 9); // flag over env
+});
+
+test('least privilege: CAP_BPF and CAP_PERFMON alone are enough for the kernel probes', async () => {
+  const r = await runWithCaps(['-s', '--duration', '2', '--interval', '0.5'], ['bpf', 'perfmon']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ACTIVE\s+INACTVE[^\n]*\n\s+\d+/);
 });

@@ -4,19 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
-import { startCli, loadedPrograms, loadedLinks } from '../helpers/cli.ts';
+import { startCli, bpfObjectsOf, loadedProgramIds, loadedLinks } from '../helpers/cli.ts';
 import { freePort } from '../helpers/prometheus.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const OURS = ['sysstat_'];
-
 for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
   test(`${how}: exit 0, final export flushed, programs and links detached`, async () => {
     const rx = await startOtlpReceiver();
-    const progsBefore = new Set(loadedPrograms(OURS).map((p) => p.id));
-    const linksBefore = new Set(loadedLinks());
     // A long export interval: only the flush at stop can deliver the metrics in time.
     const cli = startCli(['-s', '--exporter', 'otlp', '--exporter', 'console', '--interval', '0.5', ...(how === 'duration' ? ['--duration', '2'] : [])], {
       OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
@@ -24,9 +20,8 @@ for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
     });
     try {
       await cli.waitForOutput(/attached with/);
-      const ours = loadedPrograms(OURS).filter((p) => !progsBefore.has(p.id));
-      assert.ok(ours.length >= 1, 'the probe is loaded while running');
-      const ourLinks = loadedLinks().filter((l) => !linksBefore.has(l));
+      const ours = bpfObjectsOf(cli.child.pid!);
+      assert.ok(ours.progs.length >= 1 && ours.links.length >= 1, 'the probe is loaded and attached while running');
       await cli.waitForOutput(/ACTIVE.*\n\s+\d+/);
       const stoppedAt = Date.now();
       if (how !== 'duration') cli.child.kill(how);
@@ -34,10 +29,10 @@ for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
       assert.equal(code, 0, cli.stderr());
       assert.ok(Date.now() - stoppedAt < 5000, 'stops within a few seconds');
       assert.ok(rx.metrics().some((m) => m.name === 'memwatcher.system.memory.lru'), 'metrics flushed at stop');
-      const left = new Set(loadedPrograms(OURS).map((p) => p.id));
-      assert.deepEqual(ours.filter((p) => left.has(p.id)), [], 'programs left loaded');
+      const left = loadedProgramIds();
+      assert.deepEqual(ours.progs.filter((id) => left.has(id)), [], 'programs left loaded');
       const linksLeft = new Set(loadedLinks());
-      assert.deepEqual(ourLinks.filter((l) => linksLeft.has(l)), [], 'links left attached');
+      assert.deepEqual(ours.links.filter((id) => linksLeft.has(id)), [], 'links left attached');
     } finally {
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
       await rx.close();
@@ -46,17 +41,16 @@ for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
 }
 
 test('SIGKILL leaves no program or link behind (they are owned by file descriptors)', async () => {
-  const progsBefore = new Set(loadedPrograms(OURS).map((p) => p.id));
   const cli = startCli(['-s', '--exporter', 'none', '--duration', '30']);
   await cli.waitForOutput(/attached with/);
-  const ours = loadedPrograms(OURS).filter((p) => !progsBefore.has(p.id));
-  assert.ok(ours.length >= 1);
+  const ours = bpfObjectsOf(cli.child.pid!);
+  assert.ok(ours.progs.length >= 1 && ours.links.length >= 1);
   cli.child.kill('SIGKILL');
   await cli.exited;
   // The kernel frees programs once the last fd closes, which happens as the process dies.
-  for (let i = 0; i < 50 && loadedPrograms(OURS).some((p) => ours.some((o) => o.id === p.id)); i++) await new Promise((r) => setTimeout(r, 100));
-  const left = new Set(loadedPrograms(OURS).map((p) => p.id));
-  assert.deepEqual(ours.filter((p) => left.has(p.id)), []);
+  const gone = () => { const p = loadedProgramIds(); const l = new Set(loadedLinks()); return ours.progs.every((id) => !p.has(id)) && ours.links.every((id) => !l.has(id)); };
+  for (let i = 0; i < 50 && !gone(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(gone(), 'programs or links of a killed mem-watcher are still in the kernel');
 });
 
 test('backend down: the probe and the console keep going, and the stop is not held up', async () => {

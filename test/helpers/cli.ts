@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
 
@@ -71,4 +72,34 @@ export function loadedPrograms(prefixes: string[]): Array<{ id: number; name: st
 export function loadedLinks(): number[] {
   const json = execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' });
   return (JSON.parse(json) as Array<{ id: number }>).map((l) => l.id);
+}
+
+/** BPF programs and links held open by process `pid` (from its fdinfo: exact ownership). */
+export function bpfObjectsOf(pid: number): { progs: number[]; links: number[] } {
+  const progs = new Set<number>();
+  const links = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return { progs: [], links: [] };
+  }
+  for (const fd of fds) {
+    let info = '';
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const link = /^link_id:\s+(\d+)/m.exec(info);
+    const prog = /^prog_id:\s+(\d+)/m.exec(info);
+    if (link) links.add(Number(link[1]));
+    else if (prog) progs.add(Number(prog[1]));
+  }
+  return { progs: [...progs], links: [...links] };
+}
+
+/** Program IDs loaded in the kernel right now. */
+export function loadedProgramIds(): Set<number> {
+  return new Set((JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ id: number }>).map((p) => p.id));
 }

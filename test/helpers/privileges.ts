@@ -1,13 +1,12 @@
-// Runs the CLI as an unprivileged user, optionally keeping some capabilities (setpriv from
-// util-linux), to check what mem-watcher says and does without root.
+// Runs the CLI with only some capabilities (setpriv from util-linux empties the bounding set,
+// so even root keeps nothing but `caps`), to check what mem-watcher says and does without them.
+// Root without CAP_DAC_OVERRIDE also cannot read a file mode 000.
 import { spawn } from 'node:child_process';
 import { BIN } from './cli.ts';
 
-export async function runSetpriv(args: string[], opts: { caps?: string[] } = {}, timeoutMs = 30_000) {
-  const capArgs = opts.caps?.length
-    ? [`--inh-caps=${opts.caps.map((c) => '+' + c).join(',')}`, `--ambient-caps=${opts.caps.map((c) => '+' + c).join(',')}`]
-    : [];
-  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...capArgs, BIN, ...args], {
+export async function runWithCaps(args: string[], caps: string[] = [], timeoutMs = 30_000) {
+  const bounding = ['-all', ...caps.map((c) => '+' + c)].join(',');
+  const child = spawn('setpriv', [`--bounding-set=${bounding}`, BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
