@@ -2,6 +2,9 @@
 // one row per reclaim source that did something in the interval. RECLAIM (the sum of
 // scan_control.nr_to_reclaim over shrink_folio_list calls) and UNQUEUE show `-` where the
 // attached strategy cannot see them; CALLS and the stall columns only exist for direct/memcg.
+// Where MGLRU evicts without the per-pass event (lru_gen on 6.1-6.6), the per-pass columns of
+// an interval with calls but no passes show `-`, and RECLAIMED what the calls reported at
+// their end (the only reclaim count left there; it includes slab pages).
 import { counterDelta, PR_SOURCES, type PrCounters, type PrRecord, type PrSourceName, type PrTotalsRecord } from '../probes/pr.ts';
 import { createTable, type Column } from './table.ts';
 import type { ConsoleBinding } from './sink.ts';
@@ -22,17 +25,19 @@ const COLUMNS: readonly Column[] = [
 const ms = (ns: number) => (ns / 1e6).toFixed(ns >= 1e9 ? 0 : 2);
 
 /** A source's row for one interval, or undefined when nothing happened there. */
-export function prRow(source: PrSourceName, d: PrCounters, maxStallNs: number | undefined): Array<string | number | undefined> | undefined {
+export function prRow(source: PrSourceName, d: PrCounters, maxStallNs: number | undefined, lruGen = false): Array<string | number | undefined> | undefined {
   const hasCalls = source !== 'kswapd';
   if (d.passes === 0 && (d.folioLists ?? 0) === 0 && d.calls === 0) return undefined;
+  const passesHidden = lruGen && d.passes === 0 && d.calls > 0;
+  const perPass = (v: number | undefined) => (passesHidden ? undefined : v);
   return [
     source,
-    d.scanned,
+    perPass(d.scanned),
     d.nrToReclaim,
-    d.reclaimed,
-    d.unqueuedDirty,
-    d.congested,
-    d.writeback,
+    passesHidden ? d.callReclaimed : d.reclaimed,
+    perPass(d.unqueuedDirty),
+    perPass(d.congested),
+    perPass(d.writeback),
     hasCalls ? d.calls : undefined,
     hasCalls ? ms(d.stallNs) : undefined,
     hasCalls && maxStallNs !== undefined ? ms(maxStallNs) : undefined,
@@ -53,7 +58,7 @@ export function prConsole(write: (line: string) => void, prefix: string): Consol
     afterPoll() {
       if (!pending) return;
       for (const source of PR_SOURCES) {
-        const row = prRow(source, counterDelta(printed?.sources[source], pending.sources[source]), maxStall.get(source));
+        const row = prRow(source, counterDelta(printed?.sources[source], pending.sources[source]), maxStall.get(source), pending.lruGen);
         if (row) table.row(row);
       }
       printed = pending;

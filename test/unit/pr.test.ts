@@ -200,3 +200,15 @@ test('metrics: each stall lands in its bucket of the 10 us .. 10 s histogram, in
   assert.equal(direct.count, 1);
   assert.equal(countIn(direct.buckets, 1), 1, '700 ms: (500 ms, 1 s]');
 });
+
+test('console: where MGLRU hides the passes, per-pass columns are - and RECLAIMED is what the calls reported', () => {
+  const lines: string[] = [];
+  const c = prConsole((l) => lines.push(l), '');
+  c.onRecord({ ...totals({ memcg: { calls: 4, callReclaimed: 128, stallNs: 2_000_000 }, kswapd: { passes: 1, scanned: 32, reclaimed: 32 } }), lruGen: true });
+  c.afterPoll!();
+  const rows = lines.slice(1).map((l) => l.trim().split(/\s+/));
+  assert.deepEqual(rows, [
+    ['kswapd', '32', '-', '32', '0', '0', '0', '-', '-', '-'],
+    ['memcg', '-', '-', '128', '-', '-', '-', '4', '2.00', '-'],
+  ]);
+});
