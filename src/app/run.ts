@@ -24,7 +24,7 @@ export function enabledProbes(config: Config): ProbeName[] {
   if (p.sysstat.enabled) out.push('sysstat');
   if (p.paf.enabled) out.push('paf');
   if (p.pr.enabled) out.push('pr');
-  if (p.memleak.pids.length > 0 || p.memleak.command.length > 0) out.push('memleak');
+  if (p.memleak.pids.length > 0 || p.memleak.command.length > 0 || p.memleak.kernel) out.push('memleak');
   return out;
 }
 
@@ -77,7 +77,9 @@ export async function run(opts: RunOptions): Promise<void> {
   }
 
   const consoleSink = new ConsoleSink(consoleBindings);
-  const ctx: ProbeContext = { config, log, kernel };
+  let probeStop: (why: string) => void = () => {};
+  const probeStopped = new Promise<string>((resolve) => { probeStop = resolve; });
+  const ctx: ProbeContext = { config, log, kernel, requestStop: (why) => probeStop(why) };
   const runtime = new Runtime(ctx, [new DispatchSink(handlers), consoleSink]);
   selfMetrics(exportCtx, runtime);
 
@@ -97,7 +99,7 @@ export async function run(opts: RunOptions): Promise<void> {
       throw new RuntimeFailure(`no probe could attach on kernel ${kernel.release}: ${runtime.status.map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ') || 'not started'}`).join(' | ')}`);
     }
     consoleSink.start();
-    const reasons: Array<Promise<string>> = [opts.stopSignal];
+    const reasons: Array<Promise<string>> = [opts.stopSignal, probeStopped];
     let durationTimer: NodeJS.Timeout | undefined;
     if (config.duration > 0) {
       reasons.push(new Promise((resolve) => { durationTimer = setTimeout(() => resolve('duration elapsed'), config.duration * 1000); }));

@@ -113,7 +113,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.pr) probes.push('pr');
   if (v.procstat) probes.push('procstat');
   if (v.sysstat) probes.push('sysstat');
-  if (v.memleak || v['memleak-command']) probes.push('memleak');
+  if (v.memleak || v['memleak-command'] || v['memleak-kernel']) probes.push('memleak');
 
   return {
     configFile: v.config,

@@ -22,6 +22,17 @@ export class BpfLink {
     native.bpf_link__destroy(this.#ptr);
     this.#ptr = null;
   }
+
+  /**
+   * Destroys on a worker thread: detaching a uprobe waits for an RCU grace period (about
+   * 100 ms each here), which would stall the event loop for seconds over a process's hooks.
+   */
+  destroyAsync(): Promise<void> {
+    if (this.#ptr === null) return Promise.resolve();
+    const ptr = this.#ptr;
+    this.#ptr = null;
+    return new Promise((resolve) => native.bpf_link__destroy.async(ptr, () => resolve()));
+  }
 }
 
 function checkPtr<T>(ptr: T | null, op: string): T {

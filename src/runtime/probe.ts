@@ -33,6 +33,8 @@ export interface ProbeContext {
   config: Config;
   log: Logger;
   kernel: KernelInfo;
+  /** Ends the run cleanly (memleak: report_count reached, traced command exited); absent outside the CLI run. */
+  requestStop?(reason: string): void;
 }
 
 /** A probe after attach: polled by the runtime, stopped once. */

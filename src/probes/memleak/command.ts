@@ -1,0 +1,87 @@
+// --memleak-command: run a program under trace from its first allocation.
+//
+// A child process cannot be paused between fork and exec from Node, and a shell is not
+// wanted (argv goes to the program as given). So the child starts as a tiny Node helper (this
+// very Node binary, `-e`) that blocks reading one byte from a pipe on fd 3. Meanwhile memleak
+// attaches its uprobes to the helper's pid on the C library it maps (the same file the program
+// will map: the host's libc), and arms the pid in the BPF `targets` map with ARM_EXEC. Then the
+// byte is written; the helper closes the pipe and calls process.execve(). The kernel's
+// sched_process_exec tracepoint (in the memleak object) flips the pid to TRACE before the new
+// image runs its first instruction, so nothing the helper itself allocated is ever recorded and
+// nothing the program allocates is missed. Uprobes attached by pid follow the process through
+// exec: their filter is the task's mm at the time the probe fires.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Writable } from 'node:stream';
+
+const HELPER = `
+const fs = require('node:fs');
+const b = Buffer.alloc(1);
+let n = 0;
+try { n = fs.readSync(3, b, 0, 1, null); } catch { n = 0; }
+if (n !== 1) process.exit(125);
+fs.closeSync(3);
+const [file, ...argv] = process.argv.slice(1);
+try { process.execve(file, argv, process.env); } catch (e) { process.stderr.write('mem-watcher: cannot run ' + file + ': ' + e.message + '\\n'); process.exit(127); }
+`;
+
+export class CommandError extends Error {}
+
+/** The program argv[0] names: a path, or looked up in PATH like execvp. */
+export function resolveProgram(name: string, path = process.env.PATH ?? '/usr/bin:/bin'): string {
+  const candidates = name.includes('/') ? [name] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      if (!statSync(c).isFile()) continue;
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch { /* next */ }
+  }
+  throw new CommandError(`--memleak-command: ${name} ${name.includes('/') ? 'is not an executable file' : 'not found in PATH'}`);
+}
+
+export interface HeldCommand {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Lets the helper exec the program (once the probes are in place). */
+  release(): void;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True once the child has exited. */
+  readonly done: boolean;
+  /** SIGTERM if still running. */
+  terminate(): void;
+}
+
+/** Starts `argv` held before exec; the program inherits our stdio and environment. */
+export function spawnHeld(argv: readonly string[]): HeldCommand {
+  if (argv.length === 0 || !argv[0]) throw new CommandError('--memleak-command: empty command');
+  const file = resolveProgram(argv[0]);
+  const child = spawn(process.execPath, ['-e', HELPER, '--', file, ...argv], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+  if (child.pid === undefined) throw new CommandError(`--memleak-command: cannot start ${argv[0]}`);
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    });
+  });
+  const gate = child.stdio[3] as Writable;
+  gate.on('error', () => { /* the helper died before release: its exit is reported */ });
+  return {
+    pid: child.pid,
+    child,
+    release() {
+      gate.end(Buffer.from([1]));
+    },
+    exited,
+    get done() {
+      return done;
+    },
+    terminate() {
+      if (!done) child.kill('SIGTERM');
+    },
+  };
+}

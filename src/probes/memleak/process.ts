@@ -1,0 +1,98 @@
+// What memleak needs to know about a target process from /proc: is it still the same process,
+// its executable's name, and which file holds its allocator (through /proc/PID/root, so a
+// process in a container is attached in its own mount namespace).
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseMaps, isFileMapping, type Mapping } from '../../symbolize/maps.ts';
+import { startTimeFromStat } from '../../telemetry/container.ts';
+
+export interface ProcessIdentity {
+  pid: number;
+  /** Field 22 of /proc/PID/stat: tells a reused pid from the process we attached to. */
+  startTime: string;
+}
+
+/** The process's identity, or undefined when it is gone or a zombie. */
+export function processIdentity(pid: number): ProcessIdentity | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const close = stat.lastIndexOf(')');
+  const state = stat.slice(close + 2, close + 3);
+  if (state === 'Z' || state === 'X') return undefined;
+  const startTime = startTimeFromStat(stat);
+  return startTime === undefined ? undefined : { pid, startTime };
+}
+
+export function isSameProcess(id: ProcessIdentity): boolean {
+  return processIdentity(id.pid)?.startTime === id.startTime;
+}
+
+/** process.executable.name: the base name of /proc/PID/exe's target, else comm. */
+export function executableName(pid: number): string {
+  try {
+    return basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
+  } catch {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** Where uprobes attach: a file as the process maps it, reached from our mount namespace. */
+export interface AttachFile {
+  /** Path inside the process (what /proc/PID/maps shows). */
+  path: string;
+  /** The same file seen from here: /proc/PID/root + path. */
+  hostPath: string;
+}
+
+export interface AllocatorFiles {
+  /** malloc, free and the rest of the allocator family (prefixed symbols). */
+  allocator: AttachFile;
+  /** mmap, munmap, mremap: always the C library's, never prefixed. */
+  libc: AttachFile;
+}
+
+// glibc's libc.so.6 (libc-2.31.so on older distributions); musl's libc is its dynamic linker.
+const LIBC = /^(libc\.so(\.\d+)*|libc-[\d.]+\.so|ld-musl-[^/]*\.so(\.\d+)*|libc\.musl-[^/]*\.so(\.\d+)*)$/;
+
+function fileOf(pid: number, path: string): AttachFile {
+  return { path, hostPath: `/proc/${pid}/root${path}` };
+}
+
+function mappedFiles(pid: number): Mapping[] {
+  return parseMaps(readFileSync(`/proc/${pid}/maps`, 'latin1')).filter((m) => isFileMapping(m) && m.perms.includes('x') && !m.deleted);
+}
+
+/**
+ * The files to attach to in process `pid`. `lib` (--memleak-lib) is a path or a file name the
+ * process maps (libjemalloc.so.2), or a path on this host; without it, the libc it maps; a
+ * static executable (no libc mapped) is its own allocator.
+ */
+export function allocatorFiles(pid: number, lib = ''): AllocatorFiles {
+  let mapped: Mapping[];
+  try {
+    mapped = mappedFiles(pid);
+  } catch (err) {
+    throw new Error(`cannot read /proc/${pid}/maps: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such process' : (err as Error).message}`);
+  }
+  const libcMap = mapped.find((m) => LIBC.test(basename(m.path)));
+  let exe: string | undefined;
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+  } catch { /* kernel thread or gone */ }
+  const libc = libcMap ? fileOf(pid, libcMap.path) : exe ? fileOf(pid, exe) : undefined;
+  if (!libc) throw new Error(`process ${pid} maps no C library and has no executable to attach to`);
+  if (lib === '') return { allocator: libc, libc };
+
+  const byMap = mapped.find((m) => m.path === lib || basename(m.path) === lib || basename(m.path).startsWith(lib));
+  if (byMap) return { allocator: fileOf(pid, byMap.path), libc };
+  if (lib.startsWith('/') && existsSync(lib)) return { allocator: { path: lib, hostPath: lib }, libc };
+  throw new Error(`--memleak-lib ${lib}: process ${pid} does not map it and no such file exists here`);
+}

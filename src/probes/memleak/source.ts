@@ -1,0 +1,252 @@
+// The running memleak probe: watches its target processes (exit, exec), reports every interval,
+// and stops the run after report_count reports or once every traced process has ended.
+import type { BpfObject } from '../../libbpf/object.ts';
+import { RingBuffer } from '../../libbpf/ringbuf.ts';
+import type { ProbeContext, ProbeSource } from '../../runtime/probe.ts';
+import { Symbolizer } from '../../symbolize/symbolizer.ts';
+import type { HeldCommand } from './command.ts';
+import { KernelSymbols } from './kallsyms.ts';
+import { decodeTraceEvent, TARGET_STATE, tgidKey, type MemleakTraceEvent } from './layout.ts';
+import { writeProfile } from './profile.ts';
+import {
+  readStackTotals, resolveStacks, snapshotStacks, userResolver,
+  type FrameResolver, type MemleakReport, type MemleakStats, type StackSnapshot,
+} from './report.ts';
+import type { Target } from './target.ts';
+
+export type MemleakRecord = MemleakReport | MemleakTraceEvent;
+
+export interface MemleakRun {
+  kernel: boolean;
+  targets: Target[];
+  command?: HeldCommand;
+  allocatorFunctions: string[];
+}
+
+/** Reports waiting for symbolization beyond which an interval's report is skipped. */
+const MAX_BACKLOG = 2;
+
+export class MemleakSource implements ProbeSource {
+  readonly #obj: BpfObject;
+  readonly #ctx: ProbeContext;
+  readonly #emit: (r: MemleakRecord) => void;
+  readonly #run: MemleakRun;
+  readonly #rb: RingBuffer | undefined;
+  #symbolizer: Symbolizer | undefined;
+  #ksyms: KernelSymbols | undefined;
+  #received = 0;
+  #decodeErrors = 0;
+  #rounds = 0;
+  #nextReportMs: number;
+  #chain: Promise<void> = Promise.resolve();
+  #backlog = 0;
+  /** No more reports: report_count reached, every target ended, or stopped. */
+  #finished = false;
+  #stopRequested = false;
+
+  constructor(obj: BpfObject, ctx: ProbeContext, emit: (r: MemleakRecord) => void, run: MemleakRun) {
+    this.#obj = obj;
+    this.#ctx = ctx;
+    this.#emit = emit;
+    this.#run = run;
+    this.#nextReportMs = Date.now() + ctx.config.interval * 1000;
+    if (ctx.config.probes.memleak.trace) {
+      this.#rb = new RingBuffer(obj.map('events'), (buf) => {
+        this.#emit(decodeTraceEvent(buf));
+        this.#received++;
+      }, (err) => {
+        this.#decodeErrors++;
+        if (this.#decodeErrors === 1) ctx.log.warn(`memleak: trace record dropped: ${(err as Error).message}`);
+      });
+    }
+    run.command?.release();
+  }
+
+  poll(nowMs: number): void {
+    this.#rb?.consume();
+    if (this.#finished) return;
+    this.#watchTargets();
+    for (const t of this.#run.targets) t.refreshMaps(nowMs);
+    if (nowMs >= this.#nextReportMs) {
+      this.#nextReportMs = nowMs + this.#ctx.config.interval * 1000;
+      this.#round();
+    }
+  }
+
+  counters(): { received: number; dropped: number } {
+    const s = this.#stats();
+    return { received: this.#received, dropped: s.eventsDropped + s.allocsDropped + this.#decodeErrors };
+  }
+
+  stop(): void {
+    this.#finished = true;
+    if (this.#rb) {
+      this.#rb.consume();
+      this.#rb.close();
+    }
+    this.#run.command?.terminate();
+    for (const t of this.#run.targets) void t.detach();
+    // Reports still being symbolized finish (and are emitted) before the helper goes.
+    void this.#chain.finally(() => this.#symbolizer?.close());
+  }
+
+  #state(pid: number): number | undefined {
+    return this.#obj.map('targets').lookup(tgidKey(pid))?.readUInt32LE(0);
+  }
+
+  #watchTargets(): void {
+    for (const t of this.#run.targets) {
+      if (t.state === 'armed') {
+        if (this.#state(t.pid) === TARGET_STATE.TRACE) {
+          t.started();
+          this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
+        } else if (this.#run.command?.done) {
+          this.#end(t, 'exited');
+        }
+      } else if (t.state === 'traced') {
+        if (this.#state(t.pid) === TARGET_STATE.EXECED) this.#end(t, 'exec');
+        else if (!t.alive()) this.#end(t, 'exited');
+      }
+    }
+  }
+
+  /** Last report of a process that exited or exec'd, then its hooks and map entries go. */
+  #end(t: Target, why: 'exited' | 'exec'): void {
+    t.state = 'ended';
+    t.ended = why;
+    void t.detach();
+    const snap = this.#snapshot(new Set([t.pid]));
+    this.#purge(t.pid);
+    this.#ctx.log.info(`memleak: ${t.executable || 'process'} (pid ${t.pid}) ${why === 'exec' ? 'exec\'d another program' : 'exited'}: final report, uprobes detached`);
+    this.#enqueue(this.#rounds + 1, snap, new Map([[t.pid, t]]));
+    if (this.#run.targets.every((x) => x.state === 'ended') && !this.#run.kernel) {
+      this.#finished = true;
+      if (this.#stopWhenTargetsEnd()) this.#requestStop('memleak: every traced process has ended');
+    }
+  }
+
+  /** With other probes running, a traced process that ends does not end the run. */
+  #stopWhenTargetsEnd(): boolean {
+    const p = this.#ctx.config.probes;
+    return this.#run.command !== undefined || !(p.sysstat.enabled || p.procstat.enabled || p.paf.enabled || p.pr.enabled);
+  }
+
+  #requestStop(reason: string): void {
+    if (this.#stopRequested) return;
+    this.#stopRequested = true;
+    void this.#chain.then(() => this.#ctx.requestStop?.(reason));
+  }
+
+  #purge(pid: number): void {
+    for (const name of ['allocs', 'stack_totals']) {
+      const map = this.#obj.map(name);
+      for (const [k] of map.entries()) if (k.readUInt32LE(0) === pid) map.delete(k);
+    }
+    this.#obj.map('targets').delete(tgidKey(pid));
+  }
+
+  #round(): void {
+    if (this.#backlog >= MAX_BACKLOG) {
+      this.#ctx.log.debug('memleak: previous reports still being symbolized; skipping this interval');
+      return;
+    }
+    const traced = this.#run.targets.filter((t) => t.state === 'traced');
+    const pids = new Set(traced.map((t) => t.pid));
+    if (this.#run.kernel) pids.add(0);
+    if (pids.size === 0) return;
+    this.#rounds++;
+    const snap = this.#snapshot(pids);
+    this.#enqueue(this.#rounds, snap, new Map(traced.map((t) => [t.pid, t])));
+    const limit = this.#ctx.config.probes.memleak.report_count;
+    if (limit > 0 && this.#rounds >= limit) {
+      this.#finished = true;
+      this.#requestStop(`memleak: ${limit} report${limit === 1 ? '' : 's'} done`);
+    }
+  }
+
+  #snapshot(pids: ReadonlySet<number>): Map<number, StackSnapshot> {
+    const c = this.#ctx.config.probes.memleak;
+    const minAge = c.combined_only ? 0 : c.min_age_ms;
+    const totals = readStackTotals(this.#obj, pids, minAge, process.hrtime.bigint());
+    const snaps = snapshotStacks(this.#obj, totals, c.top, c.pprof !== '');
+    for (const pid of pids) {
+      if (!snaps.has(pid)) snaps.set(pid, { tgid: pid, totals: { bytes: 0, allocations: 0, stacks: 0 }, stacks: [], topCount: 0 });
+    }
+    return snaps;
+  }
+
+  #enqueue(seq: number, snaps: Map<number, StackSnapshot>, targets: Map<number, Target>): void {
+    const timeMs = Date.now();
+    const stats = this.#stats();
+    // Maps and names are taken now: the process may be gone by the time frames resolve.
+    const jobs = [...snaps.values()].map((snap) => {
+      const t = targets.get(snap.tgid);
+      return { snap, t, maps: t?.maps, executable: t?.executable ?? 'kernel', ended: t?.ended, container: t?.container ?? {} };
+    });
+    this.#backlog++;
+    this.#chain = this.#chain.then(async () => {
+      const reports: MemleakReport[] = [];
+      for (const j of jobs) {
+        const resolver = j.snap.tgid === 0 ? this.#kernelResolver() : userResolver((m, a, o) => this.#userSymbolizer().symbolize(m, a, o), j.maps);
+        const stacks = await resolveStacks(j.snap, resolver);
+        const c = this.#ctx.config.probes.memleak;
+        const report: MemleakReport = {
+          kind: 'report',
+          seq,
+          timeMs,
+          pid: j.snap.tgid,
+          executable: j.executable,
+          kernel: j.snap.tgid === 0,
+          minAgeMs: c.combined_only ? 0 : c.min_age_ms,
+          totals: j.snap.totals,
+          top: stacks.slice(0, j.snap.topCount),
+          stats,
+          allocatorModules: j.t ? [...new Set([j.t.files.allocator.path, j.t.files.libc.path])] : [],
+          allocatorFunctions: this.#run.allocatorFunctions,
+          container: j.container,
+        };
+        if (j.ended) report.ended = j.ended;
+        if (c.pprof !== '') report.all = stacks;
+        reports.push(report);
+      }
+      for (const r of reports) {
+        this.#emit(r);
+        this.#received++;
+      }
+      const path = this.#ctx.config.probes.memleak.pprof;
+      if (path !== '' && reports.length > 0) await writeProfile(path, reports);
+    }).catch((err: unknown) => {
+      this.#ctx.log.warn(`memleak: report failed: ${(err as Error).message}`);
+    }).finally(() => {
+      this.#backlog--;
+    });
+  }
+
+  #userSymbolizer(): Symbolizer {
+    this.#symbolizer ??= new Symbolizer({ log: this.#ctx.log });
+    return this.#symbolizer;
+  }
+
+  #kernelResolver(): FrameResolver {
+    this.#ksyms ??= new KernelSymbols();
+    const k = this.#ksyms;
+    return async (ips) => ips.map((ip) => k.frame(ip));
+  }
+
+  #stats(): MemleakStats {
+    const g = (name: string) => {
+      try {
+        return Number(this.#obj.readGlobal('.bss', name));
+      } catch {
+        return 0;
+      }
+    };
+    return {
+      stackCollisions: g('stack_collisions'),
+      stackFailures: g('stack_failures'),
+      allocsDropped: g('allocs_dropped'),
+      addrReused: g('addr_reused'),
+      eventsDropped: g('events_dropped'),
+    };
+  }
+}

@@ -1,0 +1,82 @@
+// One traced process: its identity, hooks, latest maps snapshot (to symbolize after it is
+// gone) and lifecycle: armed (--memleak-command, before exec) -> traced -> ended.
+import type { BpfLink } from '../../libbpf/object.ts';
+import { readProcessMaps, type ProcessMaps } from '../../symbolize/maps.ts';
+import { readContainerOf, type ContainerInfo } from '../../telemetry/container.ts';
+import { executableName, isSameProcess, processIdentity, type AllocatorFiles, type ProcessIdentity } from './process.ts';
+
+export type TargetState = 'armed' | 'traced' | 'ended';
+
+/** How often a live target's maps are re-read (dlopen'd libraries appear in later reports). */
+const MAPS_REFRESH_MS = 1000;
+
+export class Target {
+  readonly pid: number;
+  readonly files: AllocatorFiles;
+  links: BpfLink[] = [];
+  state: TargetState;
+  ended?: 'exited' | 'exec';
+  #identity: ProcessIdentity | undefined;
+  #maps: ProcessMaps | undefined;
+  #mapsAt = 0;
+  #executable = '';
+  #container: ContainerInfo = {};
+
+  /** Whether the kernel side still traces this process (false once it exec'd). */
+  readonly #tracedInKernel: () => boolean;
+
+  constructor(pid: number, files: AllocatorFiles, armed: boolean, tracedInKernel: () => boolean) {
+    this.pid = pid;
+    this.files = files;
+    this.#tracedInKernel = tracedInKernel;
+    this.state = armed ? 'armed' : 'traced';
+    if (!armed) this.#learn();
+  }
+
+  get executable(): string {
+    return this.#executable;
+  }
+
+  get container(): ContainerInfo {
+    return this.#container;
+  }
+
+  get maps(): ProcessMaps | undefined {
+    return this.#maps;
+  }
+
+  /** The armed process exec'd the command: from now on it is the process we trace. */
+  started(): void {
+    this.state = 'traced';
+    this.#learn();
+  }
+
+  #learn(): void {
+    this.#identity = processIdentity(this.pid);
+    this.#executable = executableName(this.pid);
+    this.#container = readContainerOf(this.pid);
+    this.refreshMaps(Date.now(), true);
+  }
+
+  /** False once the process is gone, a zombie, or its pid belongs to another process. */
+  alive(): boolean {
+    return this.#identity !== undefined && isSameProcess(this.#identity);
+  }
+
+  /** Re-reads /proc/PID/maps, at most once a second unless forced; keeps the last good copy. */
+  refreshMaps(nowMs: number, force = false): void {
+    if (this.state !== 'traced' || (!force && nowMs - this.#mapsAt < MAPS_REFRESH_MS)) return;
+    this.#mapsAt = nowMs;
+    try {
+      const maps = readProcessMaps(this.pid);
+      // Checked after reading: a process that exited or exec'd meanwhile could have handed
+      // us another image's maps (exec keeps the pid and start time; the kernel side saw it).
+      if (this.alive() && this.#tracedInKernel()) this.#maps = maps;
+    } catch { /* gone: keep the snapshot taken while it ran */ }
+  }
+
+  /** Detaches every hook of this process, off the event loop (see BpfLink.destroyAsync). */
+  detach(): Promise<void> {
+    return Promise.all(this.links.splice(0).map((l) => l.destroyAsync())).then(() => {});
+  }
+}
