@@ -1,12 +1,15 @@
 // Which probes exist and how each one's records reach each exporter. Adding a probe is one
 // entry here plus its own files (bpf/<probe>.bpf.c, src/probes/<probe>.ts, its exporters).
+import { memleakConsole } from '../console/memleak.ts';
 import type { ConsoleBinding } from '../console/sink.ts';
 import { prConsole } from '../console/pr.ts';
 import { sysstatConsole } from '../console/sysstat.ts';
+import { memleakProbe } from '../probes/memleak/index.ts';
 import { prProbe } from '../probes/pr.ts';
 import { sysstatProbe } from '../probes/sysstat.ts';
 import type { ProbeDefinition, ProbeName } from '../runtime/probe.ts';
 import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
+import { memleakMetrics, memleakSpans } from '../telemetry/memleak.ts';
 import { prMetrics } from '../telemetry/pr.ts';
 import { sysstatMetrics } from '../telemetry/sysstat.ts';
 
@@ -25,4 +28,5 @@ function entry<R>(e: ProbeEntry<R>): ProbeEntry<unknown> {
 export const PROBES: Partial<Record<ProbeName, ProbeEntry<unknown>>> = {
   sysstat: entry({ definition: sysstatProbe, metrics: sysstatMetrics, console: (w, p) => sysstatConsole(w, p) }),
   pr: entry({ definition: prProbe, metrics: prMetrics, console: (w, p) => prConsole(w, p) }),
+  memleak: entry({ definition: memleakProbe, metrics: memleakMetrics, spans: memleakSpans, console: (w, p) => memleakConsole(w, p) }),
 };

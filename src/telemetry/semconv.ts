@@ -24,6 +24,10 @@ export const ATTR = {
   RECLAIM_SOURCE: 'memwatcher.reclaim.source',
   MEMLEAK_BYTES: 'memwatcher.memleak.bytes',
   MEMLEAK_ALLOCATIONS: 'memwatcher.memleak.allocations',
+  MEMLEAK_STACKS: 'memwatcher.memleak.stacks',
+  MEMLEAK_STACK_ID: 'memwatcher.memleak.stack_id',
+  MEMLEAK_PROCESS_END: 'memwatcher.memleak.process_end',
+  MEMLEAK_MIN_AGE: 'memwatcher.memleak.min_age_ms',
 } as const;
 
 export const METRIC = {

@@ -1,0 +1,73 @@
+// memleak as OpenTelemetry: outstanding bytes and allocations per process (gauges of the latest
+// report), and per report a `memleak.report` trace whose child `memleak.stack` spans carry the
+// symbolized stacks, readable in Jaeger/Tempo without any other tool.
+import { context, trace, type Attributes } from '@opentelemetry/api';
+import type { MemleakRecord, MemleakReport } from '../probes/memleak/index.ts';
+import { firstUserFrame } from '../probes/memleak/report.ts';
+import { formatFrameStacktrace } from '../symbolize/frame.ts';
+import { containerAttributes } from './container.ts';
+import type { ExportContext, RecordHandler } from './export-context.ts';
+import { ATTR, METRIC, SPAN, UNIT } from './semconv.ts';
+
+function processAttributes(r: MemleakReport): Attributes {
+  if (r.kernel) return {};
+  return {
+    [ATTR.PROCESS_PID]: r.pid,
+    [ATTR.PROCESS_EXECUTABLE_NAME]: r.executable,
+    ...containerAttributes(r.container),
+  };
+}
+
+export function memleakMetrics(ctx: ExportContext): RecordHandler<MemleakRecord> {
+  const latest = new Map<number, MemleakReport>();
+  const observeAll = (value: (r: MemleakReport) => number) => (result: { observe(v: number, a: Attributes): void }) => {
+    for (const r of latest.values()) result.observe(value(r), processAttributes(r));
+  };
+  ctx.meter.createObservableGauge(METRIC.MEMLEAK_OUTSTANDING_BYTES, {
+    unit: UNIT.BYTES,
+    description: 'Bytes allocated by the traced process and not freed (as of the latest memleak report)',
+  }).addCallback(observeAll((r) => r.totals.bytes));
+  ctx.meter.createObservableGauge(METRIC.MEMLEAK_OUTSTANDING_ALLOCATIONS, {
+    unit: UNIT.ALLOCATIONS,
+    description: 'Allocations made by the traced process and not freed (as of the latest memleak report)',
+  }).addCallback((result) => {
+    observeAll((r) => r.totals.allocations)(result);
+    // A process that ended is observed one last time, then its series stops.
+    for (const [pid, r] of latest) if (r.ended) latest.delete(pid);
+  });
+  return (r) => {
+    if (r.kind === 'report') latest.set(r.pid, r);
+  };
+}
+
+export function memleakSpans(ctx: ExportContext): RecordHandler<MemleakRecord> {
+  const tracer = ctx.tracer;
+  return (r) => {
+    if (!tracer || r.kind !== 'report') return;
+    const attributes: Attributes = {
+      ...processAttributes(r),
+      [ATTR.MEMLEAK_BYTES]: r.totals.bytes,
+      [ATTR.MEMLEAK_ALLOCATIONS]: r.totals.allocations,
+      [ATTR.MEMLEAK_STACKS]: r.totals.stacks,
+    };
+    if (r.minAgeMs > 0) attributes[ATTR.MEMLEAK_MIN_AGE] = r.minAgeMs;
+    if (r.ended) attributes[ATTR.MEMLEAK_PROCESS_END] = r.ended;
+    const root = tracer.startSpan(SPAN.MEMLEAK_REPORT, { startTime: r.timeMs, attributes });
+    const parent = trace.setSpan(context.active(), root);
+    for (const s of r.top) {
+      const a: Attributes = {
+        ...processAttributes(r),
+        [ATTR.MEMLEAK_STACK_ID]: s.stackId,
+        [ATTR.MEMLEAK_BYTES]: s.bytes,
+        [ATTR.MEMLEAK_ALLOCATIONS]: s.allocations,
+        [ATTR.CODE_STACKTRACE]: s.frames.map(formatFrameStacktrace).join('\n'),
+      };
+      const site = firstUserFrame(s, r);
+      if (site?.function !== undefined) a[ATTR.CODE_FUNCTION_NAME] = site.function;
+      if (site?.file !== undefined) a[ATTR.CODE_FILE_PATH] = site.file;
+      if (site?.line !== undefined) a[ATTR.CODE_LINE_NUMBER] = site.line;
+      tracer.startSpan(SPAN.MEMLEAK_STACK, { startTime: r.timeMs, attributes: a }, parent).end(r.timeMs);
+    }
+    root.end(r.timeMs);
+  };
+}
