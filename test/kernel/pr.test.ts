@@ -156,9 +156,11 @@ test('memcg reclaim: pr counts it as memcg and agrees with the kernel counters w
     const before = latestTotals(h.records);
     const firstStall = h.records.length;
 
+    // spawnSync blocks the event loop: no poll ran meanwhile, so the next totals record (at
+    // most one interval away) is the first read after the reader exited.
     readInCgroup(cg, file);
-
-    h.poll();
+    const mark = h.records.length;
+    await h.waitFor(() => h.records.slice(mark).some((r) => r.kind === 'totals'));
     const after = latestTotals(h.records);
     const v1 = readVmstat();
     const cgStat = cg.stat();
