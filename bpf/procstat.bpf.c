@@ -207,34 +207,27 @@ static __always_inline bool values_equal(const struct procstat_values *a,
 	       a->rss[1] == b->rss[1] && a->rss[2] == b->rss[2] && a->rss[3] == b->rss[3];
 }
 
-/* Reads task's process and emits it if it changed since what was sent. `task` may be a
- * pointer kept from an earlier context switch: every read is a checked one, and the mm is
- * re-read afterwards so values from an mm being torn down are not sent. */
-static __always_inline void sample(struct task_struct *task, __u32 tgid, struct proc_state *st,
-				   bool first, __u64 now)
+/* Reads task's process into v. `task` may be a pointer kept from an earlier context switch:
+ * every read is a checked one, and the mm is re-read afterwards so that values from an mm
+ * being torn down are not used. */
+static __always_inline int read_task(struct task_struct *task, __u32 tgid,
+				     struct procstat_values *v)
 {
-	struct procstat_event *ev;
-	struct procstat_values v = {};
 	struct mm_struct *mm;
 
 	if (BPF_CORE_READ(task, flags) & (PF_KTHREAD | PF_EXITING))
-		return;
+		return -1;
 	mm = BPF_CORE_READ(task, mm);
-	if (!mm || read_values(mm, &v))
-		return;
+	if (!mm || read_values(mm, v))
+		return -1;
 	if (BPF_CORE_READ(task, mm) != mm || BPF_CORE_READ(task, tgid) != tgid)
-		return;
-	st->last_read_ns = now;
-	if (!first && values_equal(&v, &st->sent))
-		return;
+		return -1;
+	return 0;
+}
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		__sync_fetch_and_add(&events_dropped, 1);
-		/* leave `sent` as it was so the next read retries */
-		return;
-	}
-	st->sent = v;
+static __always_inline void fill_event(struct procstat_event *ev, struct task_struct *task,
+				       __u32 tgid, const struct procstat_values *v, __u64 now)
+{
 	ev->hdr.type = MW_EVENT_PROCSTAT;
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr._pad = 0;
@@ -243,7 +236,29 @@ static __always_inline void sample(struct task_struct *task, __u32 tgid, struct 
 	ev->_pad = 0;
 	ev->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	BPF_CORE_READ_STR_INTO(&ev->comm, task, group_leader, comm);
-	ev->v = v;
+	ev->v = *v;
+}
+
+/* Reads task's process and emits it if it changed since what was sent. */
+static __always_inline void sample(struct task_struct *task, __u32 tgid, struct proc_state *st,
+				   bool first, __u64 now)
+{
+	struct procstat_event *ev;
+	struct procstat_values v = {};
+
+	if (read_task(task, tgid, &v))
+		return;
+	st->last_read_ns = now;
+	if (!first && values_equal(&v, &st->sent))
+		return;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&events_dropped, 1);
+		/* leave `sent` as it was so the next read retries */
+		return;
+	}
+	st->sent = v;
+	fill_event(ev, task, tgid, &v, now);
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -430,6 +445,36 @@ int procstat_rss_stat(struct bpf_raw_tracepoint_args *ctx)
 
 		defer(st, tgid, due > now ? due : now);
 	}
+	return 0;
+}
+
+/* Run once by user space at start: a first record for every process, written to the
+ * iterator's output (no ring buffer to overflow), so that processes that sleep throughout
+ * are known too. The first thread with an mm speaks for its process (the leader may be gone). */
+SEC("iter/task")
+int procstat_seed(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct procstat_values v = {};
+	struct procstat_event ev = {};
+	struct proc_state fresh = {};
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tgid;
+
+	if (!task)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	if (read_task(task, tgid, &v))
+		return 0;
+	fresh.sent = v;
+	fresh.last_read_ns = now;
+	fresh.task = (__u64)task;
+	if (bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST))
+		return 0;	/* a context switch got there first and reported it */
+	fill_event(&ev, task, tgid, &v, now);
+	bpf_seq_write(ctx->meta->seq, &ev, sizeof(ev));
 	return 0;
 }
 

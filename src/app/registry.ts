@@ -3,14 +3,17 @@
 import { memleakConsole } from '../console/memleak.ts';
 import type { ConsoleBinding } from '../console/sink.ts';
 import { prConsole } from '../console/pr.ts';
+import { procstatConsole } from '../console/procstat.ts';
 import { sysstatConsole } from '../console/sysstat.ts';
 import { memleakProbe } from '../probes/memleak/index.ts';
 import { prProbe } from '../probes/pr.ts';
+import { procstatProbe, selectionFromConfig } from '../probes/procstat.ts';
 import { sysstatProbe } from '../probes/sysstat.ts';
 import type { ProbeDefinition, ProbeName } from '../runtime/probe.ts';
 import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
 import { memleakMetrics, memleakSpans } from '../telemetry/memleak.ts';
 import { prMetrics } from '../telemetry/pr.ts';
+import { procstatMetrics } from '../telemetry/procstat.ts';
 import { sysstatMetrics } from '../telemetry/sysstat.ts';
 
 export interface ProbeEntry<R> {
@@ -26,6 +29,7 @@ function entry<R>(e: ProbeEntry<R>): ProbeEntry<unknown> {
 
 /** Probes in the order they start and print. Absent ones are not implemented yet. */
 export const PROBES: Partial<Record<ProbeName, ProbeEntry<unknown>>> = {
+  procstat: entry({ definition: procstatProbe, metrics: (c) => procstatMetrics(c), console: (w, p, c) => procstatConsole(w, p, selectionFromConfig(c.config.probes.procstat)) }),
   sysstat: entry({ definition: sysstatProbe, metrics: sysstatMetrics, console: (w, p) => sysstatConsole(w, p) }),
   pr: entry({ definition: prProbe, metrics: prMetrics, console: (w, p) => prConsole(w, p) }),
   memleak: entry({ definition: memleakProbe, metrics: memleakMetrics, spans: memleakSpans, console: (w, p) => memleakConsole(w, p) }),

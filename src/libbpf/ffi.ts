@@ -1,6 +1,8 @@
 // The only module that touches koffi and libbpf.so.1: its path, opaque handle types and the
 // libbpf 1.1 functions we call. Everything else goes through the checked wrappers beside it.
+import { closeSync, readSync } from 'node:fs';
 import koffi from 'koffi';
+import { BpfError } from './errors.ts';
 
 export const LIBBPF_PATH = process.env.MEMWATCHER_LIBBPF ?? 'libbpf.so.1';
 
@@ -82,6 +84,9 @@ export const native = {
   bpf_program__attach_kprobe: lib.func('bpf_link *bpf_program__attach_kprobe(bpf_program *prog, bool retprobe, const char *func)'),
   bpf_program__attach_uprobe_opts: lib.func('bpf_link *bpf_program__attach_uprobe_opts(bpf_program *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)'),
   bpf_link__destroy: lib.func('int bpf_link__destroy(bpf_link *link)'),
+  // BPF iterators (readIterator below): a BPF_TRACE_ITER link, then an fd to read.
+  bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)'),
+  bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
 
   bpf_map__fd: lib.func('int bpf_map__fd(bpf_map *map)'),
   bpf_map__name: lib.func('const char *bpf_map__name(bpf_map *map)'),
@@ -141,4 +146,29 @@ export function address(ptr: Ptr): bigint {
 
 export function decodeU32(ptr: Ptr, offset: number): number {
   return koffi.decode(ptr as never, offset, 'uint32_t') as number;
+}
+
+const BPF_TRACE_ITER = 28;
+
+/** Runs a loaded iterator program (SEC("iter/...")) once; returns all it wrote. */
+export function readIterator(progFd: number, what: string): Buffer {
+  const link = native.bpf_link_create(progFd, 0, BPF_TRACE_ITER, null) as number;
+  if (link < 0) throw new BpfError(`create iterator link for ${what}`, -link);
+  try {
+    const fd = native.bpf_iter_create(link) as number;
+    if (fd < 0) throw new BpfError(`create iterator for ${what}`, -fd);
+    try {
+      const chunks: Buffer[] = [];
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const n = readSync(fd, buf);
+        if (n === 0) return Buffer.concat(chunks);
+        chunks.push(Buffer.from(buf.subarray(0, n)));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    closeSync(link);
+  }
 }

@@ -1,6 +1,7 @@
 // procstat: per-process memory, read in the kernel from each process's mm_struct when one of
 // its threads is switched out, emitted on change (bpf/procstat.bpf.c). Here: the records, the
 // strategies, and the table of latest values per process that exporters select from.
+import { readIterator } from '../libbpf/ffi.ts';
 import { nrPossibleCpus } from '../libbpf/map.ts';
 import type { KernelInfo } from '../runtime/kernel.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
@@ -85,6 +86,18 @@ export function decodeProcstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>
   };
 }
 
+/** The iterator's output: procstat records back to back. */
+export function decodeSeed(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>): ProcstatRecord[] {
+  if (buf.length % PROCSTAT_RECORD_SIZE !== 0) {
+    throw new DecodeError(`procstat snapshot of ${buf.length} bytes is not a whole number of ${PROCSTAT_RECORD_SIZE}-byte records`);
+  }
+  const out: ProcstatRecord[] = [];
+  for (let off = 0; off < buf.length; off += PROCSTAT_RECORD_SIZE) {
+    out.push(decodeProcstat(buf.subarray(off, off + PROCSTAT_RECORD_SIZE), kernel));
+  }
+  return out;
+}
+
 /** Which processes get data points: the N largest by RSS, plus those asked for by pid or name. */
 export interface ProcessSelection {
   top: number;
@@ -133,9 +146,9 @@ export class ProcessTable {
     return this.#latest.size;
   }
 
-  /** Drops processes that are gone without an exit record (one lost to a full ring buffer). */
-  prune(alive: (pid: number) => boolean): void {
-    for (const pid of this.#latest.keys()) if (!alive(pid)) this.#latest.delete(pid);
+  /** Drops a process that is gone without an exit record (one lost to a full ring buffer). */
+  forget(pid: number): void {
+    this.#latest.delete(pid);
   }
 
   /** The N largest by RSS (ties: lower pid first). */
@@ -214,10 +227,20 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     });
     obj.map('procs').setMaxEntries(p.max_processes);
     obj.map('deferred').setMaxEntries(p.max_processes);
+    // The start-up snapshot (see start) is loaded with every strategy: iterators need 5.8, as
+    // the ring buffer does.
+    obj.program('procstat_seed').setAutoload(true);
   },
   start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
     const cpus = nrPossibleCpus();
     if (cpus > 1024) ctx.log.warn(`procstat: ${cpus} possible CPUs; per-CPU RSS deltas are summed over the first 1024 only`);
-    return new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeProcstat(buf, ctx.kernel)), ctx.log, 'procstat');
+    const source = new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeProcstat(buf, ctx.kernel)), ctx.log, 'procstat');
+    // Processes that sleep throughout never switch: one pass over all tasks reports them now.
+    try {
+      for (const rec of decodeSeed(readIterator(loaded.obj.program('procstat_seed').fd, 'procstat_seed'), ctx.kernel)) emit(rec);
+    } catch (err) {
+      ctx.log.warn(`procstat: no start-up snapshot (${(err as Error).message}): sleeping processes appear when they next run`);
+    }
+    return source;
   },
 };
