@@ -26,7 +26,8 @@ const fileLine = (f: Frame) => (f.file === undefined ? '' : f.line === undefined
 
 /**
  * The contract's console line, as the seed printed it: `%016x: function @ 0xstart+0xoff file:line`
- * (start and offset in the module's address space), `<no-symbol>` when nothing resolved (then
+ * (start and offset in the module's address space; the `@` part is left out when the symbol's
+ * start is unknown), `<no-symbol>` when nothing resolved (then
  * the module and module address, when known). Inlined frames follow on their own lines, outermost
  * call first, as `<16 spaces>  function @ file:line [inlined]`.
  */
@@ -37,7 +38,8 @@ export function formatFrameSeed(f: Frame): string {
     line = `${addr}: <no-symbol>`;
     if (f.module !== undefined) line += ` ${f.module}` + (f.moduleAddress === undefined ? '' : `+${hex(f.moduleAddress)}`);
   } else {
-    line = `${addr}: ${f.function} @ ${hex(f.moduleStart ?? 0n)}+${hex(f.offset ?? 0n)}${fileLine(f)}`;
+    const at = f.moduleStart === undefined || f.offset === undefined ? '' : ` @ ${hex(f.moduleStart)}+${hex(f.offset)}`;
+    line = `${addr}: ${f.function}${at}${fileLine(f)}`;
   }
   const inlined = (f.inlined ?? []).slice().reverse().map((i) => `${' '.repeat(16)}  ${i.function ?? '??'} @${fileLine(i) || ' ??'} [inlined]`);
   return [line, ...inlined].join('\n');
@@ -51,7 +53,7 @@ export function formatFrameSeed(f: Frame): string {
 export function formatFrameStacktrace(f: Frame): string {
   const mod = f.module === undefined ? '' : ` (${f.module})`;
   const lines = (f.inlined ?? []).map((i) => `${i.function ?? '[unknown]'}${mod}${fileLine(i)}`);
-  if (f.function !== undefined) lines.push(`${f.function}+${hex(f.offset ?? 0n)}${mod}${fileLine(f)}`);
+  if (f.function !== undefined) lines.push(`${f.function}${f.offset === undefined ? '' : '+' + hex(f.offset)}${mod}${fileLine(f)}`);
   else if (f.module !== undefined) lines.push(`[unknown] (${f.module}${f.moduleAddress === undefined ? '' : '+' + hex(f.moduleAddress)})`);
   else lines.push(`[unknown] (${hex(f.address)})`);
   return lines.join('\n');

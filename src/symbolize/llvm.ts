@@ -65,6 +65,10 @@ export interface LlvmRequest {
   address: bigint;
 }
 
+function sameAddress(text: unknown, address: bigint): boolean {
+  return typeof text === 'string' && /^0x[0-9a-f]+$/i.test(text) && BigInt(text) === address;
+}
+
 interface Pending {
   requests: readonly LlvmRequest[];
   answers: LlvmAnswer[];
@@ -159,15 +163,16 @@ export class LlvmSymbolizerProcess {
       if (line === '') continue;
       const p = this.pending;
       if (!p) return this.fail('answer without a request');
-      let answer: LlvmAnswer;
+      let answer: LlvmAnswer | null;
       try {
-        answer = JSON.parse(line) as LlvmAnswer;
+        answer = JSON.parse(line) as LlvmAnswer | null;
       } catch {
-        return this.fail(`unparsable answer: ${line.slice(0, 120)}`);
+        answer = null;
       }
+      if (typeof answer !== 'object' || answer === null) return this.fail(`unparsable answer: ${line.slice(0, 120)}`);
       const req = p.requests[p.answers.length]!;
       // Each answer names what it answers: a mismatch means we are out of step, so start over.
-      if (answer.ModuleName !== req.module || answer.Address === undefined || BigInt(answer.Address) !== req.address) {
+      if (answer.ModuleName !== req.module || !sameAddress(answer.Address, req.address)) {
         return this.fail(`answer for ${answer.ModuleName} ${answer.Address}, expected ${req.module} 0x${req.address.toString(16)}`);
       }
       p.answers.push(answer);

@@ -37,7 +37,7 @@ export interface PprofOptions {
 }
 
 // perftools.profiles field numbers.
-const PROFILE = { sampleType: 1, sample: 2, mapping: 3, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, comment: 13, defaultSampleType: 14 } as const;
+const PROFILE = { sampleType: 1, sample: 2, mapping: 3, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, periodType: 11, period: 12, comment: 13, defaultSampleType: 14 } as const;
 const VALUE_TYPE = { type: 1, unit: 2 } as const;
 const SAMPLE = { locationId: 1, value: 2, label: 3 } as const;
 const LABEL = { key: 1, str: 2, num: 3 } as const;
@@ -61,7 +61,7 @@ interface MappingEntry {
 
 interface LocationEntry {
   id: number;
-  mappingId: number;
+  mapping: MappingEntry | undefined;
   address: bigint;
   lines: Array<{ functionId: number; line: number }>;
 }
@@ -89,14 +89,14 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
     if (m) {
       const key = `${m.start}`;
       let e = mappings.get(key);
-      if (!e) mappings.set(key, (e = newMapping(mappings.size + 1, m.start, m.end, m.offset, m.path, m.buildId)));
+      if (!e) mappings.set(key, (e = newMapping(m.start, m.end, m.offset, m.path, m.buildId)));
       return e;
     }
     if (f.module === undefined) return undefined;
     // No maps given: one mapping per module spanning its frames (file offset unknown, left 0).
     const key = `module:${f.module}`;
     let e = mappings.get(key);
-    if (!e) mappings.set(key, (e = newMapping(mappings.size + 1, f.address, f.address + 1n, 0n, f.module, undefined)));
+    if (!e) mappings.set(key, (e = newMapping(f.address, f.address + 1n, 0n, f.module, undefined)));
     if (f.address < e.start) e.start = f.address;
     if (f.address >= e.end) e.end = f.address + 1n;
     return e;
@@ -118,7 +118,7 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
       m.hasLineNumbers ||= f.line !== undefined;
       m.hasInlineFrames ||= (f.inlined?.length ?? 0) > 0;
     }
-    locations.set(key, (loc = { id: locations.size + 1, mappingId: m?.id ?? 0, address: f.address, lines }));
+    locations.set(key, (loc = { id: locations.size + 1, mapping: m, address: f.address, lines }));
     return loc.id;
   };
 
@@ -134,7 +134,11 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
       }
     });
   }
-  for (const m of [...mappings.values()].sort((a, b) => a.id - b.id)) {
+  // Ids by address: the executable, mapped below its libraries, becomes mapping[0], which pprof
+  // takes for the main binary.
+  const sortedMappings = [...mappings.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  sortedMappings.forEach((m, i) => (m.id = i + 1));
+  for (const m of sortedMappings) {
     w.message(PROFILE.mapping, (e) => e
       .uint(MAPPING.id, m.id).uint(MAPPING.memoryStart, m.start).uint(MAPPING.memoryLimit, m.end).uint(MAPPING.fileOffset, m.offset)
       .uint(MAPPING.filename, str(m.path)).uint(MAPPING.buildId, m.buildId === undefined ? 0 : str(m.buildId))
@@ -143,7 +147,7 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
   }
   for (const l of locations.values()) {
     w.message(PROFILE.location, (e) => {
-      e.uint(LOCATION.id, l.id).uint(LOCATION.mappingId, l.mappingId).uint(LOCATION.address, l.address);
+      e.uint(LOCATION.id, l.id).uint(LOCATION.mappingId, l.mapping?.id ?? 0).uint(LOCATION.address, l.address);
       for (const line of l.lines) e.message(LOCATION.line, (x) => x.uint(LINE.functionId, line.functionId).uint(LINE.line, line.line));
     });
   }
@@ -153,6 +157,9 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
   // Every string is interned above; comments and the default type are interned now.
   const comments = (opts.comments ?? []).map(str);
   const defaultType = str('inuse_space');
+  // Unsampled: every allocation is counted, one byte of space per byte.
+  w.message(PROFILE.periodType, (v) => v.uint(VALUE_TYPE.type, str('space')).uint(VALUE_TYPE.unit, str('bytes')));
+  w.uint(PROFILE.period, 1);
   w.uint(PROFILE.timeNanos, opts.timeNanos ?? BigInt(Date.now()) * 1_000_000n);
   if (opts.durationNanos !== undefined) w.uint(PROFILE.durationNanos, opts.durationNanos);
   w.packed(PROFILE.comment, comments);
@@ -161,8 +168,8 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
   return w.finish();
 }
 
-function newMapping(id: number, start: bigint, end: bigint, offset: bigint, path: string, buildId: string | undefined): MappingEntry {
-  return { id, start, end, offset, path, ...(buildId === undefined ? {} : { buildId }), hasFunctions: false, hasFilenames: false, hasLineNumbers: false, hasInlineFrames: false };
+function newMapping(start: bigint, end: bigint, offset: bigint, path: string, buildId: string | undefined): MappingEntry {
+  return { id: 0, start, end, offset, path, ...(buildId === undefined ? {} : { buildId }), hasFunctions: false, hasFilenames: false, hasLineNumbers: false, hasInlineFrames: false };
 }
 
 /**

@@ -1,0 +1,200 @@
+// The pprof writer, read back by a small independent protobuf decoder written against
+// google/pprof proto/profile.proto (no `go tool pprof` on this machine).
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { encodePprof, writePprof, type PprofSample } from '../../src/symbolize/pprof.ts';
+import { parseMaps } from '../../src/symbolize/maps.ts';
+import type { Frame } from '../../src/symbolize/frame.ts';
+
+type Field = bigint | Buffer;
+
+function readVarint(buf: Buffer, at: number): [bigint, number] {
+  let v = 0n;
+  let shift = 0n;
+  for (let i = at; ; i++) {
+    const b = buf[i];
+    if (b === undefined) throw new Error('truncated varint');
+    v |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) return [v, i + 1];
+    shift += 7n;
+  }
+}
+
+/** Field number -> values, in order; varints as bigint, length-delimited as Buffer. */
+function decode(buf: Buffer): Map<number, Field[]> {
+  const out = new Map<number, Field[]>();
+  let i = 0;
+  while (i < buf.length) {
+    let key: bigint;
+    [key, i] = readVarint(buf, i);
+    const field = Number(key >> 3n);
+    const wire = Number(key & 7n);
+    let value: Field;
+    if (wire === 0) [value, i] = readVarint(buf, i);
+    else if (wire === 2) {
+      let n: bigint;
+      [n, i] = readVarint(buf, i);
+      value = buf.subarray(i, i + Number(n));
+      if (value.length !== Number(n)) throw new Error('truncated field');
+      i += Number(n);
+    } else throw new Error(`unexpected wire type ${wire} for field ${field}`);
+    out.set(field, [...(out.get(field) ?? []), value]);
+  }
+  return out;
+}
+
+const num = (m: Map<number, Field[]>, f: number): bigint => (m.get(f)?.[0] as bigint | undefined) ?? 0n;
+const msgs = (m: Map<number, Field[]>, f: number) => (m.get(f) ?? []).map((b) => decode(b as Buffer));
+/** A repeated varint field, packed or not. */
+function repeated(m: Map<number, Field[]>, f: number): bigint[] {
+  const out: bigint[] = [];
+  for (const v of m.get(f) ?? []) {
+    if (typeof v === 'bigint') out.push(v);
+    else for (let i = 0; i < v.length; ) {
+      let x: bigint;
+      [x, i] = readVarint(v, i);
+      out.push(x);
+    }
+  }
+  return out;
+}
+
+interface Decoded {
+  sampleTypes: string[][];
+  defaultType: string;
+  samples: Array<{ stack: string[][]; values: bigint[]; labels: Record<string, string | bigint> }>;
+  mappings: Array<{ id: bigint; start: bigint; limit: bigint; offset: bigint; file: string; buildId: string; hasFunctions: boolean; hasLines: boolean; hasInline: boolean }>;
+  locations: Map<bigint, { mapping: bigint; address: bigint }>;
+  timeNanos: bigint;
+  comments: string[];
+  strings: string[];
+}
+
+/** Profile -> samples as stacks of `function file:line` names, per location innermost first. */
+function readProfile(buf: Buffer): Decoded {
+  const p = decode(buf);
+  const strings = (p.get(6) ?? []).map((b) => (b as Buffer).toString('utf8'));
+  const s = (i: bigint) => {
+    const v = strings[Number(i)];
+    assert.ok(v !== undefined, `string index ${i} in table`);
+    return v;
+  };
+  const functions = new Map(msgs(p, 5).map((f) => [num(f, 1), { name: s(num(f, 2)), file: s(num(f, 4)) }]));
+  const locations = new Map(msgs(p, 4).map((l) => [num(l, 1), {
+    mapping: num(l, 2),
+    address: num(l, 3),
+    lines: msgs(l, 4).map((line) => {
+      const fn = functions.get(num(line, 1));
+      assert.ok(fn, 'line names a known function');
+      return `${fn.name} ${fn.file}:${num(line, 2)}`;
+    }),
+  }]));
+  return {
+    strings,
+    sampleTypes: msgs(p, 1).map((vt) => [s(num(vt, 1)), s(num(vt, 2))]),
+    defaultType: s(num(p, 14)),
+    samples: msgs(p, 2).map((smp) => ({
+      stack: repeated(smp, 1).map((id) => {
+        const loc = locations.get(id);
+        assert.ok(loc, `location ${id} exists`);
+        return loc.lines;
+      }),
+      values: repeated(smp, 2),
+      labels: Object.fromEntries(msgs(smp, 3).map((l) => [s(num(l, 1)), l.has(2) ? s(num(l, 2)) : num(l, 3)])),
+    })),
+    mappings: msgs(p, 3).map((m) => ({
+      id: num(m, 1), start: num(m, 2), limit: num(m, 3), offset: num(m, 4), file: s(num(m, 5)), buildId: s(num(m, 6)),
+      hasFunctions: num(m, 7) === 1n, hasLines: num(m, 9) === 1n, hasInline: num(m, 10) === 1n,
+    })),
+    locations: new Map([...locations].map(([id, l]) => [id, { mapping: l.mapping, address: l.address }])),
+    timeNanos: num(p, 9),
+    comments: repeated(p, 13).map(s),
+  };
+}
+
+const MAPS = parseMaps([
+  '555555554000-555555555000 r--p 00000000 fe:01 11 /usr/bin/leaky',
+  '555555555000-555555556000 r-xp 00001000 fe:01 11 /usr/bin/leaky',
+  '7ffff7c00000-7ffff7c26000 r--p 00000000 fe:01 22 /usr/lib/x86_64-linux-gnu/libc.so.6',
+  '7ffff7c26000-7ffff7d7b000 r-xp 00026000 fe:01 22 /usr/lib/x86_64-linux-gnu/libc.so.6',
+].join('\n'));
+MAPS[1]!.buildId = 'ab12cd34';
+
+const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
+const malloc: Frame = { address: 0x7ffff7c9a0a0n, module: LIBC, function: 'malloc', moduleStart: 0x740a0n, offset: 0n };
+const leakSession: Frame = {
+  address: 0x555555555189n, module: '/usr/bin/leaky', function: 'leak_session_cache', moduleStart: 0x1170n, offset: 0x19n, file: '/src/leaky.c', line: 28,
+  inlined: [{ address: 0x555555555189n, function: 'alloc_inline', file: '/src/alloc.h', line: 5 }],
+};
+const leakRequest: Frame = { address: 0x5555555551c4n, module: '/usr/bin/leaky', function: 'leak_request', moduleStart: 0x11b0n, offset: 0x14n, file: '/src/leaky.c', line: 40 };
+const main: Frame = { address: 0x555555555230n, module: '/usr/bin/leaky', function: 'main', moduleStart: 0x1200n, offset: 0x30n, file: '/src/leaky.c', line: 77 };
+const unknown: Frame = { address: 0x7ffff7c27000n, module: LIBC };
+
+const SAMPLES: PprofSample[] = [
+  { frames: [malloc, leakSession, main], bytes: 40960, allocations: 10, labels: { pid: 4242, comm: 'leaky' } },
+  { frames: [malloc, leakRequest, main, unknown], bytes: 3072, allocations: 3 },
+];
+
+describe('pprof writer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-pprof-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a gzipped Profile with inuse_objects/count and inuse_space/bytes, values per stack, functions and lines', async () => {
+    const path = join(dir, 'heap.pb.gz');
+    await writePprof(path, SAMPLES, { mappings: MAPS, timeNanos: 1_700_000_000_000_000_000n, comments: ['mem-watcher memleak pid 4242'] });
+    assert.deepEqual(readdirSync(dir), ['heap.pb.gz'], 'no temporary file left behind');
+    const raw = readFileSync(path);
+    assert.deepEqual([...raw.subarray(0, 2)], [0x1f, 0x8b], 'gzip, as pprof files are on disk');
+    const p = readProfile(gunzipSync(raw));
+    assert.equal(p.strings[0], '', 'string_table[0] is the empty string');
+    assert.deepEqual(p.sampleTypes, [['inuse_objects', 'count'], ['inuse_space', 'bytes']]);
+    assert.equal(p.defaultType, 'inuse_space');
+    assert.equal(p.timeNanos, 1_700_000_000_000_000_000n);
+    assert.deepEqual(p.comments, ['mem-watcher memleak pid 4242']);
+    assert.deepEqual(p.samples[0], {
+      values: [10n, 40960n],
+      labels: { pid: 4242n, comm: 'leaky' },
+      stack: [
+        ['malloc :0'],
+        ['alloc_inline /src/alloc.h:5', 'leak_session_cache /src/leaky.c:28'],
+        ['main /src/leaky.c:77'],
+      ],
+    });
+    assert.deepEqual(p.samples[1], {
+      values: [3n, 3072n],
+      labels: {},
+      stack: [['malloc :0'], ['leak_request /src/leaky.c:40'], ['main /src/leaky.c:77'], []],
+    });
+  });
+
+  test('mappings from the process maps: ranges, file offsets, build-ids; locations point into them', () => {
+    const p = readProfile(encodePprof(SAMPLES, { mappings: MAPS }));
+    const byFile = new Map(p.mappings.map((m) => [m.file, m]));
+    const exe = byFile.get('/usr/bin/leaky')!;
+    assert.deepEqual({ ...exe, id: 0n }, { id: 0n, start: 0x555555555000n, limit: 0x555555556000n, offset: 0x1000n, file: '/usr/bin/leaky', buildId: 'ab12cd34', hasFunctions: true, hasLines: true, hasInline: true });
+    const libc = byFile.get(LIBC)!;
+    assert.equal(libc.start, 0x7ffff7c26000n);
+    assert.equal(libc.offset, 0x26000n);
+    assert.equal(libc.hasLines, false);
+    assert.equal(p.mappings.length, 2, 'only the mappings the stacks touch');
+    assert.equal(p.mappings[0]!.file, '/usr/bin/leaky', 'mapping[0] is the main binary, as pprof expects');
+    assert.equal(p.mappings[0]!.id, 1n);
+    for (const loc of p.locations.values()) {
+      const m = p.mappings.find((x) => x.id === loc.mapping)!;
+      assert.ok(loc.address >= m.start && loc.address < m.limit, 'each location lies in its mapping');
+    }
+    assert.equal(p.locations.size, 5, 'malloc and main shared between the stacks');
+  });
+
+  test('without maps, one mapping per module spanning its frames', () => {
+    const p = readProfile(encodePprof(SAMPLES));
+    assert.deepEqual(p.mappings.map((m) => [m.file, m.start, m.limit]).sort(), [
+      ['/usr/bin/leaky', 0x555555555189n, 0x555555555231n],
+      [LIBC, 0x7ffff7c27000n, 0x7ffff7c9a0a1n],
+    ]);
+  });
+});
