@@ -1,0 +1,65 @@
+// `mem-watcher -r` as a user runs it: the table's rows for the process asked for carry what
+// /proc/PID/status shows (kB), only that process is listed, and the strategy is reported.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildHolder, differences, Holder, statusKb, type HolderBuild } from '../fixtures/procstat-holder.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
+const HEADER = ['TIME', 'PID', 'VMSIZE', 'VMDATA', 'VMSTK', 'VMPTE', 'VMSWAP', 'RSSANON', 'RSSFILE', 'RSSSHMEM'];
+
+let build: HolderBuild;
+let holder: Holder;
+before(async () => {
+  build = buildHolder();
+  holder = await Holder.start(build.bin, build.dataFile(8), 32, 8, 8);
+});
+after(() => {
+  holder?.kill();
+  build?.remove();
+});
+
+async function run(args: string[]): Promise<{ rows: string[][]; header: string[]; stderr: string }> {
+  const { stdout, stderr } = await promisify(execFile)(BIN, args, { timeout: 20_000 });
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  const header = lines[0]!.trim().split(/\s+/);
+  return { header, rows: lines.slice(1).map((l) => l.trim().split(/\s+/)), stderr };
+}
+
+function assertRowMatches(row: string[], pid: number): void {
+  assert.match(row[0]!, /^\d\d:\d\d:\d\d$/);
+  const kb = Object.fromEntries(HEADER.slice(2).map((h, i) => [h, Number(row[i + 2])]));
+  const status = statusKb(pid);
+  assert.ok(status);
+  // The columns under /proc's names (VmHWM and VmRSS are not columns).
+  const asProc = {
+    VmSize: kb.VMSIZE!, VmData: kb.VMDATA!, VmStk: kb.VMSTK!, VmPTE: kb.VMPTE!, VmSwap: kb.VMSWAP!,
+    RssAnon: kb.RSSANON!, RssFile: kb.RSSFILE!, RssShmem: kb.RSSSHMEM!,
+    VmRSS: kb.RSSANON! + kb.RSSFILE! + kb.RSSSHMEM!, VmHWM: status.VmHWM!,
+  };
+  assert.deepEqual(differences(asProc, status), []);
+}
+
+test('-r --pid X prints X\'s memory as /proc/X/status shows it, and nothing else', async () => {
+  const { header, rows, stderr } = await run(['-r', '--pid', String(holder.pid), '--interval', '1', '--duration', '3']);
+  assert.deepEqual(header, HEADER);
+  assert.match(stderr, /procstat: attached with (tp_btf|tracepoint|fentry|kprobe)\b/);
+  assert.ok(rows.length >= 1, 'a row for the sleeping process (from the start-up snapshot)');
+  for (const row of rows) assert.equal(row[1], String(holder.pid));
+  const last = rows[rows.length - 1]!;
+  assertRowMatches(last, holder.pid);
+  assert.ok(Number(last[7]) >= 32 * 1024 && Number(last[9]) >= 8 * 1024, 'RSSANON and RSSSHMEM hold what the holder holds');
+});
+
+test('-r --comm NAME selects by command name; a change is printed as a new row', async () => {
+  const pending = run(['-r', '--comm', 'procstat-holder', '--interval', '1', '--duration', '3']);
+  await new Promise((r) => setTimeout(r, 1500));
+  await holder.command('free-anon 16');
+  const { rows } = await pending;
+  const mine = rows.filter((r) => r[1] === String(holder.pid));
+  assert.ok(mine.length >= 2, `a row at start and one after the change: ${JSON.stringify(rows)}`);
+  assert.ok(Number(mine[0]![7]) - Number(mine[mine.length - 1]![7]) >= 16 * 1024, 'RSSANON dropped by 16 MiB');
+  assertRowMatches(mine[mine.length - 1]!, holder.pid);
+});
