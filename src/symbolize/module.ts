@@ -2,16 +2,19 @@
 // mount namespace and may be attacker-controlled (a container can put a symlink where its
 // library was), so a file is only read when it is provably the mapped one:
 //   1. /proc/PID/map_files/START-END: the kernel's own link to the mapped file (deleted or not,
-//      in any mount namespace); needs the process alive and CAP_SYS_ADMIN.
+//      in any mount namespace); needs the process alive and CAP_SYS_ADMIN. Its device and inode
+//      must be the snapshot's, or (older kernels report overlayfs files in maps by the lower
+//      layer's numbers) the process must still map that range to the snapshot's file: a reused
+//      pid or an exec since the snapshot is refused.
 //   2. /proc/PID/root/PATH, then PATH on the host (the latter is what still works after the
 //      process exited): accepted only when the opened file's device and inode are the ones
 //      /proc/PID/maps reported, so a symlink to one of our files, a FIFO or a device is refused.
 // The module is kept open and llvm-symbolizer reads it through /proc/<our pid>/fd/N, so what it
 // parses is exactly the file we checked, with no second path walk.
 import { constants, type BigIntStats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { readElfInfo, readFunctionSymbols, type ElfInfo, type SymbolTable } from './elf.ts';
-import type { Mapping } from './maps.ts';
+import { parseMaps, type Mapping } from './maps.ts';
 
 export interface OpenModule {
   fh: FileHandle;
@@ -41,13 +44,19 @@ function sameFile(st: BigIntStats, m: Mapping): boolean {
 }
 
 /** The ways to reach a mapping's file, best first. */
-export function candidatePaths(pid: number, m: Mapping): Array<{ path: string; via: string; verify: boolean }> {
-  const out = [{ path: `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, via: 'map_files', verify: false }];
+export function candidatePaths(pid: number, m: Mapping): Array<{ path: string; via: 'map_files' | 'proc-root' | 'host-path' }> {
+  const out: ReturnType<typeof candidatePaths> = [{ path: `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, via: 'map_files' }];
   if (!m.deleted && m.path.startsWith('/')) {
-    out.push({ path: `/proc/${pid}/root${m.path}`, via: 'proc-root', verify: true });
-    out.push({ path: m.path, via: 'host-path', verify: true });
+    out.push({ path: `/proc/${pid}/root${m.path}`, via: 'proc-root' });
+    out.push({ path: m.path, via: 'host-path' });
   }
   return out;
+}
+
+/** The process maps the snapshot's range to the snapshot's file still (read after opening). */
+async function stillMapped(pid: number, m: Mapping): Promise<boolean> {
+  const now = parseMaps(await readFile(`/proc/${pid}/maps`, 'latin1').catch(() => ''));
+  return now.some((n) => n.start === m.start && n.end === m.end && n.devMajor === m.devMajor && n.devMinor === m.devMinor && n.inode === m.inode);
 }
 
 /** Opens the file behind `m` the first way that works, or says why none did. */
@@ -60,11 +69,11 @@ export async function openMappedFile(pid: number, m: Mapping): Promise<{ fh: Fil
       // or a device can block or have side effects); check the opened file again after.
       const pre = await stat(c.path, { bigint: true });
       if (!pre.isFile()) throw new Error('not a regular file');
-      if (c.verify && !sameFile(pre, m)) throw new Error('not the mapped file (device/inode differ)');
+      if (c.via !== 'map_files' && !sameFile(pre, m)) throw new Error('not the mapped file (device/inode differ)');
       fh = await open(c.path, OPEN_FLAGS);
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) throw new Error('not a regular file');
-      if (c.verify && !sameFile(st, m)) throw new Error('not the mapped file (device/inode differ)');
+      if (!sameFile(st, m) && !(c.via === 'map_files' && (await stillMapped(pid, m)))) throw new Error('not the mapped file (device/inode differ)');
       const elf = await readElfInfo(fh);
       const key = elf.buildId ?? `${st.dev}:${st.ino}:${st.mtimeNs}`;
       return { fh, via: c.via, key, elf };

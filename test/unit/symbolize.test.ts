@@ -226,6 +226,23 @@ describe('Symbolizer with llvm-symbolizer, live process', () => {
     assert.equal(formatFrameSeed(nowhere!), '0000000000000010: <no-symbol>');
   });
 
+  test('a snapshot that no longer matches the process (pid reused, exec) is not read through /proc/PID', async () => {
+    // The same ranges, but maps said another file was there: as if the pid now belonged to another image.
+    const stale: ProcessMaps = { pid: maps.pid, mappings: maps.mappings.map((m) => (m.path === built.exe ? { ...m, inode: m.inode + 1n } : { ...m })) };
+    const { logs, log } = capture();
+    const fresh = new Symbolizer({ log });
+    try {
+      const [f, g] = await fresh.symbolize(stale, [proc.fn.get('main')!, proc.fn.get('lib_call')!]);
+      assert.equal(f!.function, undefined);
+      assert.equal(f!.module, built.exe);
+      assert.equal(g!.function, 'lib_call');
+      const why = logs.find((l) => l.includes(`cannot read ${built.exe}`)) ?? '';
+      assert.match(why, /map_files: not the mapped file.*proc-root: not the mapped file.*host-path: not the mapped file/, logs.join('\n'));
+    } finally {
+      fresh.close();
+    }
+  });
+
   test('answers come from the cache the second time; one helper serves everything', async () => {
     const addrs = [...proc.fn.values()];
     const first = await sym.symbolize(maps, addrs);
