@@ -110,6 +110,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext): void {
     // Traced only once every hook is in place, so no allocation is seen half.
     for (const t of run.targets) {
       targetsMap.update(tgidKey(t.pid), u32Value(t.state === 'armed' ? TARGET_STATE.ARM_EXEC : TARGET_STATE.TRACE));
+      t.refreshMaps(Date.now(), true);
     }
     for (const f of attached) loaded.attached.push(f);
     for (const [func, reason] of skipped) {

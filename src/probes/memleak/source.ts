@@ -60,6 +60,25 @@ export class MemleakSource implements ProbeSource {
       });
     }
     run.command?.release();
+    if (run.command) this.#watchYoung();
+  }
+
+  /**
+   * A command just released starts, maps its libraries and may be done within one runtime
+   * tick: until every target has been traced for a moment, watch it on a faster timer so its
+   * maps are captured (to symbolize its stacks after it is gone).
+   */
+  #watchYoung(): void {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (this.#finished || !this.#run.targets.some((t) => t.state === 'armed' || t.young(now))) {
+        clearInterval(timer);
+        return;
+      }
+      this.#watchTargets();
+      for (const t of this.#run.targets) t.refreshMaps(now);
+    }, 10);
+    timer.unref();
   }
 
   poll(nowMs: number): void {

@@ -9,6 +9,9 @@ export type TargetState = 'armed' | 'traced' | 'ended';
 
 /** How often a live target's maps are re-read (dlopen'd libraries appear in later reports). */
 const MAPS_REFRESH_MS = 1000;
+/** A process just started under trace maps its libraries now: re-read often for this long. */
+export const YOUNG_MS = 1000;
+const YOUNG_REFRESH_MS = 20;
 
 export class Target {
   readonly pid: number;
@@ -19,6 +22,7 @@ export class Target {
   #identity: ProcessIdentity | undefined;
   #maps: ProcessMaps | undefined;
   #mapsAt = 0;
+  #tracedAt = 0;
   #executable = '';
   #container: ContainerInfo = {};
 
@@ -51,7 +55,13 @@ export class Target {
     this.#learn();
   }
 
+  /** Traced for less than YOUNG_MS. */
+  young(nowMs: number): boolean {
+    return this.state === 'traced' && nowMs - this.#tracedAt < YOUNG_MS;
+  }
+
   #learn(): void {
+    this.#tracedAt = Date.now();
     this.#identity = processIdentity(this.pid);
     this.#executable = executableName(this.pid);
     this.#container = readContainerOf(this.pid);
@@ -65,13 +75,16 @@ export class Target {
 
   /** Re-reads /proc/PID/maps, at most once a second unless forced; keeps the last good copy. */
   refreshMaps(nowMs: number, force = false): void {
-    if (this.state !== 'traced' || (!force && nowMs - this.#mapsAt < MAPS_REFRESH_MS)) return;
-    this.#mapsAt = nowMs;
+    const period = this.young(nowMs) ? YOUNG_REFRESH_MS : MAPS_REFRESH_MS;
+    if (this.state !== 'traced' || (!force && nowMs - this.#mapsAt < period)) return;
     try {
       const maps = readProcessMaps(this.pid);
       // Checked after reading: a process that exited or exec'd meanwhile could have handed
       // us another image's maps (exec keeps the pid and start time; the kernel side saw it).
-      if (this.alive() && this.#tracedInKernel()) this.#maps = maps;
+      if (this.alive() && this.#tracedInKernel()) {
+        this.#maps = maps;
+        this.#mapsAt = nowMs;
+      }
     } catch { /* gone: keep the snapshot taken while it ran */ }
   }
 

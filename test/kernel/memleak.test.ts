@@ -1,0 +1,224 @@
+// memleak on the real kernel, in process: a C program (test/fixtures/memleak/leaker.c) leaks
+// known bytes from known call sites through every allocator family, in four threads, and frees
+// as many others. Every leak must be reported with its exact bytes, count and source line, and
+// nothing it freed may appear (precision and recall 100%).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { basename } from 'node:path';
+import { memleakProbe, type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
+import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
+import {
+  buildLeaker, functionAddresses, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build,
+} from './memleak-leaker.ts';
+
+let build: Build;
+const lines = tagLines();
+
+before(() => {
+  build = buildLeaker();
+});
+after(() => build.cleanup());
+
+function start(pid: number, env: Record<string, string> = {}): ProbeHarness<MemleakRecord> {
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: String(pid),
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '200',
+    MEMWATCHER_INTERVAL: '0.3',
+    // Distinct stacks land in stack-map buckets by hash: a roomy map keeps collisions (which
+    // the report counts) away from the few dozen stacks of this program.
+    MEMWATCHER_PROBES_MEMLEAK_STACK_MAP_SIZE: '32768',
+    ...env,
+  });
+  assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+  return h;
+}
+
+/** The first report snapshotted after `sinceMs` (and matching `pred`). */
+async function reportAfter(h: ProbeHarness<MemleakRecord>, sinceMs: number, pred: (r: MemleakReport) => boolean = () => true): Promise<MemleakReport> {
+  return await h.waitFor((r) => r.kind === 'report' && r.timeMs > sinceMs && pred(r), 10_000) as MemleakReport;
+}
+
+const key = (tag: string) => `${SCENARIO_LEAKS[tag]!.function}:${lines[tag]}`;
+
+function assertScenario(report: MemleakReport, binary: string): void {
+  assert.equal(report.stats.stackCollisions, 0, 'a stack-map collision hid a stack: rerun (the map is sized to make this rare)');
+  assert.equal(report.stats.allocsDropped, 0);
+  const got = sites(report);
+  for (const [tag, want] of Object.entries(SCENARIO_LEAKS)) {
+    const site = got.get(key(tag));
+    assert.ok(site, `${tag} (${key(tag)}) missing; sites: ${[...got.keys()].join(', ')}`);
+    assert.equal(site.bytes, want.bytes, `${tag}: outstanding bytes`);
+    assert.equal(site.allocations, want.allocations, `${tag}: outstanding allocations`);
+    for (const stack of site.stacks) {
+      const [leaf, caller] = stack.frames;
+      assert.equal(leaf?.function, want.function, `${tag}: innermost frame`);
+      assert.equal(leaf?.module, binary, `${tag}: module`);
+      assert.equal(basename(leaf?.file ?? ''), 'leaker.c', `${tag}: source file`);
+      assert.equal(leaf?.line, lines[tag], `${tag}: source line`);
+      assert.equal(caller?.function, want.caller, `${tag}: caller frame`);
+    }
+  }
+  // Precision: every outstanding allocation made by the program's own functions is a leak we
+  // made. The freed ones (churn_*, and realloc's seed block) must be gone.
+  const expected = new Set(Object.keys(SCENARIO_LEAKS).map(key));
+  for (const [k, site] of got) {
+    if (/^(leak|churn)_/.test(site.function)) assert.ok(expected.has(k), `reported but freed or unknown: ${k} (${site.bytes} bytes)`);
+  }
+  const leaked = Object.values(SCENARIO_LEAKS).reduce((a, w) => a + w.bytes, 0);
+  assert.ok(report.totals.bytes >= leaked, `totals ${report.totals.bytes} < ${leaked}`);
+}
+
+test('every leak of a multi-threaded program, exact bytes and counts at its source line; nothing freed', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid);
+  try {
+    await leaker.run('go');
+    const report = await reportAfter(h, Date.now());
+    assert.equal(report.pid, leaker.pid);
+    assert.equal(report.executable, 'leaker');
+    assert.equal(report.kernel, false);
+    assertScenario(report, build.debug);
+    assert.deepEqual(h.status.skippedHooks, [], 'glibc has every allocator');
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+/** probeFds() once it stops changing (links are destroyed off the event loop). */
+async function settledProbeFds(): Promise<number> {
+  let last = probeFds();
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = probeFds();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
+test('a process that exits while traced: a final report says so, with its stacks, and the uprobes are detached', async () => {
+  // Each uprobe is a perf event plus a BPF link: two descriptors.
+  const hookFds = 2 * USER_HOOKS.reduce((n, hook) => n + (hook.exit ? 2 : 1), 0);
+  const before = await settledProbeFds();
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid);
+  let stopped = false;
+  try {
+    const attached = probeFds();
+    assert.ok(attached >= before + hookFds, 'uprobes hold perf-event and link descriptors while attached');
+    await leaker.run('go');
+    leaker.child.stdin!.write('exit\n');
+    assert.equal(await leaker.exited, 0);
+    const last = await h.waitFor((r) => r.kind === 'report' && r.ended !== undefined, 10_000) as MemleakReport;
+    assert.equal(last.ended, 'exited');
+    // Symbolized with the maps captured while it ran.
+    assertScenario(last, build.debug);
+    // No report after the final one.
+    await new Promise((r) => setTimeout(r, 700));
+    h.poll();
+    const reports = h.records.filter((r): r is MemleakReport => r.kind === 'report');
+    assert.equal(reports.at(-1), last);
+    assert.equal(await settledProbeFds(), attached - hookFds, 'every uprobe of the process was detached');
+    h.stop();
+    stopped = true;
+    assert.equal(await settledProbeFds(), before, 'and the rest at stop');
+  } finally {
+    if (!stopped) h.stop();
+    leaker.kill();
+  }
+});
+
+test('stripped binaries: names from .dynsym when exported, module and address otherwise; bytes exact', async () => {
+  for (const binary of [build.strippedDynsym, build.stripped]) {
+    const leaker = await startLeaker(binary);
+    const h = start(leaker.pid);
+    try {
+      await leaker.run('go');
+      const report = await reportAfter(h, Date.now());
+      const inBinary = report.top.filter((s) => s.frames[0]?.module === binary);
+      if (binary === build.strippedDynsym) {
+        for (const want of Object.values(SCENARIO_LEAKS)) {
+          const stacks = inBinary.filter((s) => s.frames[0]?.function === want.function);
+          assert.equal(stacks.reduce((a, s) => a + s.bytes, 0), want.bytes, `${want.function} via .dynsym`);
+          assert.equal(stacks[0]?.frames[0]?.line, undefined, 'no line info in a stripped binary');
+        }
+      } else {
+        // Same code as the debug build: its symbol table names the stripped frames' addresses.
+        const fns = [...functionAddresses(build.debug)].sort((a, b) => (a[1] < b[1] ? 1 : -1));
+        const nameOf = (addr: bigint) => fns.find(([, start]) => start <= addr)?.[0];
+        for (const want of Object.values(SCENARIO_LEAKS)) {
+          const stacks = inBinary.filter((s) => s.frames[0]?.moduleAddress !== undefined && nameOf(s.frames[0].moduleAddress - 1n) === want.function);
+          assert.equal(stacks.reduce((a, s) => a + s.bytes, 0), want.bytes, `${want.function} by address`);
+          assert.equal(stacks[0]?.frames[0]?.function, undefined);
+        }
+      }
+    } finally {
+      h.stop();
+      leaker.kill();
+    }
+  }
+});
+
+test('min age: young allocations stay out of the report until they are old enough (real milliseconds)', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid, { MEMWATCHER_PROBES_MEMLEAK_MIN_AGE_MS: '1000' });
+  try {
+    await leaker.run('go');
+    await new Promise((r) => setTimeout(r, 1100));
+    await leaker.run('late');
+    const lateAt = Date.now();
+    const early = await reportAfter(h, lateAt);
+    assert.ok(early.timeMs - lateAt < 900, 'a report within the age limit');
+    const got = sites(early);
+    assert.equal(got.get(key('LEAK_MALLOC'))?.bytes, 8000, 'old enough');
+    assert.equal(got.get(`leak_late:${lines.LEAK_LATE}`), undefined, 'too young');
+    assert.equal(early.minAgeMs, 1000);
+    const later = await reportAfter(h, lateAt + 1050);
+    assert.equal(sites(later).get(`leak_late:${lines.LEAK_LATE}`)?.bytes, 777);
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+test('sample rate: one allocation in N is recorded, with its true size', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid, { MEMWATCHER_PROBES_MEMLEAK_SAMPLE_RATE: '10' });
+  try {
+    await leaker.run('burst 3000');
+    const report = await reportAfter(h, Date.now());
+    const site = sites(report).get(`leak_burst:${lines.LEAK_BURST}`);
+    assert.ok(site, 'some of the burst was sampled');
+    // Binomial(3000, 0.1): mean 300, standard deviation 16.4; +-6 sd.
+    assert.ok(site.allocations > 200 && site.allocations < 400, `${site.allocations} sampled of 3000`);
+    assert.equal(site.bytes, site.allocations * 64);
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+test('kernel mode: kmem tracepoints, kernel stacks from kallsyms, filtered to one process', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_KERNEL: 'true',
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+    MEMWATCHER_INTERVAL: '0.3',
+  });
+  try {
+    assert.equal(h.status.strategy, 'tracepoint', JSON.stringify(h.status.refused));
+    await leaker.run('pipes 100');
+    const report = await reportAfter(h, Date.now());
+    assert.equal(report.kernel, true);
+    const pipeStacks = report.top.filter((s) => s.frames.some((f) => f.function === 'alloc_pipe_info'));
+    assert.ok(pipeStacks.length > 0, `no alloc_pipe_info stack in ${report.top.map((s) => s.frames.slice(0, 4).map((f) => f.function).join('<')).join(' | ')}`);
+    assert.ok(pipeStacks.reduce((a, s) => a + s.allocations, 0) >= 100, 'each held pipe keeps its pipe_inode_info');
+    assert.ok(pipeStacks[0]!.frames.some((f) => /pipe2?$/.test(f.function ?? '')), 'the syscall is on the stack');
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
