@@ -3,7 +3,7 @@
 // passed down, never kept in module state.
 import { diag, DiagLogLevel, type Meter, type Tracer } from '@opentelemetry/api';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { TracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -12,7 +12,9 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
+import { BoundedSpanProcessor } from './bounded-span-processor.ts';
 import { buildResource, parseKeyValueList, SERVICE_VERSION } from './resource.ts';
+import { METRIC, UNIT } from './semconv.ts';
 
 export interface Telemetry {
   meter: Meter;
@@ -96,18 +98,22 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   }
 
   const meterProvider = new MeterProvider({ resource, readers });
+  const meter = meterProvider.getMeter('mem-watcher', SERVICE_VERSION);
   let tracerProvider: TracerProvider | undefined;
   if (tracesEnabled(config)) {
-    tracerProvider = new TracerProvider({
-      resource,
-      spanProcessors: [new BatchSpanProcessor({
-        exporter: spanExporter(config),
-        maxQueueSize: config.otlp.max_queue_size,
-        maxExportBatchSize: Math.min(512, config.otlp.max_queue_size),
-        scheduledDelayMillis: Math.min(5000, intervalMs),
-        exportTimeoutMillis: config.otlp.timeout_ms,
-      })],
+    // Our own queue, not the SDK's BatchSpanProcessor: bounded, oldest dropped, every loss counted.
+    const spans = new BoundedSpanProcessor({
+      exporter: spanExporter(config),
+      maxQueueSize: config.otlp.max_queue_size,
+      maxExportBatchSize: 512,
+      scheduledDelayMillis: Math.min(5000, intervalMs),
+      // The exporter retries within timeout_ms; a little more lets its own answer arrive first.
+      exportTimeoutMillis: config.otlp.timeout_ms + 1000,
+      onDrop: (n, reason) => log.warn(`otel: dropping spans: ${reason} (${n} so far this episode; counted in ${METRIC.TELEMETRY_DROPPED})`),
     });
+    meter.createObservableCounter(METRIC.TELEMETRY_DROPPED, { unit: UNIT.SPANS, description: 'Spans lost on the way to the backend: oldest pushed out of the full export queue, rejected, or unsent at stop' })
+      .addCallback((r) => r.observe(spans.dropped));
+    tracerProvider = new TracerProvider({ resource, spanProcessors: [spans] });
   }
 
   const bounded = async (p: Promise<unknown>) => {
@@ -116,7 +122,7 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   };
 
   return {
-    meter: meterProvider.getMeter('mem-watcher', SERVICE_VERSION),
+    meter,
     tracer: tracerProvider?.getTracer('mem-watcher', SERVICE_VERSION),
     resource,
     flush: async () => {

@@ -21,6 +21,17 @@ export const ATTR = {
   ZONE_NAME: 'memwatcher.zone.name',
   ZONE_WATERMARK_LEVEL: 'memwatcher.zone.watermark.level',
   ZONE_PAGE_STATE: 'memwatcher.zone.page.state',
+  ALLOC_GFP_MASK: 'memwatcher.alloc.gfp_mask',
+  ALLOC_MIGRATETYPE: 'memwatcher.alloc.migratetype',
+  ZONE_WATERMARK_MIN: 'memwatcher.zone.watermark.min',
+  ZONE_WATERMARK_LOW: 'memwatcher.zone.watermark.low',
+  ZONE_WATERMARK_HIGH: 'memwatcher.zone.watermark.high',
+  ZONE_WATERMARK_BOOST: 'memwatcher.zone.watermark.boost',
+  ZONE_PAGES_FREE: 'memwatcher.zone.pages.free',
+  ZONE_PAGES_MANAGED: 'memwatcher.zone.pages.managed',
+  ZONE_PAGES_PRESENT: 'memwatcher.zone.pages.present',
+  THREAD_ID: 'thread.id', // semconv
+  THREAD_NAME: 'thread.name', // semconv
   RECLAIM_SOURCE: 'memwatcher.reclaim.source',
   MEMLEAK_BYTES: 'memwatcher.memleak.bytes',
   MEMLEAK_ALLOCATIONS: 'memwatcher.memleak.allocations',
@@ -76,6 +87,7 @@ export const METRIC = {
   EVENTS_RECEIVED: 'memwatcher.events.received',
   EVENTS_DROPPED: 'memwatcher.events.dropped',
   PROBE_ATTACHED: 'memwatcher.probe.attached',
+  TELEMETRY_DROPPED: 'memwatcher.telemetry.dropped',
 } as const;
 
 export const SPAN = {
@@ -92,4 +104,6 @@ export const UNIT = {
   ALLOCATIONS: '{allocation}',
   EVENTS: '{event}',
   PROBES: '{probe}',
+  SPANS: '{span}',
+  RETRIES: '{retry}',
 } as const;
