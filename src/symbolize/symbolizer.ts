@@ -161,8 +161,10 @@ export class Symbolizer {
       const l = batch[i]!;
       const answer = answers?.[i];
       const r = answer ? fromLlvm(answer) : {};
-      if (r.function === undefined || r.start === undefined) {
-        // No helper, or a helper answer without the symbol's start: the ELF symbol table has both.
+      if (answer === undefined || (r.function !== undefined && r.start === undefined)) {
+        // No helper answer, or one without the symbol's start (DWARF functions with
+        // DW_AT_ranges): the ELF symbol tables have both. Where the helper found no function,
+        // it has already looked in the same tables.
         const sym = (await moduleSymbols(l.mod))?.lookup(l.vaddr);
         if (sym) {
           r.function ??= sym.name;
