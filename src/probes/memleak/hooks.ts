@@ -69,7 +69,7 @@ export function attachUserHooks(obj: BpfObject, pid: number, files: AllocatorFil
         result.attached.push(func);
       } catch (err) {
         for (const l of pair) l.destroy();
-        if (!h.optional) throw new Error(`memleak: cannot trace ${func} in ${binary} for process ${pid}: ${(err as Error).message}`);
+        if (!h.optional) throw new Error(`cannot trace ${func} in ${binary} for process ${pid}: ${(err as Error).message}`);
         result.skipped.push({ func, reason: (err as Error).message });
       }
     }

@@ -38,7 +38,7 @@ function configure(obj: BpfObject, ctx: ProbeContext, strategy: Strategy): void 
   const c = ctx.config.probes.memleak;
   const kernel = kernelMode(ctx);
   if (kernel !== (strategy.name === 'tracepoint')) {
-    throw new Error(kernel ? 'not used with --memleak-kernel' : 'only used with --memleak-kernel');
+    throw new Error(kernel ? 'user space only (--memleak-kernel traces the kernel)' : 'kernel allocations only (with --memleak-kernel)');
   }
   if (c.combined_only && c.min_age_ms > 0) {
     ctx.log.warn('memleak: --memleak-min-age is ignored with --memleak-combined-only (no per-allocation ages are kept)');
@@ -94,7 +94,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext): void {
       for (const s of r.skipped) skipped.set(s.func, s.reason);
     };
     for (const pid of c.pids) {
-      if (!processIdentity(pid)) throw new Error(`memleak: process ${pid} does not exist`);
+      if (!processIdentity(pid)) throw new Error(`process ${pid} does not exist`);
       const t = new Target(pid, allocatorFiles(pid, c.lib), false, stateOf(pid));
       hook(t);
       run.targets.push(t);

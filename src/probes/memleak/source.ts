@@ -153,7 +153,10 @@ export class MemleakSource implements ProbeSource {
   #requestStop(reason: string): void {
     if (this.#stopRequested) return;
     this.#stopRequested = true;
-    void this.#chain.then(() => this.#ctx.requestStop?.(reason));
+    void this.#chain.then(() => {
+      this.#ctx.log.info(`${reason}: stopping`);
+      this.#ctx.requestStop?.(reason);
+    });
   }
 
   #purge(pid: number): void {

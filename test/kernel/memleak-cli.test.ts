@@ -1,0 +1,118 @@
+// memleak through the real CLI: --memleak-command from the program's first allocation, the
+// console report in the contract's format, --memleak-count ending the run, and the OTLP spans
+// and metrics arriving at a real OTLP/HTTP receiver.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { basename } from 'node:path';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
+import { buildLeaker, SCENARIO_LEAKS, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
+
+let build: Build;
+const lines = tagLines();
+
+before(() => {
+  build = buildLeaker();
+});
+after(() => build.cleanup());
+
+/** Stack blocks of the console report: the stack line and the frame lines under it. */
+function consoleStacks(stdout: string): Array<{ header: string; bytes: number; allocs: number; frames: string[] }> {
+  const out: Array<{ header: string; bytes: number; allocs: number; frames: string[] }> = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^stack_id=0x[0-9a-f]+ with outstanding allocations: total_size=(\d+) nr_allocs=(\d+)$/.exec(line);
+    if (m) out.push({ header: line, bytes: Number(m[1]), allocs: Number(m[2]), frames: [] });
+    else if (/^[0-9a-f]{16}: /.test(line) || /^ {16}/.test(line)) out.at(-1)?.frames.push(line);
+  }
+  return out;
+}
+
+test('--memleak-command traces a program from its first allocation and ends the run when it exits', async () => {
+  const t0 = Date.now();
+  const r = await runCli(['--memleak-command', `${build.debug} auto 1500`, '--interval', '1', '--memleak-top', '20'], {}, 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Date.now() - t0 < 15_000, 'the run ended with the command, not by a timeout');
+  assert.match(r.stderr, /memleak: every traced process has ended/);
+  assert.match(r.stdout, /process exited: final report/);
+  const stacks = consoleStacks(r.stdout);
+  // The first statement of main() leaks: only an attach made before exec sees it.
+  const first = stacks.find((s) => / leak_at_start @ /.test(s.frames[0] ?? ''));
+  assert.ok(first, `no leak_at_start stack in:\n${r.stdout.slice(0, 3000)}`);
+  assert.equal(first.bytes, 4321);
+  assert.equal(first.allocs, 1);
+  assert.match(first.frames[0]!, new RegExp(`^[0-9a-f]{16}: leak_at_start @ 0x[0-9a-f]+\\+0x[0-9a-f]+ \\S*leaker\\.c:${lines.LEAK_AT_START}$`));
+  assert.match(first.frames[1]!, / main @ 0x[0-9a-f]+\+0x[0-9a-f]+ \S*leaker\.c:\d+$/);
+  const malloc = stacks.find((s) => / leak_malloc @ /.test(s.frames[0] ?? ''));
+  assert.equal(malloc?.bytes, SCENARIO_LEAKS.LEAK_MALLOC!.bytes);
+  assert.equal(malloc?.allocs, SCENARIO_LEAKS.LEAK_MALLOC!.allocations);
+  assert.ok(!stacks.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
+});
+
+test('--memleak-count N: the run stops cleanly after N reports; the traced process keeps running', async () => {
+  const leaker = await startLeaker(build.debug);
+  try {
+    const r = await runCli(['-l', String(leaker.pid), '--interval', '0.5', '--memleak-count', '2'], {}, 20_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.split('\n').filter((l) => /^\[\d\d:\d\d:\d\d\] pid \d+ \(leaker\): top /.test(l)).length, 2, r.stdout);
+    assert.match(r.stderr, /memleak: 2 reports done/);
+    assert.equal(leaker.child.exitCode, null);
+  } finally {
+    leaker.kill();
+  }
+});
+
+test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the gauges', async () => {
+  const rx = await startOtlpReceiver();
+  const leaker = await startLeaker(build.debug);
+  try {
+    const cli = startCli(['-l', String(leaker.pid), '--exporter', 'otlp', '--interval', '1', '--duration', '4'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    await cli.waitForOutput(/memleak: attached with uprobe/, 15_000);
+    await leaker.run('go');
+    const { code } = await cli.exited;
+    assert.equal(code, 0, cli.stderr());
+
+    const spans = rx.spans();
+    const reports = spans.filter((s) => s.name === 'memleak.report' && s.attributes['process.pid'] === leaker.pid);
+    assert.ok(reports.length >= 1, `no memleak.report span; got ${spans.map((s) => s.name).join(', ')}`);
+    const report = reports.at(-1)!;
+    assert.equal(report.parentSpanId, undefined, 'the report is the root of its trace');
+    assert.equal(report.attributes['process.executable.name'], basename(build.debug));
+    const leaked = Object.values(SCENARIO_LEAKS).reduce((a, w) => a + w.bytes, 0);
+    assert.ok(Number(report.attributes['memwatcher.memleak.bytes']) >= leaked);
+    assert.ok(Number(report.attributes['memwatcher.memleak.allocations']) >= 30);
+
+    const children = spans.filter((s) => s.name === 'memleak.stack' && s.parentSpanId === report.spanId);
+    assert.ok(children.length >= Object.keys(SCENARIO_LEAKS).length, `${children.length} memleak.stack spans`);
+    for (const c of children) assert.equal(c.traceId, report.traceId);
+    const byFunction = (fn: string): OtlpSpan | undefined => children.find((c) => c.attributes['code.function.name'] === fn);
+    for (const [tag, want] of Object.entries(SCENARIO_LEAKS)) {
+      const s = byFunction(want.function);
+      assert.ok(s, `no memleak.stack span for ${want.function}`);
+      assert.equal(s.attributes['memwatcher.memleak.bytes'], want.bytes, want.function);
+      assert.equal(s.attributes['memwatcher.memleak.allocations'], want.allocations, want.function);
+      assert.equal(basename(String(s.attributes['code.file.path'])), 'leaker.c');
+      assert.equal(s.attributes['code.line.number'], lines[tag]);
+      const trace = String(s.attributes['code.stacktrace']).split('\n');
+      assert.match(trace[0]!, new RegExp(`^${want.function}\\+0x[0-9a-f]+ \\(${build.debug}\\) \\S*leaker\\.c:${lines[tag]}$`));
+      assert.match(trace[1]!, new RegExp(`^${want.caller}\\+0x[0-9a-f]+ \\(`));
+    }
+    // A stack whose innermost frames are the C library's own (pthread_create's stack mmap):
+    // the code.* attributes name the first frame outside it.
+    for (const c of children) {
+      const fn = c.attributes['code.function.name'];
+      if (fn !== undefined) assert.ok(!['malloc', 'calloc', 'mmap', 'free'].includes(String(fn)));
+    }
+
+    const bytes = rx.metrics().filter((m) => m.name === 'memwatcher.memleak.outstanding.bytes');
+    assert.ok(bytes.length > 0, 'the outstanding-bytes gauge was exported');
+    assert.equal(bytes[0]!.unit, 'By');
+    const point = bytes.flatMap((m) => m.points).filter((p) => p.attributes['process.pid'] === leaker.pid).at(-1);
+    assert.ok(point && point.value! >= leaked, 'outstanding bytes of the traced process');
+    assert.equal(point.attributes['process.executable.name'], basename(build.debug));
+    const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.allocations');
+    assert.equal(allocs?.unit, '{allocation}');
+  } finally {
+    leaker.kill();
+    await rx.close();
+  }
+});
