@@ -3,7 +3,7 @@
 // whose export failed; here the queue is bounded, the OLDEST spans make room for new ones,
 // a batch that failed for a transient reason goes back to the head of the queue, and every
 // span lost is counted (exported as memwatcher.telemetry.dropped).
-import { TraceFlags, type Context } from '@opentelemetry/api';
+import { diag, TraceFlags, type Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
@@ -206,8 +206,12 @@ export class BoundedSpanProcessor implements SpanProcessor {
         this.#dropping = false;
         return true;
       }
-      if (permanentRejection(result.error) || this.#shutdown) {
-        this.#drop(spans.length, `rejected by the backend (${result.error?.message ?? 'export failed'})`);
+      const why = (result.error?.message ?? 'export failed').replace(/\s+/g, ' ').trim();
+      diag.warn(`span export failed: ${why}`);
+      if (this.#shutdown) {
+        this.#drop(spans.length, `unsent at shutdown (${why})`);
+      } else if (permanentRejection(result.error)) {
+        this.#drop(spans.length, `rejected by the backend (${why})`);
       } else {
         // The oldest spans: back at the head, and the first to go if the queue overflows meanwhile.
         this.#queue.putBack(spans);

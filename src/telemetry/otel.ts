@@ -56,12 +56,28 @@ function spanExporter(config: Config): SpanExporter {
   return config.otlp.protocol === 'http/json' ? new OTLPTraceExporterJson(opts) : new OTLPTraceExporterProto(opts);
 }
 
-/** Routes the SDK's own diagnostics (export failures) to our log, once per distinct message a minute. */
+/**
+ * The text of one diagnostic argument: an Error's message; the SDK's global error handler passes
+ * errors JSON-flattened (stack included), so those are reduced to their message too.
+ */
+function diagText(x: unknown): string {
+  if (x instanceof Error) return x.message;
+  if (typeof x !== 'string') return '';
+  if (x.startsWith('{')) {
+    try {
+      const o = JSON.parse(x) as { message?: unknown };
+      if (typeof o.message === 'string') return o.message;
+    } catch { /* not JSON after all */ }
+  }
+  return x;
+}
+
+/** Routes the SDK's own diagnostics (export failures) to our log: one line each, once per distinct message a minute. */
 function routeDiagnostics(log: Logger): void {
   const lastSeen = new Map<string, number>();
   const once = (level: 'warn' | 'error') => (msg: string, ...args: unknown[]) => {
-    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).filter(Boolean).join(' ');
-    const line = `otel: ${msg}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ');
+    const detail = args.map(diagText).filter(Boolean).join(' ');
+    const line = `otel: ${diagText(msg)}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ').trim().slice(0, 400);
     const now = Date.now();
     if ((lastSeen.get(line) ?? 0) > now - 60_000) return;
     lastSeen.set(line, now);
