@@ -1,0 +1,82 @@
+// mem-watcher itself, as users run it (bin/mem-watcher), started for a benchmark window and
+// stopped the way users stop it (SIGINT).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROBES } from '../../src/app/registry.ts';
+import { ROOT } from './cbuild.ts';
+
+export const KERNEL_PROBES = ['procstat', 'sysstat', 'paf', 'pr'] as const;
+export type KernelProbe = (typeof KERNEL_PROBES)[number];
+const FLAG: Record<KernelProbe, string> = { procstat: '-r', sysstat: '-s', paf: '-a', pr: '-p' };
+
+/** The kernel probes this tree implements (registered in src/app/registry.ts) right now. */
+export function availableProbes(): KernelProbe[] {
+  return KERNEL_PROBES.filter((p) => PROBES[p] !== undefined);
+}
+
+export type Exporter = 'none' | 'console' | 'otlp';
+
+export interface AgentOptions {
+  probes: readonly KernelProbe[];
+  exporter: Exporter;
+  /** OTLP endpoint base URL for the otlp exporter. */
+  otlpUrl?: string;
+  interval?: number;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}
+
+export interface Agent {
+  pid: number;
+  /** Probe -> strategy it attached with (absent: skipped). */
+  attached: Record<string, string>;
+  stderr(): string;
+  stop(): Promise<number | null>;
+}
+
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const args = ['-v', ...o.probes.map((p) => FLAG[p]), '--exporter', o.exporter, '--interval', String(o.interval ?? 1), ...(o.extraArgs ?? [])];
+  const devnull = openSync('/dev/null', 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(join(ROOT, 'bin/mem-watcher'), args, {
+      stdio: ['ignore', devnull, 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/root',
+        ...(o.otlpUrl ? { OTEL_EXPORTER_OTLP_ENDPOINT: o.otlpUrl } : {}),
+        ...o.env,
+      },
+    });
+  } finally {
+    closeSync(devnull);
+  }
+  let err = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const attached: Record<string, string> = {};
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mem-watcher ${args.join(' ')} did not attach within 30 s:\n${err.slice(-2000)}`)), 30_000);
+    const settled = new Set<string>();
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d;
+      if (err.length > 1 << 20) err = err.slice(-(1 << 19));
+      for (const m of err.matchAll(/(\w+): attached with (\w+)/g)) { attached[m[1]!] = m[2]!; settled.add(m[1]!); }
+      for (const m of err.matchAll(/(\w+) skipped/g)) settled.add(m[1]!);
+      if (o.probes.every((p) => settled.has(p))) { clearTimeout(timer); resolve(); }
+    });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`mem-watcher ${args.join(' ')} exited ${code} before attaching:\n${err.slice(-2000)}`)); });
+  });
+  return {
+    pid: child.pid!,
+    attached,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// The benchmark's results as markdown tables (bench/results/latest.md, the README section).
+import type { DrainResult } from '../drain.ts';
+import type { ChurnResult, FootprintRow } from '../footprint.ts';
+import type { OverheadResult, ProgramCost, StormFigures } from '../overhead.ts';
+import { BENCH_DRAIN_RECORD_SIZE } from './drain-load.ts';
+import type { Machine } from './machine.ts';
+import { pct, si } from './stats.ts';
+
+export interface ExtraSection {
+  title: string;
+  markdown: string;
+}
+
+export interface BenchResults {
+  machine: Machine;
+  drain?: DrainResult[];
+  overhead?: OverheadResult;
+  programs?: ProgramCost[];
+  footprint?: FootprintRow[];
+  churn?: ChurnResult;
+  extra: ExtraSection[];
+  /** Sections that failed, with why. */
+  errors: Array<{ section: string; error: string }>;
+}
+
+/** Budgets from the benchmark issue: probe-on throughput over probe-off, per storm. */
+export const BUDGET = { pipe: 0.98, pagefault: 0.97, drainPerSecond: 1_000_000 } as const;
+
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
+
+export function machineLine(m: Machine): string {
+  const load = m.loadEnd === undefined ? m.loadStart.toFixed(1) : `${m.loadStart.toFixed(1)} → ${m.loadEnd.toFixed(1)}`;
+  return `${m.date}: ${m.cpu}, ${m.cores} cores (${m.virtualization}), ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node.replace(/^v/, '')}, libbpf ${m.libbpf}; 1-min load average ${load} (shared host).`;
+}
+
+function drainTable(rs: DrainResult[]): string {
+  const loads = [...new Set(rs.map((r) => r.offered))];
+  const cell = (r: DrainResult | undefined) => r
+    ? [si(r.perSecond), r.lost ? `${si(r.lost)} (${pct(r.lost / r.produced)})` : '0', pct(r.consumerCpu, 0), r.nsPerRecord ? `${Math.round(r.nsPerRecord)} (${si(1e9 / r.nsPerRecord)})` : '-']
+    : ['-', '-', '-', '-'];
+  const rows = loads.map((load) => {
+    const lib = rs.find((r) => r.offered === load && r.consumer === 'libbpf');
+    const mm = rs.find((r) => r.offered === load && r.consumer === 'mmap');
+    const offered = load === 0 ? `flat out (${si(Math.max(lib?.producedPerSecond ?? 0, mm?.producedPerSecond ?? 0))})` : si(load);
+    return [offered, ...cell(lib), ...cell(mm)];
+  });
+  const r0 = rs[0]!;
+  return [
+    table(['offered/s', 'libbpf callback: received/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)', 'mmap batch: received/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)'], rows),
+    '',
+    `${r0.seconds} s per load; ${r0.recordsPerTrigger} records of ${BENCH_DRAIN_RECORD_SIZE} bytes per trigger (bpf/bench_drain.bpf.c), ring of ${r0.ringBytes >> 20} MiB, consumer polling every ${r0.idlePollMs} ms when empty, decoding every record (header check + fields) into a sink that checks sequence order (no record was misordered or unaccounted for: ${rs.every((r) => r.misordered === 0 && r.unaccounted === 0) ? 'yes' : 'NO'}). Consumer pinned to one CPU, producer to the other; CPU is the consumer process's, as a fraction of its core (below 100% with losses: other tenants held the core), and per record received, which gives the records/s one whole core would drain; losses are the kernel's failed reserves.`,
+  ].join('\n');
+}
+
+function stormCells(fs: StormFigures[], budget: number): string[][] {
+  return fs.map((f, i) => [
+    f.condition,
+    `${si(f.perCpu)} (${si(f.perWall)}/s wall)`,
+    i === 0 ? '1' : `${f.ratio.toFixed(3)} (${f.wallRatio.toFixed(2)} wall)`,
+    i === 0 ? '' : f.ratio >= budget ? 'within' : '**over**',
+    f.agentCpu === undefined ? '' : pct(f.agentCpu),
+  ]);
+}
+
+function overheadTables(o: OverheadResult): string {
+  return [
+    `Context-switch storm (\`${o.pipeTool}\`, ${si(o.pipeLoops)} round trips a run), budget ≥ ${BUDGET.pipe}:`,
+    '',
+    table(['probes', 'round trips per CPU-s', 'ratio', `budget`, 'agent CPU'], stormCells(o.pipe, BUDGET.pipe)),
+    '',
+    `Page-fault storm (bench/c/pagefault-storm: map, touch, unmap 16 MiB, ${o.pagefaultSeconds} s a run), budget ≥ ${BUDGET.pagefault}:`,
+    '',
+    table(['probes', 'pages per CPU-s', 'ratio', 'budget', 'agent CPU'], stormCells(o.pagefault, BUDGET.pagefault)),
+    '',
+    `${o.reps} repetitions, conditions interleaved (order rotating), median. Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
+  ].join('\n');
+}
+
+function programTable(ps: ProgramCost[]): string {
+  const rows = [...ps].sort((a, b) => b.runTimeNs - a.runTimeNs).map((p) => [
+    `\`${p.name}\``, p.type, si(p.runCnt), p.runCnt ? `${Math.round(p.avgNs)}` : '-', (p.runTimeNs / 1e6).toFixed(1),
+  ]);
+  return [
+    table(['program', 'type', 'runs', 'ns/run', 'total ms'], rows),
+    '',
+    'All kernel probes attached, `kernel.bpf_stats_enabled=1` during one context-switch storm and one page-fault storm (runs and time are the deltas over that window).',
+  ].join('\n');
+}
+
+function footprintTable(fs: FootprintRow[]): string {
+  const rows = fs.map((f) => [f.probes.join(', '), f.exporter, pct(f.idleCpu), mib(f.idleRssKb), pct(f.stormCpu), mib(f.stormRssKb), mib(f.peakRssKb)]);
+  return [
+    table(['probes', 'exporter', 'idle: CPU', 'RSS', 'storm: CPU', 'RSS', 'peak RSS'], rows),
+    '',
+    'mem-watcher (`bin/mem-watcher --interval 1`, console to /dev/null, otlp to a local receiver) after start-up; CPU as a fraction of one core from /proc/PID/stat, RSS from /proc/PID/status; the storm is both storms above at once.',
+  ].join('\n');
+}
+
+function churnTable(c: ChurnResult): string {
+  return [
+    table(['probes', 'processes', 'churn', 'agent CPU', 'RSS before → after (peak)', 'pids per export (max)', 'pids exported'], [[
+      c.probes.join(', '), si(c.procs), `${c.seconds.toFixed(1)} s`, pct(c.cpu), `${mib(c.rssBeforeKb)} → ${mib(c.rssAfterKb)} (${mib(c.peakRssKb)})`, String(c.maxPointsPerExport), String(c.distinctPids),
+    ]]),
+    '',
+    'bench/c/churn: short-lived processes (fork, touch 512 KiB, exit after 2 ms, 16 alive at once), agent exporting OTLP every second.',
+  ].join('\n');
+}
+
+export function renderMarkdown(r: BenchResults): string {
+  const parts: string[] = [`Machine: ${machineLine(r.machine)}`, ''];
+  if (r.drain?.length) parts.push('### Drain: ring buffer → records, one core', '', drainTable(r.drain), '');
+  if (r.overhead) parts.push('### Overhead on the observed work', '', overheadTables(r.overhead), '');
+  if (r.programs?.length) parts.push('### Per-program cost (kernel BPF statistics)', '', programTable(r.programs), '');
+  if (r.footprint?.length) parts.push('### Sidecar footprint', '', footprintTable(r.footprint), '');
+  if (r.churn) parts.push('### Process churn', '', churnTable(r.churn), '');
+  for (const x of r.extra) parts.push(`### ${x.title}`, '', x.markdown.trim(), '');
+  for (const e of r.errors) parts.push(`- ${e.section} failed: ${e.error.split('\n')[0]}`);
+  return parts.join('\n').trimEnd() + '\n';
+}

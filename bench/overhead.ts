@@ -1,0 +1,115 @@
+// What the probes cost the work they observe: a context-switch storm and a page-fault storm,
+// each with no agent and with mem-watcher running a set of probes, interleaved (A/B/C/A/B/C,
+// rotating) so drift on a shared host hits every condition alike; medians and ratios to the
+// no-probe median of the same run, per CPU-second of the storm (the budget figure) and per
+// wall-clock second. Then per-program cost from the kernel's BPF statistics.
+import { availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
+import { enableBpfStats, programsOf, type ProgStats } from './lib/bpfstats.ts';
+import { cpuFraction, sampleProc } from './lib/proc.ts';
+import { median, sleep } from './lib/stats.ts';
+import { pagefaultStorm, perCpu, perWall, pipeStorm, pipeTool, type StormRun } from './lib/storms.ts';
+
+export interface Condition {
+  name: string;
+  probes: KernelProbe[];
+}
+
+export interface StormFigures {
+  condition: string;
+  probes: KernelProbe[];
+  runs: StormRun[];
+  /** Median operations per CPU-second of the storm, and its ratio to the no-probe median. */
+  perCpu: number;
+  ratio: number;
+  /** The same per wall-clock second. */
+  perWall: number;
+  wallRatio: number;
+  /** The agent's CPU while the storm ran (fraction of one core), median. */
+  agentCpu?: number;
+}
+
+export interface OverheadResult {
+  reps: number;
+  pipeTool: string;
+  pipeLoops: number;
+  pagefaultSeconds: number;
+  pipe: StormFigures[];
+  pagefault: StormFigures[];
+}
+
+export function conditions(): Condition[] {
+  const all = availableProbes();
+  const out: Condition[] = [{ name: 'no probes', probes: [] }];
+  for (const p of ['procstat', 'sysstat'] as const) if (all.includes(p)) out.push({ name: p, probes: [p] });
+  if (all.length > 1) out.push({ name: `all (${all.join(', ')})`, probes: all });
+  return out;
+}
+
+/** `pagefaultSeconds` 0 skips the page-fault storm. */
+export async function overheadBench(o: {
+  reps: number; pipeLoops: number; pagefaultSeconds: number; conditions?: Condition[]; pipeTool?: ReturnType<typeof pipeTool>;
+}): Promise<OverheadResult> {
+  const conds = o.conditions ?? conditions();
+  const pipe = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
+  const pf = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (let i = 0; i < conds.length; i++) {
+      const c = conds[(i + rep) % conds.length]!;
+      const agent = c.probes.length ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
+      try {
+        if (agent) await sleep(300); // past start-up work
+        let s0 = agent && sampleProc(agent.pid);
+        pipe.get(c.name)!.runs.push(await pipeStorm(o.pipeLoops, o.pipeTool));
+        let s1 = agent && sampleProc(agent.pid);
+        if (s0 && s1) pipe.get(c.name)!.cpu.push(cpuFraction(s0, s1));
+        if (o.pagefaultSeconds > 0) {
+          s0 = agent && sampleProc(agent.pid);
+          pf.get(c.name)!.runs.push(await pagefaultStorm(o.pagefaultSeconds));
+          s1 = agent && sampleProc(agent.pid);
+          if (s0 && s1) pf.get(c.name)!.cpu.push(cpuFraction(s0, s1));
+        }
+      } finally {
+        await agent?.stop();
+      }
+    }
+  }
+  const figures = (m: typeof pipe): StormFigures[] => {
+    if (m.get(conds[0]!.name)!.runs.length === 0) return [];
+    const baseRuns = m.get(conds[0]!.name)!.runs;
+    const baseCpu = median(baseRuns.map(perCpu));
+    const baseWall = median(baseRuns.map(perWall));
+    return conds.map((c) => {
+      const { runs, cpu } = m.get(c.name)!;
+      const pc = median(runs.map(perCpu));
+      const pw = median(runs.map(perWall));
+      return { condition: c.name, probes: c.probes, runs, perCpu: pc, ratio: pc / baseCpu, perWall: pw, wallRatio: pw / baseWall, ...(cpu.length ? { agentCpu: median(cpu) } : {}) };
+    });
+  };
+  return { reps: o.reps, pipeTool: o.pipeTool ?? pipeTool(), pipeLoops: o.pipeLoops, pagefaultSeconds: o.pagefaultSeconds, pipe: figures(pipe), pagefault: figures(pf) };
+}
+
+export interface ProgramCost extends ProgStats {
+  avgNs: number;
+}
+
+/** Every program of the agent with all probes, timed by the kernel under both storms. */
+export async function programCosts(o: { pipeLoops: number; pagefaultSeconds: number }): Promise<ProgramCost[]> {
+  const agent = await startAgent({ probes: availableProbes(), exporter: 'none' });
+  let restore: (() => void) | undefined;
+  try {
+    restore = enableBpfStats();
+    const before = new Map(programsOf(agent.pid).map((p) => [p.id, p]));
+    await pipeStorm(o.pipeLoops);
+    await pagefaultStorm(o.pagefaultSeconds);
+    await sleep(1200); // a poll or two of the agent's own map reads
+    return programsOf(agent.pid).map((p) => {
+      const b = before.get(p.id);
+      const runCnt = p.runCnt - (b?.runCnt ?? 0);
+      const runTimeNs = p.runTimeNs - (b?.runTimeNs ?? 0);
+      return { ...p, runCnt, runTimeNs, avgNs: runCnt ? runTimeNs / runCnt : 0 };
+    });
+  } finally {
+    restore?.();
+    await agent.stop();
+  }
+}

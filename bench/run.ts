@@ -1,0 +1,146 @@
+// `npm run bench`: every cost that matters, each beside its baseline from the same run, printed
+// as tables at the end and written to bench/results/latest.{md,json}.
+//   node bench/run.ts [--quick] [--only drain,overhead,programs,footprint,churn,extra] [--readme]
+// --readme copies the tables into README.md's "## Benchmarks" section.
+//
+// Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts, when they
+// exist, are imported and their `benchSection({ quick })` export is awaited; it returns
+// { title, markdown, data } (data goes into the JSON). A module without that export is run as
+// a script (`node bench/<name>.ts`) and its output is kept as is.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { routeLibbpfLog } from '../src/libbpf/log.ts';
+import { createLogger } from '../src/log.ts';
+import { runDrain, type DrainResult } from './drain.ts';
+import { churnBench, footprintBench } from './footprint.ts';
+import { ROOT } from './lib/cbuild.ts';
+import { describeMachine } from './lib/machine.ts';
+import { renderMarkdown, type BenchResults, type ExtraSection } from './lib/report.ts';
+import { overheadBench, programCosts } from './overhead.ts';
+
+const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; readme: boolean } {
+  let quick = false;
+  let readme = false;
+  let only = new Set<Section>(SECTIONS);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--readme') readme = true;
+    else if (a === '--only') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+      if (bad.length || !names.length) throw new Error(`--only takes a comma-separated list of ${SECTIONS.join(', ')}`);
+      only = new Set(names as Section[]);
+    } else throw new Error(`unknown argument ${a} (use --quick, --only LIST, --readme)`);
+  }
+  return { quick, only, readme };
+}
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+async function extraSection(name: string, quick: boolean): Promise<(ExtraSection & { data?: unknown }) | undefined> {
+  const file = join(ROOT, 'bench', `${name}.ts`);
+  if (!existsSync(file)) return undefined;
+  // Importing a plain script would run it: only import a module that says it has the export.
+  if (/export\s+(async\s+)?function\s+benchSection\b/.test(readFileSync(file, 'utf8'))) {
+    const mod = (await import(file)) as { benchSection: (o: { quick: boolean }) => Promise<ExtraSection & { data?: unknown }> };
+    return mod.benchSection({ quick });
+  }
+  const { stdout } = await promisify(execFile)(process.execPath, [file], { encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 });
+  return { title: name, markdown: '```\n' + stdout.trim() + '\n```' };
+}
+
+export function withBenchmarksSection(readme: string, body: string): string {
+  const start = readme.indexOf('\n## Benchmarks\n');
+  if (start < 0) throw new Error('README.md has no "## Benchmarks" section');
+  const afterHeading = start + '\n## Benchmarks\n'.length;
+  const next = readme.indexOf('\n## ', afterHeading);
+  const end = next < 0 ? readme.length : next + 1;
+  return readme.slice(0, afterHeading) + '\n' + body.trimEnd() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) {
+    log('needs root (it loads BPF programs and reads other processes\' /proc entries)');
+    process.exit(2);
+  }
+  routeLibbpfLog(createLogger({ verbose: false, write: () => {} }));
+  const q = opts.quick;
+  const results: BenchResults = { machine: describeMachine(), extra: [], errors: [] };
+  const extraData: Record<string, unknown> = {};
+  const t0 = performance.now();
+  const section = async (name: Section, f: () => Promise<void>) => {
+    if (!opts.only.has(name)) return;
+    const t = performance.now();
+    log(`${name}...`);
+    try {
+      await f();
+    } catch (err) {
+      results.errors.push({ section: name, error: (err as Error).stack ?? String(err) });
+      log(`${name} failed: ${(err as Error).message}`);
+    }
+    log(`${name} took ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  };
+
+  await section('drain', async () => {
+    const loads = q ? [1_000_000] : [100_000, 300_000, 1_000_000, 3_000_000, 0];
+    const out: DrainResult[] = [];
+    for (const offered of loads) {
+      for (const consumer of ['libbpf', 'mmap'] as const) {
+        out.push(await runDrain({ consumer, offered, seconds: q ? 2 : 3 }));
+      }
+    }
+    results.drain = out;
+  });
+  await section('overhead', async () => {
+    results.overhead = await overheadBench({ reps: q ? 2 : 5, pipeLoops: 100_000, pagefaultSeconds: 1 });
+  });
+  await section('programs', async () => {
+    results.programs = await programCosts({ pipeLoops: 100_000, pagefaultSeconds: 1 });
+  });
+  await section('footprint', async () => {
+    results.footprint = await footprintBench({ warmSeconds: 2, windowSeconds: q ? 2 : 4 });
+  });
+  await section('churn', async () => {
+    results.churn = await churnBench({ procs: q ? 2000 : 10_000, warmSeconds: 2 });
+  });
+  await section('extra', async () => {
+    for (const name of ['memleak', 'symbolize']) {
+      try {
+        const x = await extraSection(name, q);
+        if (x) {
+          results.extra.push({ title: x.title, markdown: x.markdown });
+          extraData[name] = x.data;
+        } else log(`bench/${name}.ts not written yet: skipped`);
+      } catch (err) {
+        results.errors.push({ section: name, error: (err as Error).stack ?? String(err) });
+      }
+    }
+  });
+
+  results.machine.loadEnd = os.loadavg()[0]!;
+  const md = renderMarkdown(results);
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.md'), md);
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify({ ...results, extraData }, null, 2) + '\n');
+  process.stdout.write('\n' + md);
+  log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; bench/results/latest.md and latest.json written`);
+  if (opts.readme) {
+    const path = join(ROOT, 'README.md');
+    writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). The figures below are from one run.\n\n${md.replace(/^### /gm, '#### ')}`));
+    log('README.md "## Benchmarks" updated');
+  }
+  if (results.errors.length) process.exitCode = 1;
+}
+
+if (import.meta.main) await main();
