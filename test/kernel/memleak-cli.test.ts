@@ -3,7 +3,9 @@
 // and metrics arriving at a real OTLP/HTTP receiver.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
 import { buildLeaker, SCENARIO_LEAKS, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
@@ -29,7 +31,8 @@ function consoleStacks(stdout: string): Array<{ header: string; bytes: number; a
 
 test('--memleak-command traces a program from its first allocation and ends the run when it exits', async () => {
   const t0 = Date.now();
-  const r = await runCli(['--memleak-command', `${build.debug} auto 1500`, '--interval', '1', '--memleak-top', '20'], {}, 30_000);
+  const pprof = join(build.dir, 'leaks.pb.gz');
+  const r = await runCli(['--memleak-command', `${build.debug} auto 1500`, '--interval', '1', '--memleak-top', '20', '--memleak-pprof', pprof], {}, 30_000);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Date.now() - t0 < 15_000, 'the run ended with the command, not by a timeout');
   assert.match(r.stderr, /memleak: every traced process has ended/);
@@ -46,6 +49,13 @@ test('--memleak-command traces a program from its first allocation and ends the 
   assert.equal(malloc?.bytes, SCENARIO_LEAKS.LEAK_MALLOC!.bytes);
   assert.equal(malloc?.allocs, SCENARIO_LEAKS.LEAK_MALLOC!.allocations);
   assert.ok(!stacks.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
+
+  // The pprof profile: gzipped, inuse_space/inuse_objects, every leaking function named.
+  const profile = gunzipSync(readFileSync(pprof)).toString('latin1');
+  for (const s of ['inuse_space', 'inuse_objects', 'bytes', 'leak_at_start', 'leak_malloc', 'leak_mmap', 'leaker.c']) {
+    assert.ok(profile.includes(s), `pprof profile lacks ${s}`);
+  }
+  assert.ok(!profile.includes('churn_malloc'), 'freed allocations are not in the profile');
 });
 
 test('--memleak-count N: the run stops cleanly after N reports; the traced process keeps running', async () => {

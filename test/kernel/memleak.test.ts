@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
-import { memleakProbe, type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { memleakProbe, type MemleakRecord, type MemleakReport, type MemleakTraceEvent } from '../../src/probes/memleak/index.ts';
 import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import {
@@ -126,6 +126,44 @@ test('a process that exits while traced: a final report says so, with its stacks
     assert.equal(await settledProbeFds(), before, 'and the rest at stop');
   } finally {
     if (!stopped) h.stop();
+    leaker.kill();
+  }
+});
+
+test('a process that execs another program: the final report of the old image, symbolized, says so', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid);
+  try {
+    await leaker.run('go');
+    leaker.child.stdin!.write('exec\n');
+    const last = await h.waitFor((r) => r.kind === 'report' && r.ended !== undefined, 10_000) as MemleakReport;
+    assert.equal(last.ended, 'exec');
+    assert.equal(last.executable, 'leaker');
+    assertScenario(last, build.debug);
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+test('trace mode: one record per allocation and per free of a tracked block', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid, { MEMWATCHER_PROBES_MEMLEAK_TRACE: 'true' });
+  try {
+    await leaker.run('go');
+    await reportAfter(h, Date.now());
+    const events = h.records.filter((r): r is MemleakTraceEvent => r.kind === 'trace' && r.tgid === leaker.pid);
+    const allocs = events.filter((e) => e.op === 'alloc' && e.call === 'malloc' && e.size === 1000);
+    const frees = events.filter((e) => e.op === 'free' && e.call === 'free' && e.size === 1000);
+    assert.equal(allocs.length, 16, 'leak_malloc and churn_malloc: 8 each');
+    assert.equal(frees.length, 8, 'churn_malloc frees its 8');
+    const allocated = new Set(allocs.map((e) => e.addr));
+    for (const f of frees) assert.ok(allocated.has(f.addr), 'a free names an address we saw allocated');
+    assert.equal(events.filter((e) => e.op === 'alloc' && e.call === 'mmap' && e.size === 8192).length, 2);
+    assert.equal(events.filter((e) => e.op === 'free' && e.call === 'munmap' && e.size === 16384).length, 2);
+    assert.equal(events.filter((e) => e.op === 'alloc' && e.call === 'posix_memalign' && e.size === 4096).length, 3);
+  } finally {
+    h.stop();
     leaker.kill();
   }
 });
