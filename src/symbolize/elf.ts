@@ -41,6 +41,8 @@ export interface ElfInfo {
   type: number;
   loads: LoadSegment[];
   buildId?: string;
+  /** Has a .symtab (not stripped): then .dynsym and .symtab are all the symbols there are. */
+  hasSymtab: boolean;
 }
 
 export interface ElfSymbol {
@@ -49,31 +51,51 @@ export interface ElfSymbol {
   size: bigint;
 }
 
-/** Sorted function symbols of one module, searchable by virtual address. */
+/**
+ * Sorted function symbols of one module, searchable by virtual address. Kept as typed arrays
+ * with names decoded on lookup: a C++ binary has 100k+ functions and most are never asked for.
+ */
 export class SymbolTable {
-  readonly symbols: readonly ElfSymbol[];
-  constructor(symbols: ElfSymbol[]) {
-    this.symbols = symbols;
+  private readonly starts: Float64Array;
+  private readonly sizes: Float64Array;
+  private readonly nameOffs: Uint32Array;
+  private readonly tables: Uint8Array;
+  private readonly strtabs: readonly Buffer[];
+
+  constructor(starts: Float64Array, sizes: Float64Array, nameOffs: Uint32Array, tables: Uint8Array, strtabs: readonly Buffer[]) {
+    this.starts = starts;
+    this.sizes = sizes;
+    this.nameOffs = nameOffs;
+    this.tables = tables;
+    this.strtabs = strtabs;
+  }
+
+  get size(): number {
+    return this.starts.length;
   }
 
   /** The function containing `vaddr`: within its size, or (size 0) before the next symbol. */
   lookup(vaddr: bigint): ElfSymbol | undefined {
-    const s = this.symbols;
+    const a = Number(vaddr);
+    const s = this.starts;
     let lo = 0;
     let hi = s.length - 1;
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (s[mid]!.start <= vaddr) {
+      if (s[mid]! <= a) {
         found = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
     if (found < 0) return undefined;
-    const sym = s[found]!;
-    if (sym.size > 0n) return vaddr < sym.start + sym.size ? sym : undefined;
-    const next = s[found + 1];
-    return next === undefined || vaddr < next.start ? sym : undefined;
+    const start = s[found]!;
+    const size = this.sizes[found]!;
+    if (size > 0 ? a >= start + size : found + 1 < s.length && a >= s[found + 1]!) return undefined;
+    const strtab = this.strtabs[this.tables[found]!]!;
+    const off = this.nameOffs[found]!;
+    const end = strtab.indexOf(0, off);
+    return { name: strtab.toString('utf8', off, end < 0 ? strtab.length : end), start: BigInt(start), size: BigInt(size) };
   }
 }
 
@@ -95,6 +117,12 @@ class Reader {
   }
   u64(o: number): bigint {
     return this.le ? this.buf.readBigUInt64LE(o) : this.buf.readBigUInt64BE(o);
+  }
+  /** A u64 as a number; NaN above 2^53 (not a user-space address). */
+  u64n(o: number): number {
+    const lo = this.le ? this.buf.readUInt32LE(o) : this.buf.readUInt32BE(o + 4);
+    const hi = this.le ? this.buf.readUInt32LE(o + 4) : this.buf.readUInt32BE(o);
+    return hi >= 0x200000 ? NaN : hi * 0x100000000 + lo;
   }
   /** A word of the file's class. */
   word(o: number, is64: boolean): bigint {
@@ -193,9 +221,10 @@ export async function readElfInfo(fh: FileHandle): Promise<ElfInfo> {
       else if (type === PT_NOTE) notes.push({ offset: p.offset, size: p.filesz, align: p.align });
     }
   }
+  const sections = await readSectionHeaders(fh, h).catch(() => []);
   if (notes.length === 0) {
     // Separate debug files and relocatable objects have no program headers: look at sections.
-    for (const s of await readSectionHeaders(fh, h)) if (s.type === SHT_NOTE) notes.push({ offset: s.offset, size: s.size, align: 4n });
+    for (const s of sections) if (s.type === SHT_NOTE) notes.push({ offset: s.offset, size: s.size, align: 4n });
   }
   let buildId: string | undefined;
   for (const n of notes) {
@@ -204,7 +233,8 @@ export async function readElfInfo(fh: FileHandle): Promise<ElfInfo> {
     if (buf) buildId = findBuildId(new Reader(buf, h.le), n.align === 8n ? 8 : 4);
     if (buildId) break;
   }
-  return { is64: h.is64, littleEndian: h.le, type: h.type, loads, ...(buildId ? { buildId } : {}) };
+  const hasSymtab = sections.some((s) => s.type === SHT_SYMTAB);
+  return { is64: h.is64, littleEndian: h.le, type: h.type, loads, hasSymtab, ...(buildId ? { buildId } : {}) };
 }
 
 function findBuildId(r: Reader, align: number): string | undefined {
@@ -248,43 +278,65 @@ export function fileOffsetToVaddr(info: ElfInfo, fileOffset: bigint, pageSize = 
  * optionally, of its separate debug file (same addresses), sorted by address.
  */
 export async function readFunctionSymbols(files: readonly FileHandle[]): Promise<SymbolTable> {
-  const byStart = new Map<bigint, ElfSymbol & { rank: number }>();
-  for (const fh of files) await collectFunctions(fh, byStart);
-  return new SymbolTable([...byStart.values()].map(({ name, start, size }) => ({ name, start, size })).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)));
+  const c: Candidates = { starts: [], sizes: [], ranks: [], nameOffs: [], tables: [], strtabs: [] };
+  for (const fh of files) await collectFunctions(fh, c);
+  // One symbol per address (the best-ranked alias), then by address with the native numeric sort.
+  const best = new Map<number, number>();
+  for (let i = 0; i < c.starts.length; i++) {
+    const prev = best.get(c.starts[i]!);
+    if (prev === undefined || c.ranks[i]! > c.ranks[prev]!) best.set(c.starts[i]!, i);
+  }
+  const keep = Array.from(Float64Array.from(best.keys()).sort(), (start) => best.get(start)!);
+  const pick = <T extends Float64Array | Uint32Array | Uint8Array>(make: new (n: number) => T, from: number[]) => {
+    const out = new make(keep.length);
+    keep.forEach((i, k) => (out[k] = from[i]!));
+    return out;
+  };
+  return new SymbolTable(pick(Float64Array, c.starts), pick(Float64Array, c.sizes), pick(Uint32Array, c.nameOffs), pick(Uint8Array, c.tables), c.strtabs);
 }
 
-async function collectFunctions(fh: FileHandle, byStart: Map<bigint, ElfSymbol & { rank: number }>): Promise<void> {
+/** Parallel arrays while parsing; numbers, not bigints: user-space addresses stay below 2^53. */
+interface Candidates {
+  starts: number[];
+  sizes: number[];
+  ranks: number[];
+  nameOffs: number[];
+  tables: number[];
+  strtabs: Buffer[];
+}
+
+async function collectFunctions(fh: FileHandle, c: Candidates): Promise<void> {
   const h = await readHeader(fh);
   const sections = await readSectionHeaders(fh, h);
   // .symtab first: it is a superset of .dynsym when present, and names local functions too.
   const tables = [...sections.filter((s) => s.type === SHT_SYMTAB), ...sections.filter((s) => s.type === SHT_DYNSYM)];
+  const entsize = h.is64 ? 24 : 16;
   let budget = MAX_SYMTAB_BYTES;
   for (const s of tables) {
     const strtab = sections[s.link];
-    const entsize = h.is64 ? 24 : 16;
-    if (!strtab || s.size > BigInt(budget) || strtab.size > BigInt(budget)) continue;
+    if (!strtab || s.size > BigInt(budget) || strtab.size > BigInt(budget) || c.strtabs.length >= 255) continue;
     budget -= Number(s.size) + Number(strtab.size);
     const symBuf = await readAt(fh, s.offset, Number(s.size) - (Number(s.size) % entsize)).catch(() => undefined);
     const strBuf = await readAt(fh, strtab.offset, Number(strtab.size)).catch(() => undefined);
     if (!symBuf || !strBuf) continue;
+    const table = c.strtabs.push(strBuf) - 1;
     const r = new Reader(symBuf, h.le);
-    for (let o = 0; o + entsize <= symBuf.length; o += entsize) {
-      const nameOff = r.u32(o);
-      const info = h.is64 ? r.u8(o + 4) : r.u8(o + 12);
-      const shndx = h.is64 ? r.u16(o + 6) : r.u16(o + 14);
-      const value = h.is64 ? r.u64(o + 8) : BigInt(r.u32(o + 4));
-      const size = h.is64 ? r.u64(o + 16) : BigInt(r.u32(o + 8));
-      const type = info & 0xf;
-      if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || shndx === 0 || value === 0n) continue;
-      if (nameOff >= strBuf.length) continue;
-      const end = strBuf.indexOf(0, nameOff);
-      const name = strBuf.toString('utf8', nameOff, end < 0 ? strBuf.length : end);
-      if (name === '') continue;
-      const candidate = { name, start: value, size, rank: aliasRank(name, size, info >> 4) };
-      const prev = byStart.get(value);
-      if (!prev || candidate.rank > prev.rank) byStart.set(value, candidate);
+    for (let o = 0, n = 0; o + entsize <= symBuf.length; o += entsize, n++) {
       // A big .symtab is parsed in slices: the event loop (and the probes' polling) keeps going.
-      if ((o / entsize) % 20000 === 19999) await new Promise((r) => setImmediate(r));
+      if (n % 20000 === 19999) await new Promise((resolve) => setImmediate(resolve));
+      const info = h.is64 ? r.u8(o + 4) : r.u8(o + 12);
+      const type = info & 0xf;
+      if (type !== STT_FUNC && type !== STT_GNU_IFUNC) continue;
+      const shndx = h.is64 ? r.u16(o + 6) : r.u16(o + 14);
+      const start = h.is64 ? r.u64n(o + 8) : r.u32(o + 4);
+      const size = h.is64 ? r.u64n(o + 16) : r.u32(o + 8);
+      const nameOff = r.u32(o);
+      if (shndx === 0 || !(start > 0) || !(size >= 0) || nameOff >= strBuf.length || strBuf[nameOff] === 0) continue;
+      c.starts.push(start);
+      c.sizes.push(size);
+      c.ranks.push(aliasRank(strBuf[nameOff] === 0x5f, size, info >> 4));
+      c.nameOffs.push(nameOff);
+      c.tables.push(table);
     }
   }
 }
@@ -293,7 +345,7 @@ async function collectFunctions(fh: FileHandle, byStart: Map<bigint, ElfSymbol &
  * Several names at one address (malloc / __libc_malloc, memcpy / __memmove_avx_unaligned):
  * prefer a sized symbol, then global over weak over local, then the public-looking name.
  */
-function aliasRank(name: string, size: bigint, binding: number): number {
+function aliasRank(underscore: boolean, size: number, binding: number): number {
   const bind = binding === 1 ? 2 : binding === 2 ? 1 : 0; // STB_GLOBAL, STB_WEAK, STB_LOCAL
-  return (size > 0n ? 8 : 0) + bind * 2 + (name.startsWith('_') ? 0 : 1);
+  return (size > 0 ? 8 : 0) + bind * 2 + (underscore ? 0 : 1);
 }

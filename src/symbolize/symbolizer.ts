@@ -161,10 +161,12 @@ export class Symbolizer {
       const l = batch[i]!;
       const answer = answers?.[i];
       const r = answer ? fromLlvm(answer) : {};
-      if (answer === undefined || (r.function !== undefined && r.start === undefined)) {
-        // No helper answer, or one without the symbol's start (DWARF functions with
-        // DW_AT_ranges): the ELF symbol tables have both. Where the helper found no function,
-        // it has already looked in the same tables.
+      if (answer === undefined || (r.start === undefined && (r.function !== undefined || r.file !== undefined || !l.mod.elf.hasSymtab))) {
+        // No helper answer, or one from DWARF without the symbol's start (functions with
+        // DW_AT_ranges) or without a function (assembly with line info only), or a stripped
+        // module (its debug file's .symtab names local functions the helper does not look at):
+        // the ELF symbol tables have both. In an unstripped module where the helper found
+        // nothing, it has looked in the same tables already.
         const sym = (await moduleSymbols(l.mod))?.lookup(l.vaddr);
         if (sym) {
           r.function ??= sym.name;

@@ -438,7 +438,7 @@ describe('maps parsing and address translation', () => {
 
   test('file offset to ELF address through PT_LOAD, including a data segment not page-aligned in the file', () => {
     const elf: ElfInfo = {
-      is64: true, littleEndian: true, type: 3,
+      is64: true, littleEndian: true, type: 3, hasSymtab: true,
       loads: [
         { offset: 0n, vaddr: 0n, filesz: 0x618n, memsz: 0x618n, executable: false },
         { offset: 0x1000n, vaddr: 0x1000n, filesz: 0x181n, memsz: 0x181n, executable: true },
