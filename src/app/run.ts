@@ -11,7 +11,7 @@ import { Runtime, type RecordSink } from '../runtime/runtime.ts';
 import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { selfMetrics } from '../telemetry/self.ts';
-import { preflight } from './preflight.ts';
+import { checkTargets, preflight } from './preflight.ts';
 import { PROBES } from './registry.ts';
 
 export class RuntimeFailure extends Error {}
@@ -50,6 +50,7 @@ export async function run(opts: RunOptions): Promise<void> {
   const { config, log } = opts;
   const kernel = readKernelInfo();
   preflight(kernel);
+  checkTargets(config);
   routeLibbpfLog(log);
 
   const names = enabledProbes(config);
@@ -98,6 +99,8 @@ export async function run(opts: RunOptions): Promise<void> {
     if (runtime.attachedCount === 0) {
       throw new RuntimeFailure(`no probe could attach on kernel ${kernel.release}: ${runtime.status.map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ') || 'not started'}`).join(' | ')}`);
     }
+    // A skipped probe prints no table header (its skip line says why).
+    for (const s of runtime.status) if (!s.strategy) consoleBindings.delete(s.probe);
     consoleSink.start();
     const reasons: Array<Promise<string>> = [opts.stopSignal, probeStopped];
     let durationTimer: NodeJS.Timeout | undefined;

@@ -71,6 +71,12 @@ function stopSignal(log: { warn(m: string): void }): Promise<string> {
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
+    // `mem-watcher | head`: the reader went away. Stop cleanly, as on a signal, instead of
+    // dying on an unhandled EPIPE; later writes to the closed pipe are ignored.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') resolve('stdout closed');
+      else log.warn(`stdout: ${err.message}`);
+    });
   });
 }
 
