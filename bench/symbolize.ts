@@ -32,19 +32,23 @@ function addresses(maps: ProcessMaps, n: number, seed: number): bigint[] {
   return out;
 }
 
-async function time(fn: () => Promise<unknown>): Promise<number> {
+/** Wall time and this process's CPU time (the helper's own CPU is not in it). */
+async function time(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await fn();
-  return performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
 }
 
 const median = (a: number[]) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const show = (t: Array<{ wall: number; cpu: number }>) => `${median(t.map((x) => x.wall)).toFixed(1)} ms (cpu ${median(t.map((x) => x.cpu)).toFixed(1)})`;
 
 async function measure(label: string, pid: number, opts: SymbolizerOptions): Promise<void> {
   const maps = readProcessMaps(pid);
-  const cold: number[] = [];
-  const missWarm: number[] = [];
-  const hit: number[] = [];
+  const cold: Array<{ wall: number; cpu: number }> = [];
+  const missWarm: typeof cold = [];
+  const hit: typeof cold = [];
   let resolved = 0;
   let withLine = 0;
   for (let r = 0; r < ROUNDS; r++) {
@@ -59,8 +63,7 @@ async function measure(label: string, pid: number, opts: SymbolizerOptions): Pro
     hit.push(await time(() => sym.symbolize(maps, a)));
     sym.close();
   }
-  const fmt = (v: number) => `${v.toFixed(1)} ms`;
-  console.log(`${label}: per ${FRAMES} frames (median of ${ROUNDS}): cold ${fmt(median(cold))}, warm helper / new addresses ${fmt(median(missWarm))}, warm cache ${fmt(median(hit))}; ${resolved} with a function, ${withLine} with file:line`);
+  console.log(`${label}: per ${FRAMES} frames (median of ${ROUNDS}): cold ${show(cold)}, warm helper / new addresses ${show(missWarm)}, warm cache ${show(hit)}; ${resolved} with a function, ${withLine} with file:line`);
 }
 
 function describe(pid: number, what: string): void {
@@ -69,6 +72,7 @@ function describe(pid: number, what: string): void {
   console.log(`target ${what} (pid ${pid}), ${modules.size} executable modules: ${[...modules].join(', ')}`);
 }
 
+console.log(`load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}; wall time, and in parentheses the agent's own CPU time`);
 describe(process.pid, 'this node process');
 await measure('  llvm-symbolizer', process.pid, {});
 await measure('  ELF-only fallback', process.pid, { llvmSymbolizer: '/nonexistent/llvm-symbolizer' });

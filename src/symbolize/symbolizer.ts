@@ -182,7 +182,7 @@ export class Symbolizer {
     const id = `${m.devMajor}:${m.devMinor}:${m.inode}`;
     const known = this.modules.get(id);
     if (known) {
-      m.buildId ??= known.elf.buildId;
+      if (m.buildId === undefined) recordBuildId(maps, m, known.elf.buildId);
       return known;
     }
     if (failed.has(id)) return undefined;
@@ -194,10 +194,16 @@ export class Symbolizer {
     }
     const mod: OpenModule = { fh: opened.fh, fdPath: `/proc/${process.pid}/fd/${opened.fh.fd}`, key: opened.key, elf: opened.elf, via: opened.via };
     this.modules.set(id, mod);
-    m.buildId ??= mod.elf.buildId;
+    recordBuildId(maps, m, mod.elf.buildId);
     this.log.debug(`symbolizer: opened ${m.path} of pid ${maps.pid} via ${opened.via} (${mod.elf.buildId ? 'build-id ' + mod.elf.buildId : 'no build-id'})`);
     return mod;
   }
+}
+
+/** On every mapping of the same file in the snapshot (pprof names each mapping's build). */
+function recordBuildId(maps: ProcessMaps, m: Mapping, buildId: string | undefined): void {
+  if (buildId === undefined) return;
+  for (const x of maps.mappings) if (x.inode === m.inode && x.devMajor === m.devMajor && x.devMinor === m.devMinor) x.buildId = buildId;
 }
 
 const hexOf = (s: string | undefined) => (s !== undefined && /^0x[0-9a-f]+$/i.test(s) ? BigInt(s) : undefined);

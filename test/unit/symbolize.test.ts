@@ -252,7 +252,9 @@ describe('Symbolizer with llvm-symbolizer, live process', () => {
     assert.equal(sym.stats.cacheHits - before.cacheHits, addrs.length);
     assert.equal(sym.stats.cacheMisses, before.cacheMisses);
     assert.equal(sym.stats.helperStarts, 1);
-    assert.ok(maps.mappings.some((m) => m.path === built.exe && m.buildId !== undefined), 'build-id recorded on the snapshot');
+    const buildId = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', built.exe], { encoding: 'utf8' }))?.[1];
+    assert.ok(buildId);
+    assert.equal(maps.mappings.find((m) => m.path === built.exe)?.buildId, buildId, 'build-id (as readelf shows it) recorded on the snapshot');
   });
 });
 
