@@ -131,7 +131,14 @@ export class LlvmSymbolizerProcess {
     this.starts++;
     this.answeredSinceStart = false;
     this.buffered = '';
-    const child = spawn(this.path, [...LLVM_ARGS], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      // Its own small environment: nothing of the agent's (OTLP headers, tokens) reaches it.
+      child = spawn(this.path, [...LLVM_ARGS], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+    } catch (err) {
+      this.disable(`cannot run ${this.path}: ${(err as Error).message}`);
+      return undefined;
+    }
     this.child = child;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => this.onData(child, chunk));
