@@ -1,0 +1,87 @@
+// memleak's target going away under it: the process exits, execs another program, or exits
+// while mem-watcher is still attaching. The report says what happened, the uprobes go, the
+// rest of the run carries on, and nothing is left attached.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { bpfObjectsOf, loadedLinks, startCli, type CliRun } from '../helpers/cli.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A shell running `script`; scripts that `read` wait for a line on stdin (the test says when). */
+function target(script: string): ChildProcess {
+  return spawn('sh', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
+}
+
+async function linksOf(cli: CliRun, atLeast: number, timeoutMs = 5000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const links = bpfObjectsOf(cli.child.pid!).links;
+    if (links.length >= atLeast || Date.now() > deadline) return links;
+    await sleep(100);
+  }
+}
+
+async function stopped(cli: CliRun): Promise<void> {
+  cli.child.kill('SIGTERM');
+  const { code } = await cli.exited;
+  assert.equal(code, 0, cli.stderr());
+  assert.doesNotMatch(cli.stderr(), /\n\s+at /, 'no stack trace');
+}
+
+for (const c of [
+  { how: 'exits', script: 'read x; exit 0', said: /memleak: \S+ \(pid (\d+)\) exited: final report, uprobes detached/, report: /pid (\d+) \(\S+\): .*process exited: final report/ },
+  { how: 'execs another program', script: 'read x; exec sleep 30', said: /memleak: \S+ \(pid (\d+)\) exec'd another program: final report, uprobes detached/, report: /pid (\d+) \(\S+\): .*process exec'd another program: final report/ },
+] as const) {
+  test(`the traced process ${c.how} mid-run: final report says so, its uprobes are detached, the other probes carry on`, async () => {
+    const t = target(c.script);
+    const cli = startCli(['-s', '-l', String(t.pid), '--interval', '0.5', '--exporter', 'console']);
+    try {
+      await cli.waitForOutput(/memleak: attached with uprobe/, 10_000);
+      const attached = await linksOf(cli, 4);
+      await cli.waitForOutput(/pid \d+ \(\S+\): top \d+ of/, 5000); // a first report while it runs
+      t.stdin!.end('go\n');
+      const m = await cli.waitForOutput(c.said, 10_000);
+      assert.equal(Number(m[1]), t.pid);
+      await cli.waitForOutput(c.report, 5000);
+      await sleep(500); // detaching runs off the event loop
+      const after = bpfObjectsOf(cli.child.pid!).links;
+      const detached = attached.filter((id) => !after.includes(id));
+      assert.ok(detached.length >= 3, `malloc entry/exit and free uprobes detached (links ${attached.length} -> ${after.length})`);
+      const live = new Set(loadedLinks());
+      assert.ok(detached.every((id) => !live.has(id)), 'gone from the kernel, not just from our fd table');
+      // sysstat keeps printing after the target is gone.
+      const rows = cli.stdout().split('\n').filter((l) => /^sysstat\s+\d/.test(l)).length;
+      await cli.waitForOutput(new RegExp(`(?:sysstat\\s+\\d[^\\n]*\\n[\\s\\S]*){${rows + 1}}`), 10_000);
+      assert.equal(cli.child.exitCode, null, 'still running');
+      await stopped(cli);
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+      t.kill('SIGKILL');
+    }
+  });
+}
+
+test('the traced process exits while mem-watcher starts or attaches: exit 2 with one line, or memleak skipped with the reason, or a final report; never a crash', async () => {
+  for (const lifeMs of [150, 400, 800]) {
+    const t = target(`sleep ${lifeMs / 1000}`);
+    const cli = startCli(['-s', '-l', String(t.pid), '--interval', '0.5', '--exporter', 'console', '--duration', '3']);
+    try {
+      const { code } = await cli.exited;
+      const err = cli.stderr();
+      assert.doesNotMatch(err, /\n\s+at /, `no stack trace (life ${lifeMs} ms)`);
+      if (code === 2) {
+        // Gone before the preflight: one line naming the flag.
+        assert.match(err.trim(), /^mem-watcher: -l \d+ \(probes\.memleak\.pids\): (no process \d+ is running|process \d+ \(sh\) has exited): check the pid$/);
+      } else {
+        assert.equal(code, 0, err);
+        // Gone during attach (memleak skipped with the reason) or after (final report).
+        assert.match(err, /memleak skipped: .*(does not exist|no such process|no such file|ENOENT|ESRCH)|memleak: \S+ \(pid \d+\) exited: final report/i, `life ${lifeMs} ms:\n${err}`);
+        assert.match(cli.stdout(), /ACTIVE/, 'sysstat ran');
+      }
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+      t.kill('SIGKILL');
+    }
+  }
+});
