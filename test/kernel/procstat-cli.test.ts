@@ -22,7 +22,10 @@ after(() => {
 });
 
 async function run(args: string[]): Promise<{ rows: string[][]; header: string[]; stderr: string }> {
-  const { stdout, stderr } = await promisify(execFile)(BIN, args, { timeout: 20_000 });
+  // The kernel-matrix guests export MEMWATCHER_GUEST_* and MEMWATCHER_IN_GUEST for their own
+  // scripts; they are no config keys (mem-watcher refuses them), and a user's shell has none.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEMWATCHER_GUEST_') && k !== 'MEMWATCHER_IN_GUEST'));
+  const { stdout, stderr } = await promisify(execFile)(BIN, args, { timeout: 90_000, env });
   const lines = stdout.split('\n').filter((l) => l.trim() !== '');
   const header = lines[0]!.trim().split(/\s+/);
   return { header, rows: lines.slice(1).map((l) => l.trim().split(/\s+/)), stderr };

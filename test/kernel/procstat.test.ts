@@ -35,7 +35,7 @@ interface RunningProbe {
 }
 
 function startProbe(strategy: string): RunningProbe {
-  const { config } = loadConfig({ flags: { interval: INTERVAL_S } });
+  const { config } = loadConfig({ env: {}, flags: { interval: INTERVAL_S } });
   const ctx = { config, log: silentLogger, kernel: KERNEL };
   const outcome = loadProbe(procstatProbe as ProbeDefinition<unknown>, ctx, strategy);
   if (!outcome.loaded) throw new Error(outcome.refused.map((r) => `${r.strategy}: ${r.reason}`).join('; '));
@@ -111,7 +111,9 @@ for (const strategy of procstatProbe.strategies.map((s) => s.name)) {
       const [fileMb, shmMb] = fileIsShmem ? [0, 40] : [24, 16];
       assert.ok(idle.memory.rssAnon >= 48 * MB, `RssAnon ${idle.memory.rssAnon}`);
       assert.ok(idle.memory.rssFile >= fileMb * MB, `RssFile ${idle.memory.rssFile}`);
-      assert.ok(idle.memory.rssShmem >= shmMb * MB && idle.memory.rssShmem < (shmMb + 1) * MB, `RssShmem ${idle.memory.rssShmem}`);
+      // (a few pages of a tmpfs file may be left unmapped: /proc, which this already matched,
+      // counts the same)
+      assert.ok(idle.memory.rssShmem >= (shmMb - 0.5) * MB && idle.memory.rssShmem < (shmMb + 1) * MB, `RssShmem ${idle.memory.rssShmem}`);
 
       // Another process reclaims the holder's file pages while it sleeps: only the rss_stat
       // hook can tell the probe. (tmpfs pages could only go to swap.)
@@ -130,7 +132,8 @@ for (const strategy of procstatProbe.strategies.map((s) => s.name)) {
       await holder.command('free-shm');
       const freed = await settled(probe, pid);
       assert.ok(freed.memory.rssAnon < 26 * MB && freed.memory.rssAnon >= 24 * MB, `RssAnon after free ${freed.memory.rssAnon}`);
-      assert.equal(freed.memory.rssShmem, 0);
+      // (where /tmp is a tmpfs the holder's own executable pages are shared memory too)
+      assert.ok(freed.memory.rssShmem < (fileIsShmem ? 1 * MB : 1), `RssShmem after free ${freed.memory.rssShmem}`);
       assert.ok(freed.memory.rssFile < 4 * MB, `RssFile after unmap ${freed.memory.rssFile}`);
       // The kernel raises hiwater_rss to the RSS of the moment when it is about to unmap (not
       // when another process reclaims), so the peak is the RSS just before the frees.

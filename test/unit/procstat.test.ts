@@ -174,7 +174,7 @@ class CollectingReader extends MetricReader {
 async function metricsRun(sel: { top: number; pids: number[]; comms: string[] }, alive: (pid: number) => boolean = () => true, temporality = AggregationTemporality.CUMULATIVE) {
   const reader = new CollectingReader({ aggregationTemporalitySelector: () => temporality });
   const provider = new MeterProvider({ readers: [reader] });
-  const { config } = loadConfig({ flags: {} });
+  const { config } = loadConfig({ env: {}, flags: {} });
   const handle = procstatMetrics(
     { meter: provider.getMeter('test'), config, log: silentLogger, kernel: readKernelInfo() },
     {
