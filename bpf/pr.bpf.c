@@ -79,8 +79,14 @@ static __always_inline __u32 current_source(void)
 }
 
 /* Atomic although per-CPU: a preemptible kernel may run this program for another task on the
- * same CPU between a load and its store. */
-#define ADD(field, v) __sync_fetch_and_add(&(field), (v))
+ * same CPU between a load and its store. Zeros are skipped: most fields are 0 in most passes,
+ * and clang turns an add of a constant 0 into an atomic OR, which kernels before 5.12 reject. */
+#define ADD(field, v)                                   \
+	do {                                            \
+		__u64 __v = (v);                        \
+		if (__v)                                \
+			__sync_fetch_and_add(&(field), __v); \
+	} while (0)
 
 static __always_inline void count_pass(__u64 scanned, __u64 reclaimed, __u64 unqueued_dirty,
 				       __u64 congested, __u64 writeback, __u64 immediate,
