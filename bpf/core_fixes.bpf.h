@@ -39,4 +39,20 @@ struct mm_struct___v62 {
 	struct percpu_counter rss_stat[4];
 };
 
+/* struct zone before 5.0: watermark[] (renamed _watermark when watermark_boost came) and
+ * managed_pages a plain unsigned long (an atomic_long_t since 5.0). */
+struct zone___pre50 {
+	unsigned long watermark[3];
+	unsigned long managed_pages;
+};
+
+/* kmem:mm_page_alloc's gfp_flags field is a 4-byte gfp_t in 5.10's tracepoint and an unsigned
+ * long in 6.1's: read it with bpf_core_field_size. Direct ctx access needs the attribute. */
+struct trace_event_raw_mm_page_alloc___compat {
+	unsigned long pfn;
+	unsigned int order;
+	unsigned long gfp_flags;
+	int migratetype;
+} __attribute__((preserve_access_index));
+
 #endif
