@@ -1,0 +1,471 @@
+// paf: page allocation failures (kmem:mm_page_alloc with a NULL page), the zone state of the
+// failing node at that moment, periodic zone snapshots, exact failure counts per (order, GFP)
+// and slow-path reclaim retries (oom:reclaim_retry_zone). Layouts: bpf/paf.h.
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { BpfMap } from '../libbpf/map.ts';
+import type { BpfObject } from '../libbpf/object.ts';
+import type { Logger } from '../log.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
+import { readContainerOf, type ContainerInfo } from '../telemetry/container.ts';
+import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
+import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from './gfp.ts';
+import { KernelSymbols } from './kallsyms.ts';
+import { RingBufferSource } from './ringbuf-source.ts';
+
+// --- layouts (bpf/paf.h) -----------------------------------------------------------------------
+
+export const PAF_KIND = { FAILURE: 1, ZONES: 2 } as const;
+export const PAF_SOURCE = { 1: 'tracepoint', 2: 'kretprobe' } as const;
+export const PAF_MAX_ZONES = 6; // MW_MAX_ZONES
+export const PAF_STACK_DEPTH = 64;
+const ZONE_NAME_LEN = 8;
+const ZONE_SIZE = ZONE_NAME_LEN + 8 * 8;
+const ZONES_SIZE = 8 + PAF_MAX_ZONES * ZONE_SIZE;
+/** struct paf_failure_event */
+export const PAF_FAILURE_RECORD_SIZE = HEADER_SIZE + 56 + ZONES_SIZE;
+/** struct paf_zones_event */
+export const PAF_ZONES_RECORD_SIZE = HEADER_SIZE + 8 + ZONES_SIZE;
+
+// --- records -----------------------------------------------------------------------------------
+
+export interface ZoneState {
+  node: number;
+  /** Index in the node's zones (enum zone_type of the running kernel). */
+  index: number;
+  name: string;
+  /** Watermarks as /proc/zoneinfo shows them and the allocator checks them: _watermark[] + boost. */
+  min: number;
+  low: number;
+  high: number;
+  boost: number;
+  free: number;
+  managed: number;
+  present: number;
+  spanned: number;
+}
+
+export interface KernelFrame {
+  address: bigint;
+  /** `function+0xoff [module]`, or the hex address. */
+  symbol: string;
+}
+
+export interface PafFailure {
+  kind: 'failure';
+  tsNs: bigint;
+  order: number;
+  gfp: number;
+  /** As the kernel prints it: GFP_KERNEL|__GFP_NOWARN|... */
+  gfpNames: string;
+  migratetype?: number;
+  migratetypeName?: string;
+  /** Thread id and its comm. */
+  tid: number;
+  comm: string;
+  /** Process id and name (/proc/PID/comm when the process is still there, else the thread's comm). */
+  pid: number;
+  processName: string;
+  /** The process's container, when it is in one (read when the record arrives). */
+  container: ContainerInfo;
+  source: 'tracepoint' | 'kretprobe';
+  node: number;
+  /** Every zone of the node at the moment of failure (empty when the kernel side could not read them). */
+  zones: ZoneState[];
+  /** The zone the allocation started from: gfp_zone() or the nearest populated one below it. */
+  zone?: ZoneState;
+  stackId: number;
+  /** Innermost first, from the allocator on (the BPF program and tracing frames above it left
+   * out); empty with stackError set when the kernel gave no stack. */
+  stack: KernelFrame[];
+  stackError?: string;
+}
+
+export interface PafZones {
+  kind: 'zones';
+  tsNs: bigint;
+  node: number;
+  zones: ZoneState[];
+}
+
+export interface PafFailureCount {
+  order: number;
+  gfp: number;
+  gfpNames: string;
+  /** Failures since the previous counts record. */
+  count: number;
+}
+
+export interface PafCounts {
+  kind: 'counts';
+  entries: PafFailureCount[];
+}
+
+export interface PafRetry {
+  node: number;
+  zoneIndex: number;
+  zoneName?: string;
+  order: number;
+  /** Retries since the previous retries record. */
+  count: number;
+  /** Arguments of the latest retry. */
+  reclaimable: number;
+  available: number;
+  minWmark: number;
+  noProgressLoops: number;
+  wmarkCheck: boolean;
+}
+
+export interface PafRetries {
+  kind: 'retries';
+  entries: PafRetry[];
+}
+
+export type PafRecord = PafFailure | PafZones | PafCounts | PafRetries;
+
+/** What decoding needs besides the bytes: the running kernel's names. */
+export interface PafVocabulary {
+  gfp: GfpDecoder;
+  migratetypes: readonly string[];
+}
+
+// --- decoding ------------------------------------------------------------------------------------
+
+function decodeZones(buf: Buffer, off: number): { node: number; zones: ZoneState[] } {
+  const node = buf.readUInt32LE(off);
+  const nr = Math.min(buf.readUInt32LE(off + 4), PAF_MAX_ZONES);
+  const zones: ZoneState[] = [];
+  for (let i = 0; i < nr; i++) {
+    const z = off + 8 + i * ZONE_SIZE;
+    const u = (k: number) => Number(buf.readBigUInt64LE(z + ZONE_NAME_LEN + k * 8));
+    const boost = u(3);
+    zones.push({
+      node,
+      index: i,
+      name: cString(buf, z, ZONE_NAME_LEN),
+      min: u(0) + boost,
+      low: u(1) + boost,
+      high: u(2) + boost,
+      boost,
+      free: u(4),
+      managed: u(5),
+      present: u(6),
+      spanned: u(7),
+    });
+  }
+  return { node, zones };
+}
+
+/** The zone gfp_zone() picks, walking down to the nearest zone with managed pages, as the zonelist does. */
+export function targetZone(gfp: number, zones: readonly ZoneState[]): ZoneState | undefined {
+  const wanted = gfpZoneName(gfp);
+  let i = zones.findIndex((z) => z.name === wanted);
+  if (i < 0 && wanted === 'HighMem') i = zones.findIndex((z) => z.name === 'Normal'); // 64-bit: no HighMem
+  if (i < 0) return undefined;
+  for (; i >= 0; i--) if (zones[i]!.managed > 0) return zones[i];
+  return undefined;
+}
+
+/** Decodes one ring-buffer record; the failure's stack is left for the caller to resolve. */
+export function decodePafEvent(buf: Buffer, vocab: PafVocabulary): PafFailure | PafZones {
+  const h = readHeader(buf);
+  if (h.type !== EVENT_TYPE.PAF) throw new DecodeError(`paf: record type ${h.type}, expected ${EVENT_TYPE.PAF}`);
+  if (buf.length < HEADER_SIZE + 4) throw new DecodeError(`paf: record of ${buf.length} bytes has no kind`);
+  const kind = buf.readUInt32LE(HEADER_SIZE);
+  if (kind === PAF_KIND.ZONES) {
+    expectRecord(buf, EVENT_TYPE.PAF, PAF_ZONES_RECORD_SIZE, 'paf zones');
+    return { kind: 'zones', tsNs: h.tsNs, ...decodeZones(buf, HEADER_SIZE + 8) };
+  }
+  if (kind !== PAF_KIND.FAILURE) throw new DecodeError(`paf: unknown record kind ${kind}`);
+  expectRecord(buf, EVENT_TYPE.PAF, PAF_FAILURE_RECORD_SIZE, 'paf failure');
+  const o = HEADER_SIZE;
+  const order = buf.readUInt32LE(o + 4);
+  const gfp = Number(buf.readBigUInt64LE(o + 8));
+  const mt = buf.readInt32LE(o + 16);
+  const stackId = buf.readInt32LE(o + 20);
+  const tid = buf.readUInt32LE(o + 24);
+  const pid = buf.readUInt32LE(o + 28);
+  const comm = cString(buf, o + 32, 16);
+  const source = PAF_SOURCE[buf.readUInt32LE(o + 48) as 1 | 2] ?? 'tracepoint';
+  const { node, zones } = decodeZones(buf, o + 56);
+  return {
+    kind: 'failure',
+    tsNs: h.tsNs,
+    order,
+    gfp,
+    gfpNames: vocab.gfp.decode(gfp),
+    ...(mt >= 0 ? { migratetype: mt, migratetypeName: vocab.migratetypes[mt] ?? String(mt) } : {}),
+    tid,
+    comm,
+    pid,
+    processName: comm,
+    container: {},
+    source,
+    node,
+    zones,
+    zone: targetZone(gfp, zones),
+    stackId,
+    stack: [],
+    ...(stackId < 0 ? { stackError: stackErrorText(-stackId) } : {}),
+  };
+}
+
+function stackErrorText(errno: number): string {
+  if (errno === 17) return 'stack map bucket taken by another stack (EEXIST)';
+  if (errno === 14) return 'stack could not be walked (EFAULT)';
+  if (errno === 12) return 'stack map full (ENOMEM)';
+  return `no stack (errno ${errno})`;
+}
+
+/** The addresses of a stack map value, innermost first, up to the first 0. */
+export function decodeStack(value: Buffer): bigint[] {
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= value.length; off += 8) {
+    const a = value.readBigUInt64LE(off);
+    if (a === 0n) break;
+    out.push(a);
+  }
+  return out;
+}
+
+// The frames a stack taken from a BPF program starts with before the allocator's own: the
+// program ([bpf]), the tracepoint or kprobe machinery that ran it.
+const TRACING_FRAME = /^(?:bpf_trace_run\d+|__bpf_trace_|__traceiter_|trace_call_bpf|perf_trace_|kprobe_|kretprobe_|__kretprobe_|pre_handler_kretprobe|rethook_|arch_rethook_|bpf_get_stack)|\[bpf\]$/;
+
+/** The stack from the first frame that is not the tracing machinery on. */
+export function withoutTracingFrames(frames: readonly KernelFrame[]): KernelFrame[] {
+  const first = frames.findIndex((f) => !TRACING_FRAME.test(f.symbol));
+  return first < 0 ? [...frames] : frames.slice(first);
+}
+
+/** Symbolized frames of a stack's addresses (hex addresses without a usable symbol table), tracing frames left out. */
+export function symbolizeStack(addrs: readonly bigint[], syms: KernelSymbols | undefined): KernelFrame[] {
+  const usable = syms && !syms.restricted ? syms : undefined;
+  return withoutTracingFrames(addrs.map((address) => ({ address, symbol: usable ? usable.format(address) : `0x${address.toString(16)}` })));
+}
+
+/** The keys and values of bpf/paf.h's count maps. */
+export function decodeCountKey(key: Buffer): { gfp: number; order: number } {
+  return { gfp: Number(key.readBigUInt64LE(0)), order: key.readUInt32LE(8) };
+}
+
+export function decodeRetry(key: Buffer, value: Buffer): Omit<PafRetry, 'count' | 'zoneName'> & { total: number } {
+  return {
+    node: key.readInt32LE(0),
+    zoneIndex: key.readInt32LE(4),
+    order: key.readInt32LE(8),
+    total: Number(value.readBigUInt64LE(0)),
+    reclaimable: Number(value.readBigUInt64LE(8)),
+    available: Number(value.readBigUInt64LE(16)),
+    minWmark: Number(value.readBigUInt64LE(24)),
+    noProgressLoops: value.readInt32LE(32),
+    wmarkCheck: value.readUInt32LE(36) !== 0,
+  };
+}
+
+// --- the source ------------------------------------------------------------------------------------
+
+/** Kernel stacks by id: the stack map never replaces an id's stack (no BPF_F_REUSE_STACKID), so
+ * each id is read and symbolized once. /proc/kallsyms is slow to read (~0.7 s): it is read in
+ * the background from start-up and again, at most once a minute, when an address misses. */
+class StackResolver {
+  readonly #map: BpfMap;
+  readonly #log: Logger;
+  readonly #cache = new Map<number, KernelFrame[]>();
+  #syms: KernelSymbols | undefined;
+  #loading: Promise<void> | undefined;
+  #loadedAt = 0;
+
+  constructor(map: BpfMap, log: Logger) {
+    this.#map = map;
+    this.#log = log;
+    this.#loading = readFile('/proc/kallsyms', 'utf8').then(
+      (text) => this.#set(KernelSymbols.parse(text)),
+      (err: Error) => this.#log.warn(`paf: cannot read /proc/kallsyms (${err.message}): kernel stacks stay unsymbolized`),
+    ).finally(() => { this.#loading = undefined; });
+  }
+
+  #set(syms: KernelSymbols): void {
+    this.#syms = syms;
+    this.#loadedAt = Date.now();
+    if (syms.restricted) this.#log.warn('paf: /proc/kallsyms shows no addresses (kptr_restrict): kernel stacks stay unsymbolized');
+  }
+
+  #symbols(): KernelSymbols | undefined {
+    if (!this.#syms && this.#loadedAt === 0) {
+      try {
+        this.#set(KernelSymbols.load()); // a failure before the background read finished
+      } catch {
+        this.#loadedAt = Date.now();
+      }
+    }
+    return this.#syms;
+  }
+
+  frames(id: number): KernelFrame[] | undefined {
+    const hit = this.#cache.get(id);
+    if (hit) return hit;
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(id);
+    const value = this.#map.lookup(key);
+    if (!value) return undefined;
+    let syms = this.#symbols();
+    const addrs = decodeStack(value);
+    if (syms && !this.#loading && addrs.some((a) => !syms!.resolve(a)) && Date.now() - this.#loadedAt > 60_000) {
+      try {
+        this.#set(KernelSymbols.load()); // a module loaded since
+        syms = this.#syms;
+      } catch { /* keep the old table */ }
+    }
+    const frames = symbolizeStack(addrs, syms);
+    this.#cache.set(id, frames);
+    return frames;
+  }
+}
+
+function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Turns per-key running totals read from a map into per-poll increments. */
+class Deltas {
+  readonly #prev = new Map<string, number>();
+
+  delta(key: Buffer, total: number): number {
+    const k = key.toString('hex');
+    const d = total - (this.#prev.get(k) ?? 0);
+    this.#prev.set(k, total);
+    return d > 0 ? d : 0;
+  }
+}
+
+export class PafSource implements ProbeSource {
+  readonly #rb: RingBufferSource;
+  readonly #obj: BpfObject;
+  readonly #emit: (r: PafRecord) => void;
+  readonly #vocab: PafVocabulary;
+  readonly #stacks: StackResolver;
+  readonly #failureDeltas = new Deltas();
+  readonly #retryDeltas = new Deltas();
+  /** Zone names by node and index, from the latest snapshot (retries carry only the index). */
+  readonly #zoneNames = new Map<number, string[]>();
+
+  constructor(obj: BpfObject, vocab: PafVocabulary, log: Logger, emit: (r: PafRecord) => void) {
+    this.#obj = obj;
+    this.#emit = emit;
+    this.#vocab = vocab;
+    this.#stacks = new StackResolver(obj.map('stacks'), log);
+    this.#rb = new RingBufferSource(obj, 'events', (buf) => this.#onEvent(buf), log, 'paf');
+  }
+
+  #onEvent(buf: Buffer): void {
+    const rec = decodePafEvent(buf, this.#vocab);
+    if (rec.zones.length) this.#zoneNames.set(rec.node, rec.zones.map((z) => z.name));
+    if (rec.kind === 'failure') {
+      rec.processName = processName(rec.pid) ?? rec.comm;
+      rec.container = readContainerOf(rec.pid);
+      if (rec.stackId >= 0) {
+        const frames = this.#stacks.frames(rec.stackId);
+        if (frames) rec.stack = frames;
+        else rec.stackError = `stack ${rec.stackId} not in the stack map`;
+      }
+    }
+    this.#emit(rec);
+  }
+
+  poll(): void {
+    this.#rb.poll();
+    this.#readCounts();
+    this.#readRetries();
+  }
+
+  #readCounts(): void {
+    const entries: PafFailureCount[] = [];
+    for (const [key, value] of this.#obj.map('fail_counts').entries()) {
+      const count = this.#failureDeltas.delta(key, Number(value.readBigUInt64LE(0)));
+      if (count === 0) continue;
+      const { gfp, order } = decodeCountKey(key);
+      entries.push({ order, gfp, gfpNames: this.#vocab.gfp.decode(gfp), count });
+    }
+    if (entries.length) this.#emit({ kind: 'counts', entries });
+  }
+
+  #readRetries(): void {
+    const entries: PafRetry[] = [];
+    for (const [key, value] of this.#obj.map('retries').entries()) {
+      const { total, ...r } = decodeRetry(key, value);
+      const count = this.#retryDeltas.delta(key, total);
+      if (count === 0) continue;
+      const zoneName = this.#zoneNames.get(r.node)?.[r.zoneIndex];
+      entries.push({ ...r, count, ...(zoneName ? { zoneName } : {}) });
+    }
+    if (entries.length) this.#emit({ kind: 'retries', entries });
+  }
+
+  counters(): { received: number; dropped: number } {
+    return this.#rb.counters();
+  }
+
+  stop(): void {
+    this.#rb.stop();
+  }
+}
+
+// --- the probe ---------------------------------------------------------------------------------------
+
+/** The page allocator's entry point, newest name first (the kprobe strategy's target). */
+export const ALLOC_FUNCTIONS = ['__alloc_frozen_pages_noprof', '__alloc_pages_noprof', '__alloc_pages', '__alloc_pages_nodemask'] as const;
+
+export function pafVocabulary(ctx: ProbeContext): PafVocabulary {
+  const { table, fallbackReason } = loadGfpTable(ctx.kernel.tracefs, ctx.kernel.version);
+  if (fallbackReason) ctx.log.warn(`paf: GFP flag names from the built-in table, which may differ from this kernel's: ${fallbackReason}`);
+  return { gfp: new GfpDecoder(table), migratetypes: migratetypeNames() };
+}
+
+export const pafProbe: ProbeDefinition<PafRecord> = {
+  name: 'paf',
+  object: 'paf',
+  strategies: [
+    {
+      name: 'tp_btf',
+      programs: [
+        { program: 'paf_tp_btf' },
+        { program: 'paf_zones_tp_btf', optional: true },
+        { program: 'paf_retry_tp_btf', optional: true },
+      ],
+      note: 'kmem:mm_page_alloc as a BTF tracepoint (5.5+): typed arguments, page == NULL is the failure',
+    },
+    {
+      name: 'tracepoint',
+      programs: [
+        { program: 'paf_tracepoint' },
+        { program: 'paf_zones_tracepoint', optional: true },
+        { program: 'paf_retry_tracepoint', optional: true },
+      ],
+      note: 'classic kmem:mm_page_alloc: pfn == -1UL is the failure, gfp_flags 4 or 8 bytes by kernel',
+    },
+    {
+      name: 'kprobe',
+      programs: [
+        { program: 'paf_alloc_entry', functions: ALLOC_FUNCTIONS },
+        { program: 'paf_alloc_return', functions: ALLOC_FUNCTIONS, retprobe: true },
+        { program: 'paf_zones_kprobe', functions: ['finish_task_switch'], optional: true },
+        { program: 'paf_retry_tracepoint', optional: true },
+      ],
+      note: 'the seed\'s kprobe/kretprobe pair on the allocator: every allocation pays a map update',
+    },
+  ],
+  configure(obj, ctx) {
+    obj.setRodata({
+      nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
+      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+    });
+  },
+  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+    return new PafSource(loaded.obj, pafVocabulary(ctx), ctx.log, emit);
+  },
+};
