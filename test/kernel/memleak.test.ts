@@ -36,7 +36,7 @@ function start(pid: number, env: Record<string, string> = {}): ProbeHarness<Meml
 
 /** The first report snapshotted after `sinceMs` (and matching `pred`). */
 async function reportAfter(h: ProbeHarness<MemleakRecord>, sinceMs: number, pred: (r: MemleakReport) => boolean = () => true): Promise<MemleakReport> {
-  return await h.waitFor((r) => r.kind === 'report' && r.timeMs > sinceMs && pred(r), 10_000) as MemleakReport;
+  return await h.waitFor((r) => r.kind === 'report' && r.timeMs > sinceMs && pred(r), 30_000) as MemleakReport;
 }
 
 const key = (tag: string) => `${SCENARIO_LEAKS[tag]!.function}:${lines[tag]}`;
@@ -97,6 +97,41 @@ async function settledProbeFds(): Promise<number> {
   }
   return last;
 }
+
+test('combined-only keeps the same per-stack totals (frees still find their block)', async () => {
+  const leaker = await startLeaker(build.debug);
+  const h = start(leaker.pid, { MEMWATCHER_PROBES_MEMLEAK_COMBINED_ONLY: 'true' });
+  try {
+    await leaker.run('go');
+    assertScenario(await reportAfter(h, Date.now()), build.debug);
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+test('several processes at once (-l A -l B): each report holds only its own process\'s allocations', async () => {
+  const a = await startLeaker(build.debug);
+  const b = await startLeaker(build.debug);
+  const h = start(a.pid, { MEMWATCHER_PROBES_MEMLEAK_PIDS: `${a.pid},${b.pid}` });
+  try {
+    await a.run('go');
+    await b.run('burst 50');
+    const since = Date.now();
+    const ra = await reportAfter(h, since, (r) => r.pid === a.pid);
+    const rb = await reportAfter(h, since, (r) => r.pid === b.pid);
+    assertScenario(ra, build.debug);
+    assert.equal(sites(ra).get(`leak_burst:${lines.LEAK_BURST}`), undefined);
+    const burst = sites(rb).get(`leak_burst:${lines.LEAK_BURST}`);
+    assert.equal(burst?.bytes, 50 * 64);
+    assert.equal(burst?.allocations, 50);
+    assert.equal(sites(rb).get(key('LEAK_MALLOC')), undefined);
+  } finally {
+    h.stop();
+    a.kill();
+    b.kill();
+  }
+});
 
 test('a process that exits while traced: a final report says so, with its stacks, and the uprobes are detached', async () => {
   // Each uprobe is a perf event plus a BPF link: two descriptors.
