@@ -3,9 +3,10 @@
 import type { BpfObject } from '../../libbpf/object.ts';
 import { RingBuffer } from '../../libbpf/ringbuf.ts';
 import type { ProbeContext, ProbeSource } from '../../runtime/probe.ts';
+import type { Frame } from '../../symbolize/frame.ts';
 import { Symbolizer } from '../../symbolize/symbolizer.ts';
 import type { HeldCommand } from './command.ts';
-import { KernelSymbols } from './kallsyms.ts';
+import { KernelSymbols } from '../kallsyms.ts';
 import { decodeTraceEvent, TARGET_STATE, tgidKey, type MemleakTraceEvent } from './layout.ts';
 import { writeProfile } from './profile.ts';
 import {
@@ -250,9 +251,13 @@ export class MemleakSource implements ProbeSource {
   }
 
   #kernelResolver(): FrameResolver {
-    this.#ksyms ??= new KernelSymbols();
+    this.#ksyms ??= KernelSymbols.load();
     const k = this.#ksyms;
-    return async (ips) => ips.map((ip) => k.frame(ip));
+    return async (ips) => ips.map((address): Frame => {
+      const sym = k.resolve(address);
+      const module = `[${sym?.module ?? 'kernel'}]`;
+      return sym ? { address, module, function: sym.name, offset: sym.offset, moduleStart: address - sym.offset } : { address, module };
+    });
   }
 
   #stats(): MemleakStats {
