@@ -7,8 +7,9 @@
  *   memcg   inside mm_vmscan_memcg_reclaim_begin/end, or memcg_softlimit_reclaim_begin/end
  *           (which kswapd and global direct reclaim run nested, cgroup v1 only)
  * Direct and memcg calls are timed begin to end and each end is one ring buffer record.
- * With MGLRU enabled (lru_gen), kernels 6.1 to 6.6 evict without the shrink_inactive event:
- * passes are not seen there, the calls (count, time, nr_reclaimed of the end event) still are. */
+ * With MGLRU enabled (lru_gen), older kernels evict without the shrink_inactive event (seen on
+ * 6.1; 6.12 emits it from evict_folios): passes are not seen there, the calls (count, time,
+ * nr_reclaimed of the end event) still are. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

@@ -2,9 +2,9 @@
 // one row per reclaim source that did something in the interval. RECLAIM (the sum of
 // scan_control.nr_to_reclaim over shrink_folio_list calls) and UNQUEUE show `-` where the
 // attached strategy cannot see them; CALLS and the stall columns only exist for direct/memcg.
-// Where MGLRU evicts without the per-pass event (lru_gen on 6.1-6.6), the per-pass columns of
-// an interval with calls but no passes show `-`, and RECLAIMED what the calls reported at
-// their end (the only reclaim count left there; it includes slab pages).
+// Where MGLRU evicts without the per-pass event (lru_gen on 6.1; 6.12 emits it), the per-pass
+// columns of an interval with calls but no passes show `-`, and RECLAIMED what the calls
+// reported at their end (the only reclaim count left there; it includes slab pages).
 import { counterDelta, PR_SOURCES, type PrCounters, type PrRecord, type PrSourceName, type PrTotalsRecord } from '../probes/pr.ts';
 import { createTable, type Column } from './table.ts';
 import type { ConsoleBinding } from './sink.ts';

@@ -2,7 +2,7 @@
 // every shrink_inactive_list pass into per-CPU counters, read here once per interval in one map
 // lookup; each direct or memcg reclaim call that ends is one ring buffer record (its stall).
 //
-// MGLRU: with lru_gen enabled, kernels 6.1 to 6.6 evict without the
+// MGLRU: with lru_gen enabled, older kernels (6.1 among them; 6.12 has it) evict without the
 // mm_vmscan_lru_shrink_inactive event, so passes and everything counted per pass (scanned,
 // reclaimed, dirty, congested, writeback, immediate, activated) stay at zero there. The calls
 // still are seen: their count, their stall durations and the nr_reclaimed their end event
