@@ -4,7 +4,7 @@
 // no-probe median of the same run, per CPU-second of the storm (the budget figure) and per
 // wall-clock second. Then per-program cost from the kernel's BPF statistics.
 import { availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
-import { enableBpfStats, programsOf, type ProgStats } from './lib/bpfstats.ts';
+import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from './lib/bpfstats.ts';
 import { cpuFraction, sampleProc } from './lib/proc.ts';
 import { median, sleep } from './lib/stats.ts';
 import { pagefaultStorm, perCpu, perWall, pipeStorm, pipeTool, type StormRun } from './lib/storms.ts';
@@ -35,6 +35,8 @@ export interface OverheadResult {
   pagefaultSeconds: number;
   pipe: StormFigures[];
   pagefault: StormFigures[];
+  /** Tracing programs other tenants had loaded during the no-probe runs (they are in the baseline too). */
+  foreignPrograms: string[];
 }
 
 export function conditions(): Condition[] {
@@ -52,9 +54,11 @@ export async function overheadBench(o: {
   const conds = o.conditions ?? conditions();
   const pipe = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
   const pf = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
+  const foreign = new Set<string>();
   for (let rep = 0; rep < o.reps; rep++) {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
+      if (!c.probes.length) for (const name of loadedHookPrograms()) foreign.add(name);
       const agent = c.probes.length ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
         if (agent) await sleep(300); // past start-up work
@@ -85,7 +89,7 @@ export async function overheadBench(o: {
       return { condition: c.name, probes: c.probes, runs, perCpu: pc, ratio: pc / baseCpu, perWall: pw, wallRatio: pw / baseWall, ...(cpu.length ? { agentCpu: median(cpu) } : {}) };
     });
   };
-  return { reps: o.reps, pipeTool: o.pipeTool ?? pipeTool(), pipeLoops: o.pipeLoops, pagefaultSeconds: o.pagefaultSeconds, pipe: figures(pipe), pagefault: figures(pf) };
+  return { reps: o.reps, pipeTool: o.pipeTool ?? pipeTool(), pipeLoops: o.pipeLoops, pagefaultSeconds: o.pagefaultSeconds, pipe: figures(pipe), pagefault: figures(pf), foreignPrograms: [...foreign].sort() };
 }
 
 export interface ProgramCost extends ProgStats {

@@ -92,23 +92,23 @@ async function main(): Promise<void> {
   };
 
   await section('drain', async () => {
-    const loads = q ? [1_000_000] : [100_000, 300_000, 1_000_000, 3_000_000, 0];
+    const loads = q ? [1_000_000] : [100_000, 300_000, 1_000_000, 3_000_000];
     const out: DrainResult[] = [];
     for (const offered of loads) {
       for (const consumer of ['libbpf', 'mmap'] as const) {
-        out.push(await runDrain({ consumer, offered, seconds: q ? 2 : 3 }));
+        out.push(await runDrain({ consumer, offered, seconds: q ? 2 : 2.5 }));
       }
     }
     results.drain = out;
   });
   await section('overhead', async () => {
-    results.overhead = await overheadBench({ reps: q ? 2 : 5, pipeLoops: 100_000, pagefaultSeconds: 1 });
+    results.overhead = await overheadBench({ reps: q ? 2 : 4, pipeLoops: 100_000, pagefaultSeconds: 1 });
   });
   await section('programs', async () => {
     results.programs = await programCosts({ pipeLoops: 100_000, pagefaultSeconds: 1 });
   });
   await section('footprint', async () => {
-    results.footprint = await footprintBench({ warmSeconds: 2, windowSeconds: q ? 2 : 4 });
+    results.footprint = await footprintBench({ warmSeconds: 2, windowSeconds: q ? 2 : 3 });
   });
   await section('churn', async () => {
     results.churn = await churnBench({ procs: q ? 2000 : 10_000, warmSeconds: 2 });

@@ -44,3 +44,12 @@ export function programsOf(pid: number): ProgStats[] {
     .filter((p) => ids.has(p.id))
     .map((p) => ({ id: p.id, name: p.name ?? `#${p.id}`, type: p.type, runCnt: p.run_cnt ?? 0, runTimeNs: p.run_time_ns ?? 0 }));
 }
+
+const HOOK_TYPES = new Set(['tracing', 'raw_tracepoint', 'tracepoint', 'kprobe', 'perf_event']);
+
+/** Names of the tracing programs loaded on the host right now (on a shared host, others'
+ * probes on sched_switch or page faults would be in every "no probe" baseline too). */
+export function loadedHookPrograms(): string[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ id: number; name?: string; type: string }>;
+  return progs.filter((p) => HOOK_TYPES.has(p.type)).map((p) => p.name ?? `#${p.id}`);
+}

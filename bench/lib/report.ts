@@ -75,7 +75,7 @@ function overheadTables(o: OverheadResult): string {
     '',
     table(['probes', 'pages per CPU-s', 'ratio', 'budget', 'agent CPU'], stormCells(o.pagefault, BUDGET.pagefault)),
     '',
-    `${o.reps} repetitions, conditions interleaved (order rotating), median. Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
+    `${o.reps} repetitions, conditions interleaved (order rotating), median.${o.foreignPrograms.length ? ` Other tenants' tracing programs were loaded during the no-probe runs (so in every condition): ${o.foreignPrograms.slice(0, 12).map((n) => `\`${n}\``).join(', ')}${o.foreignPrograms.length > 12 ? `, and ${o.foreignPrograms.length - 12} more` : ''}.` : ' No other tracing programs were loaded during the no-probe runs.'} Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
   ].join('\n');
 }
 
