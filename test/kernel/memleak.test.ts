@@ -86,13 +86,17 @@ test('every leak of a multi-threaded program, exact bytes and counts at its sour
   }
 });
 
-/** probeFds() once it stops changing (links are destroyed off the event loop). */
+/**
+ * probeFds() once it has not changed for 600 ms: links are destroyed off the event loop, one
+ * about every 100 ms (an earlier test's may still be going).
+ */
 async function settledProbeFds(): Promise<number> {
   let last = probeFds();
-  for (let i = 0; i < 30; i++) {
+  let stable = 0;
+  for (let i = 0; i < 150 && stable < 6; i++) {
     await new Promise((r) => setTimeout(r, 100));
     const now = probeFds();
-    if (now === last) return now;
+    stable = now === last ? stable + 1 : 0;
     last = now;
   }
   return last;
