@@ -142,7 +142,9 @@ for (const strategy of procstatProbe.strategies.map((s) => s.name)) {
 
       await holder.command('grow-anon 8');
       const grown = await settled(probe, pid);
-      assert.ok(grown.memory.rssAnon >= freed.memory.rssAnon + 8 * MB);
+      // (before 6.2 each thread holds back up to 64 page counts from the mm's counters, which
+      // /proc and the probe read alike)
+      assert.ok(grown.memory.rssAnon >= freed.memory.rssAnon + 8 * MB - 64 * 4096, `RssAnon after grow ${grown.memory.rssAnon}`);
     });
 
     test('a process that exits leaves with an exit record', async (t) => {
