@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import type { MemleakReport, MemleakStack } from '../../src/probes/memleak/index.ts';
 import { firstUserFrame } from '../../src/probes/memleak/report.ts';
 
-export const LEAKER_SOURCE = join(import.meta.dirname, '../fixtures/memleak/leaker.c');
+const FIXTURES = join(import.meta.dirname, '../fixtures/memleak');
+export const LEAKER_SOURCE = join(FIXTURES, 'leaker.c');
+export const PREFIXED_USER_SOURCE = join(FIXTURES, 'prefixed-user.c');
 
 /** Line of each @TAG in the source. */
-export function tagLines(): Record<string, number> {
+export function tagLines(source = LEAKER_SOURCE): Record<string, number> {
   const out: Record<string, number> = {};
-  readFileSync(LEAKER_SOURCE, 'utf8').split('\n').forEach((line, i) => {
+  readFileSync(source, 'utf8').split('\n').forEach((line, i) => {
     const m = /\/\/ @([A-Z_]+)\s*$/.exec(line);
     if (m) out[m[1]!] = i + 1;
   });
@@ -27,6 +29,8 @@ export interface Build {
   strippedDynsym: string;
   /** the same, fully stripped: no function names at all */
   stripped: string;
+  /** prefixed-user.c, allocating through libprefixed.so's je_malloc/je_free */
+  prefixedUser: string;
   cleanup(): void;
 }
 
@@ -41,8 +45,17 @@ export function buildLeaker(): Build {
     debug: cc('leaker', []),
     strippedDynsym: cc('leaker-dynsym', ['-rdynamic', '-s']),
     stripped: cc('leaker-stripped', ['-s']),
+    prefixedUser: buildPrefixed(dir),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+function buildPrefixed(dir: string): string {
+  const flags = ['-g', '-fno-omit-frame-pointer', '-O0'];
+  execFileSync('gcc', [...flags, '-shared', '-fPIC', '-o', join(dir, 'libprefixed.so'), join(FIXTURES, 'prefixed-alloc.c')]);
+  const bin = join(dir, 'prefixed-user');
+  execFileSync('gcc', [...flags, '-o', bin, PREFIXED_USER_SOURCE, `-L${dir}`, '-lprefixed', `-Wl,-rpath,${dir}`]);
+  return bin;
 }
 
 /** Function symbols of an ELF file, by address (nm). */

@@ -9,7 +9,7 @@ import { memleakProbe, type MemleakRecord, type MemleakReport, type MemleakTrace
 import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import {
-  buildLeaker, functionAddresses, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build,
+  buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build,
 } from './memleak-leaker.ts';
 
 let build: Build;
@@ -274,6 +274,27 @@ test('sample rate: one allocation in N is recorded, with its true size', async (
   } finally {
     h.stop();
     leaker.kill();
+  }
+});
+
+test('--memleak-lib and --memleak-prefix: a prefixed allocator library; what it lacks is skipped and reported', async () => {
+  const user = await startLeaker(build.prefixedUser);
+  const h = start(user.pid, { MEMWATCHER_PROBES_MEMLEAK_LIB: 'libprefixed.so', MEMWATCHER_PROBES_MEMLEAK_SYMBOL_PREFIX: 'je_' });
+  try {
+    const skipped = h.status.skippedHooks.map((s) => s.program).sort();
+    assert.deepEqual(skipped, ['je_aligned_alloc', 'je_calloc', 'je_memalign', 'je_posix_memalign', 'je_pvalloc', 'je_realloc', 'je_reallocarray', 'je_valloc']);
+    await user.run('go');
+    const report = await reportAfter(h, Date.now());
+    assert.ok(report.allocatorFunctions.includes('je_malloc'));
+    const line = tagLines(PREFIXED_USER_SOURCE).LEAK_JE;
+    const got = sites(report);
+    const site = got.get(`leak_je:${line}`);
+    assert.equal(site?.bytes, 500);
+    assert.equal(site?.allocations, 5);
+    assert.ok(![...got.values()].some((s) => s.function === 'churn_je'), 'je_free was traced');
+  } finally {
+    h.stop();
+    user.kill();
   }
 });
 
