@@ -3,7 +3,7 @@
 // rotating) so drift on a shared host hits every condition alike; medians and ratios to the
 // no-probe median of the same run, per CPU-second of the storm (the budget figure) and per
 // wall-clock second. Then per-program cost from the kernel's BPF statistics.
-import { availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
+import { attachInProcess, availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
 import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from './lib/bpfstats.ts';
 import { cpuFraction, sampleProc } from './lib/proc.ts';
 import { median, sleep } from './lib/stats.ts';
@@ -47,9 +47,10 @@ export function conditions(): Condition[] {
   return out;
 }
 
-/** `pagefaultSeconds` 0 skips the page-fault storm. */
+/** `pagefaultSeconds` 0 skips the page-fault storm; `inProcess` loads the probes here instead
+ * of starting the CLI (no agent CPU figures then). */
 export async function overheadBench(o: {
-  reps: number; pipeLoops: number; pagefaultSeconds: number; conditions?: Condition[]; pipeTool?: ReturnType<typeof pipeTool>;
+  reps: number; pipeLoops: number; pagefaultSeconds: number; conditions?: Condition[]; pipeTool?: ReturnType<typeof pipeTool>; inProcess?: boolean;
 }): Promise<OverheadResult> {
   const conds = o.conditions ?? conditions();
   const pipe = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
@@ -59,7 +60,8 @@ export async function overheadBench(o: {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
       if (!c.probes.length) for (const name of loadedHookPrograms()) foreign.add(name);
-      const agent = c.probes.length ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
+      const local = c.probes.length && o.inProcess ? await attachInProcess(c.probes) : undefined;
+      const agent = c.probes.length && !o.inProcess ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
         if (agent) await sleep(300); // past start-up work
         let s0 = agent && sampleProc(agent.pid);
@@ -73,6 +75,7 @@ export async function overheadBench(o: {
           if (s0 && s1) pf.get(c.name)!.cpu.push(cpuFraction(s0, s1));
         }
       } finally {
+        local?.stop();
         await agent?.stop();
       }
     }

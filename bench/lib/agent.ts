@@ -80,3 +80,24 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     },
   };
 }
+
+/**
+ * The probes' kernel side alone, loaded in this process through the real runtime (attach loop,
+ * ring buffers polled, records decoded and dropped): what a storm pays for, without a Node
+ * start-up per condition. For the CI slice; the full benchmark runs the CLI.
+ */
+export async function attachInProcess(probes: readonly KernelProbe[]): Promise<{ stop(): void }> {
+  const { loadConfig } = await import('../../src/config/load.ts');
+  const { readKernelInfo } = await import('../../src/runtime/kernel.ts');
+  const { Runtime } = await import('../../src/runtime/runtime.ts');
+  const { silentLogger } = await import('../../src/log.ts');
+  const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '1' } });
+  const runtime = new Runtime({ config: config as never, log: silentLogger, kernel: readKernelInfo() }, [{ onRecord() {} }]);
+  runtime.start(probes.map((p) => PROBES[p]!.definition));
+  const missing = runtime.status.filter((s) => !s.strategy).map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ')}`);
+  if (missing.length) {
+    runtime.stop();
+    throw new Error(`probes did not attach: ${missing.join(' | ')}`);
+  }
+  return { stop: () => runtime.stop() };
+}
