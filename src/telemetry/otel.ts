@@ -13,6 +13,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { BoundedSpanProcessor } from './bounded-span-processor.ts';
+import { ObservedInstruments } from './observed-instruments.ts';
 import { buildResource, parseKeyValueList, SERVICE_VERSION } from './resource.ts';
 import { METRIC, UNIT } from './semconv.ts';
 
@@ -94,17 +95,20 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   const resource = buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
   const readers: MetricReader[] = [];
   const intervalMs = config.otlp.export_interval_ms || Math.round(config.interval * 1000);
+  // Observable instruments report what their callbacks saw this time: exited processes go away.
+  const observed = new ObservedInstruments(resource, { name: 'mem-watcher', version: SERVICE_VERSION });
 
   if (config.exporters.includes('otlp')) {
     readers.push(new PeriodicExportingMetricReader({
       exporter: metricExporter(config),
       exportIntervalMillis: intervalMs,
       exportTimeoutMillis: Math.min(config.otlp.timeout_ms, intervalMs),
+      metricProducers: [observed],
     }));
   }
   let prometheus: PrometheusExporter | undefined;
   if (config.exporters.includes('prometheus')) {
-    prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
+    prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true, metricProducers: [observed] });
     try {
       await prometheus.startServer();
     } catch (err) {
@@ -114,7 +118,7 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   }
 
   const meterProvider = new MeterProvider({ resource, readers });
-  const meter = meterProvider.getMeter('mem-watcher', SERVICE_VERSION);
+  const meter = observed.meter(meterProvider.getMeter('mem-watcher', SERVICE_VERSION));
   let tracerProvider: TracerProvider | undefined;
   if (tracesEnabled(config)) {
     // Our own queue, not the SDK's BatchSpanProcessor: bounded, oldest dropped, every loss counted.
