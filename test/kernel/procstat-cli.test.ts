@@ -2,9 +2,8 @@
 // /proc/PID/status shows (kB), only that process is listed, and the strategy is reported.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { buildHolder, differences, Holder, statusKb, type HolderBuild } from '../fixtures/procstat-holder.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
@@ -21,14 +20,46 @@ after(() => {
   build?.remove();
 });
 
-async function run(args: string[]): Promise<{ rows: string[][]; header: string[]; stderr: string }> {
+interface Run {
+  /** Resolves with the table once the run has stopped (exit code 0 asserted). */
+  done: Promise<{ rows: string[][]; header: string[]; stderr: string }>;
+  /** Resolves when a row for `pid` has been printed (or the run is over). */
+  rowFor(pid: number): Promise<void>;
+}
+
+function start(args: string[]): Run {
   // The kernel-matrix guests export MEMWATCHER_GUEST_* and MEMWATCHER_IN_GUEST for their own
   // scripts; they are no config keys (mem-watcher refuses them), and a user's shell has none.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEMWATCHER_GUEST_') && k !== 'MEMWATCHER_IN_GUEST'));
-  const { stdout, stderr } = await promisify(execFile)(BIN, args, { timeout: 90_000, env });
-  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
-  const header = lines[0]!.trim().split(/\s+/);
-  return { header, rows: lines.slice(1).map((l) => l.trim().split(/\s+/)), stderr };
+  const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  let exited = false;
+  child.stdout.on('data', (d) => {
+    stdout += String(d);
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (d) => { stderr += String(d); });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000); // slow emulated guests
+  const done = new Promise<{ rows: string[][]; header: string[]; stderr: string }>((resolve, reject) => {
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      exited = true;
+      for (const w of waiters.splice(0)) w();
+      if (code !== 0) return reject(new Error(`mem-watcher ${args.join(' ')} ended with ${code ?? signal}: ${stderr}`));
+      const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+      resolve({ header: lines[0]!.trim().split(/\s+/), rows: lines.slice(1).map((l) => l.trim().split(/\s+/)), stderr });
+    });
+  });
+  const rowFor = (pid: number) => new Promise<void>((resolve) => {
+    const check = () => {
+      if (exited || stdout.split('\n').some((l) => l.trim().split(/\s+/)[1] === String(pid))) resolve();
+      else waiters.push(check);
+    };
+    check();
+  });
+  return { done, rowFor };
 }
 
 function assertRowMatches(row: string[], pid: number): void {
@@ -46,7 +77,7 @@ function assertRowMatches(row: string[], pid: number): void {
 }
 
 test('-r --pid X prints X\'s memory as /proc/X/status shows it, and nothing else', async () => {
-  const { header, rows, stderr } = await run(['-r', '--pid', String(holder.pid), '--interval', '1', '--duration', '3']);
+  const { header, rows, stderr } = await start(['-r', '--pid', String(holder.pid), '--interval', '1', '--duration', '3']).done;
   assert.deepEqual(header, HEADER);
   assert.match(stderr, /procstat: attached with (tp_btf|tracepoint|fentry|kprobe)\b/);
   assert.ok(rows.length >= 1, 'a row for the sleeping process (from the start-up snapshot)');
@@ -57,10 +88,10 @@ test('-r --pid X prints X\'s memory as /proc/X/status shows it, and nothing else
 });
 
 test('-r --comm NAME selects by command name; a change is printed as a new row', async () => {
-  const pending = run(['-r', '--comm', 'procstat-holder', '--interval', '1', '--duration', '3']);
-  await new Promise((r) => setTimeout(r, 1500));
+  const run = start(['-r', '--comm', 'procstat-holder', '--interval', '1', '--duration', '3']);
+  await run.rowFor(holder.pid);
   await holder.command('free-anon 16');
-  const { rows } = await pending;
+  const { rows } = await run.done;
   const mine = rows.filter((r) => r[1] === String(holder.pid));
   assert.ok(mine.length >= 2, `a row at start and one after the change: ${JSON.stringify(rows)}`);
   assert.ok(Number(mine[0]![7]) - Number(mine[mine.length - 1]![7]) >= 16 * 1024, 'RSSANON dropped by 16 MiB');
