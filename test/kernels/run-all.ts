@@ -1,0 +1,168 @@
+// `npm run test:kernels`: the probe × strategy matrix (matrix.ts) on this host's kernel, then
+// in a qemu guest per kernel of kernels.list (test/kernels/run, one boot per kernel). Results
+// go to test/kernels/results/<kernel>.tsv; with --update also into the committed
+// strategy-matrix.tsv and the README's strategy table (scripts/strategy-table.ts).
+//
+//   node test/kernels/run-all.ts [--kernel NAME]... [--no-host] [--update] [--timeout S]
+//                                [-- MATRIX ARGS...]
+//
+// Exit 1 when any cell fails, a run ends without reporting every cell it owed, or a guest
+// cannot boot.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { updateReadme } from '../../scripts/strategy-table.ts';
+import { COMMITTED_MATRIX, KERNELS_DIR, readTsv, RESULTS_DIR, rowsFromOutput, seriesOf, writeTsv, type MatrixRow } from './matrix-format.ts';
+
+const ROOT = join(KERNELS_DIR, '../..');
+
+const { values: opts, positionals: matrixArgs } = parseArgs({
+  allowPositionals: true,
+  options: {
+    kernel: { type: 'string', multiple: true, default: [] },
+    'no-host': { type: 'boolean', default: false },
+    update: { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '900' },
+  },
+});
+
+function listedKernels(): string[] {
+  return readFileSync(join(KERNELS_DIR, 'kernels.list'), 'utf8').split('\n')
+    .map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/)[0]!);
+}
+
+/**
+ * A copy of the working tree (tracked and untracked files, the built BPF objects; node_modules
+ * linked) that every kernel runs: the guests read the host's files live, and other people's
+ * edits landing mid-run showed up there as half-written sources.
+ */
+function snapshot(): string {
+  const dir = join(ROOT, '.cache/kernels/snapshots', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const files = spawnSync('git', ['ls-files', '-z', '-co', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+  if (files.status !== 0) throw new Error(`git ls-files failed: ${files.stderr}`);
+  const tar = spawnSync('bash', ['-c', `tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C ${JSON.stringify(dir)}`], { cwd: ROOT, input: files.stdout });
+  if (tar.status !== 0) throw new Error('copying the working tree failed');
+  if (existsSync(join(ROOT, 'build'))) cpSync(join(ROOT, 'build'), join(dir, 'build'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+const SNAP = snapshot();
+let current: ReturnType<typeof spawn> | undefined;
+process.on('exit', () => rmSync(SNAP, { recursive: true, force: true }));
+// A CI time limit signals us alone: pass it on, so that test/kernels/run stops its qemu.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    current?.kill('SIGTERM');
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
+
+// Every child shares one compile cache: the host run fills it, the guests read it through
+// the project overlay (TCG makes compiling the TypeScript of each test process cost seconds).
+const env = { ...process.env, NODE_COMPILE_CACHE: join(SNAP, '.cache/node-compile-cache') };
+
+interface Run {
+  label: string;
+  status: number;
+  lines: string[];
+  secs: number;
+}
+
+/** Runs a command with its output shown as it comes and kept for parsing. */
+function run(label: string, cmd: string, args: string[]): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: SNAP, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    current = child;
+    const lines: string[] = [];
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      process.stdout.write(chunk);
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      lines.push(...parts);
+    });
+    child.on('close', (code, signal) => {
+      if (partial) lines.push(partial);
+      resolve({ label, status: code ?? (signal ? 128 : 1), lines, secs: (Date.now() - t0) / 1000 });
+    });
+  });
+}
+
+/** The cells a run owed, from its PLAN lines: every registered probe × strategy, and a line for each other probe. */
+function owed(lines: readonly string[]): Array<{ probe: string; strategy: string }> {
+  return lines.flatMap((l) => {
+    const m = /^PLAN probe=(\S+) strategies=(\S+)$/.exec(l);
+    return m ? m[2]!.split(',').map((strategy) => ({ probe: m[1]!, strategy })) : [];
+  });
+}
+
+const filtered = matrixArgs.length > 0;
+const runs: Run[] = [];
+const allRows: MatrixRow[] = [];
+let failed = false;
+
+function collect(r: Run): void {
+  const rows = rowsFromOutput(r.lines);
+  const release = /^MATRIX kernel=(\S+)/m.exec(r.lines.join('\n'))?.[1];
+  if (!release) {
+    console.log(`run-all: ${r.label}: the matrix never started (exit ${r.status})`);
+    failed = true;
+    return;
+  }
+  // A guest that died or timed out mid-way leaves cells unreported: each is a failure.
+  {
+    for (const o of owed(r.lines)) {
+      if (!rows.some((x) => x.variant === '-' && x.probe === o.probe && x.strategy === o.strategy)) {
+        rows.push({ kernel: release, variant: '-', probe: o.probe, strategy: o.strategy, outcome: 'fail', hooks: '', detail: `no result: the run ended early (exit ${r.status})` });
+      }
+    }
+  }
+  if (rows.some((x) => x.outcome === 'fail') || r.status !== 0) failed = true;
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeTsv(join(RESULTS_DIR, `${release}.tsv`), rows);
+  allRows.push(...rows);
+}
+
+const t0 = Date.now();
+if (!opts['no-host']) {
+  console.log(`run-all: host kernel (matrix.ts ${matrixArgs.join(' ')})`);
+  const r = await run('host', process.execPath, [join(SNAP, 'test/kernels/matrix.ts'), ...matrixArgs]);
+  runs.push(r);
+  collect(r);
+}
+const kernels = opts.kernel.length ? opts.kernel.flatMap((k) => (k === 'all' ? listedKernels() : [k])) : listedKernels();
+for (const k of kernels) {
+  console.log(`run-all: guest ${k}`);
+  const r = await run(k, 'bash', [join(KERNELS_DIR, 'run'), '--kernel', k, '--timeout', opts.timeout, '--project', SNAP, '--', 'bash', 'test/kernels/guest-tests.sh', ...matrixArgs]);
+  runs.push(r);
+  collect(r);
+}
+const wall = (Date.now() - t0) / 1000;
+
+console.log('\nrun-all: summary');
+for (const r of runs) {
+  const rows = rowsFromOutput(r.lines);
+  const count = (o: string) => rows.filter((x) => x.outcome === o).length;
+  const ktestFails = r.lines.filter((l) => /^KTEST .* fail/.test(l)).length;
+  console.log(`  ${r.label.padEnd(6)} exit ${r.status}  ${r.secs.toFixed(0).padStart(4)}s  pass ${count('pass')}  fail ${count('fail')}  unavailable ${count('unavailable')}  not-implemented ${count('not-implemented')}${ktestFails ? `  failing other kernel tests ${ktestFails}` : ''}`);
+}
+console.log(`  wall time ${(wall / 60).toFixed(1)} min`);
+
+if (opts.update) {
+  if (filtered) {
+    console.log('run-all: --update needs a full matrix (no matrix arguments); strategy-matrix.tsv left as it was');
+  } else {
+    // Replace the series just run; keep the others (a run of one kernel updates its column).
+    const ran = new Set(allRows.map((x) => seriesOf(x.kernel)));
+    const kept = existsSync(COMMITTED_MATRIX) ? readTsv(COMMITTED_MATRIX).filter((x) => !ran.has(seriesOf(x.kernel))) : [];
+    writeTsv(COMMITTED_MATRIX, [...kept, ...allRows]);
+    updateReadme();
+    console.log(`run-all: wrote ${COMMITTED_MATRIX} and the README's strategy table${failed ? ' (with the failures above)' : ''}`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
