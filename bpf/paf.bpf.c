@@ -343,6 +343,14 @@ struct {
 	__type(value, struct paf_calls);
 } inflight SEC(".maps");
 
+/* An index the verifier sees bounded: clang drops a plain mask after a `d < PAF_NEST` test
+ * and then indexes with a copy of d the verifier knows nothing about. */
+static __always_inline __u32 slot(__u32 d)
+{
+	barrier_var(d);
+	return d & (PAF_NEST - 1);
+}
+
 SEC("kprobe/__alloc_pages")
 int BPF_KPROBE(paf_alloc_entry, gfp_t gfp, unsigned int order, int preferred_nid)
 {
@@ -359,10 +367,11 @@ int BPF_KPROBE(paf_alloc_entry, gfp_t gfp, unsigned int order, int preferred_nid
 	}
 	d = c->depth;
 	if (d < PAF_NEST) {
-		/* the mask keeps the verifier sure of the bound whatever clang reorders */
-		c->call[d & (PAF_NEST - 1)].gfp = (__u32)gfp;
-		c->call[d & (PAF_NEST - 1)].order = order;
-		c->call[d & (PAF_NEST - 1)].nid = preferred_nid;
+		__u32 i = slot(d);
+
+		c->call[i].gfp = (__u32)gfp;
+		c->call[i].order = order;
+		c->call[i].nid = preferred_nid;
 	}
 	c->depth = d + 1;
 	return 0;
@@ -384,7 +393,7 @@ int BPF_KRETPROBE(paf_alloc_return, struct page *page)
 	c->depth = d;
 	failed = !page && d < PAF_NEST;
 	if (failed)
-		call = c->call[d & (PAF_NEST - 1)];	/* copied before the element can go */
+		call = c->call[slot(d)];	/* copied before the element can go */
 	if (d == 0)
 		bpf_map_delete_elem(&inflight, &id);
 	if (!failed)
