@@ -1,6 +1,7 @@
 // The main job: preflight, telemetry, probes, run until told to stop, then one stop path
 // (final drain, detach, flush).
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ConsoleSink, type ConsoleBinding } from '../console/sink.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
@@ -54,6 +55,9 @@ export async function run(opts: RunOptions): Promise<void> {
   routeLibbpfLog(log);
 
   const names = enabledProbes(config);
+  if (names.length === 0) {
+    throw new ConfigError('no probe is enabled: name one (-s, -r, -a, -p, -l PID) or set a probes.<name>.enabled key to true');
+  }
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();

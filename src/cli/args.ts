@@ -82,7 +82,7 @@ export function parseCli(argv: string[]): CliArgs {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
   } catch (err) {
-    const msg = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
+    const msg = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '').replace(/\.$/, '');
     throw new UsageError(`${msg}: see mem-watcher --help`);
   }
   const v = parsed.values;
@@ -102,8 +102,9 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.comm) set('probes.procstat.comms', v.comm, '--comm');
   if (v.exporter) set('exporters', v.exporter.flatMap((e) => e.split(',')), '--exporter');
   if (v.memleak) set('probes.memleak.pids', v.memleak.map(numeric), '-l/--memleak');
-  if (v['memleak-command']) {
+  if (v['memleak-command'] !== undefined) {
     const cmd = v['memleak-command'].trim().split(/\s+/).filter(Boolean);
+    if (cmd.length === 0) throw new UsageError('--memleak-command needs a program to run, e.g. --memleak-command "./server --port 8080"');
     set('probes.memleak.command', cmd, '--memleak-command');
   }
   if (v.verbose) set('verbose', true, '-v');

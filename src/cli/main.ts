@@ -77,6 +77,8 @@ function stopSignal(log: { warn(m: string): void }): Promise<string> {
       if (err.code === 'EPIPE') resolve('stdout closed');
       else log.warn(`stdout: ${err.message}`);
     });
+    // The log's reader going away is no reason to stop watching (and there is nowhere to say so).
+    process.stderr.on('error', () => {});
   });
 }
 

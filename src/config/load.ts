@@ -74,6 +74,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     if (!file) continue;
     const obj = readJsonFile(file, label, label === 'default config');
     if (obj === undefined) continue;
+    // convict merges an object given for a key into nothing, silently ({"exporters": {}}).
+    const misplaced = objectsAt(obj).find((path) => keys.has(path));
+    if (misplaced) throw new ConfigError(`${file}: ${misplaced} must be a value, not an object: fix its type (mem-watcher --print-config shows the expected shape)`);
     for (const path of leafPaths(obj)) if (!origins.has(path) || !origins.get(path)!.startsWith('MEMWATCHER_') && !origins.get(path)!.startsWith('OTEL_')) origins.set(path, file);
     try {
       conf.load(obj);
@@ -137,6 +140,16 @@ function leafPaths(obj: Record<string, unknown>, prefix = ''): string[] {
   return out;
 }
 
+/** Paths of the object values in a file (a key's value there is a nested object). */
+function objectsAt(obj: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) out.push(path, ...objectsAt(v as Record<string, unknown>, path));
+  }
+  return out;
+}
+
 /** convict reports several problems on several lines; we report the first, with its source. */
 function oneLine(err: unknown, origins: Map<string, string>): string {
   const first = String((err as Error).message ?? err).split('\n').map((l) => l.trim()).find((l) => l !== '') ?? 'invalid configuration';
@@ -146,9 +159,14 @@ function oneLine(err: unknown, origins: Map<string, string>): string {
   if (m) {
     const [, path, problem] = m;
     const src = origins.get(path!) ?? 'default';
-    return `${path} (from ${src}) ${problem!.replace(/: value was .*$/, '').replace(/^must be of type (\w+)/, 'must be a $1')}${valueSuffix(first)}`;
+    return `${path} (from ${src}) ${short(problem!.replace(/: value was .*$/, '').replace(/^must be of type (\w+)/, 'must be a $1'))}${valueSuffix(first)}`;
   }
-  return first;
+  return short(first);
+}
+
+/** A validator's message may quote the value (a megabyte of it): keep the line a line. */
+function short(text: string): string {
+  return text.length > 200 ? text.slice(0, 197) + '...' : text;
 }
 
 function valueSuffix(line: string): string {

@@ -1,5 +1,6 @@
 // The configuration schema: every key, its default, its validation and its environment
 // variable (MEMWATCHER_ + the key path in upper case). Loading and precedence live in load.ts.
+import { isIP } from 'node:net';
 import convict from 'convict';
 
 const STRATEGIES = ['auto', 'kprobe', 'fentry', 'tracepoint', 'tp_btf'] as const;
@@ -38,16 +39,91 @@ convict.addFormat({
   },
   coerce: (v: unknown) => (Array.isArray(v) ? v : String(v).split(',').map((s) => s.trim()).filter((s) => s !== '')),
 });
-function range(min: number, max: number, integer: boolean) {
-  return (v: unknown) => {
-    if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-      throw new Error(`must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-    }
-  };
+/**
+ * A named format per range, with its own coercion: convict's default reads a number with
+ * parseFloat, so "5abc" was 5 and "1,5" was 1. Only a whole numeral is a number here.
+ */
+function range(min: number, max: number, integer: boolean): string {
+  const name = `${integer ? 'integer' : 'number'} ${min}..${max}`;
+  if (!RANGES.has(name)) {
+    RANGES.add(name);
+    convict.addFormat({
+      name,
+      validate(v: unknown) {
+        if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+          throw new Error(`must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+        }
+      },
+      coerce: (v: unknown) => (typeof v === 'string' && NUMERAL.test(v) ? Number(v) : v),
+    });
+  }
+  return name;
 }
+const RANGES = new Set<string>();
+const NUMERAL = /^\s*-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?\s*$/i;
 function oneOf(values: readonly string[]) {
   return values as string[];
 }
+
+// convict's Boolean turns any string but "false" into true (MEMWATCHER_PROBES_SYSSTAT_ENABLED=0
+// enabled the probe): only the usual spellings are accepted.
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+convict.addFormat({
+  name: 'strict-boolean',
+  validate(v: unknown) {
+    if (typeof v !== 'boolean') throw new Error('must be true or false (also 1/0, yes/no, on/off)');
+  },
+  coerce(v: unknown) {
+    const t = String(v).trim().toLowerCase();
+    return TRUE.has(t) ? true : FALSE.has(t) ? false : v;
+  },
+});
+// convict's port takes parseInt's reading ("1e308" became port 1) and port 0.
+convict.addFormat({
+  name: 'tcp-port',
+  validate(v: unknown) {
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw new Error('must be a port number from 1 to 65535');
+  },
+  coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+});
+function httpUrl(v: unknown, optional: boolean): void {
+  if (optional && v === '') return;
+  let url: URL | undefined;
+  try {
+    url = new URL(String(v));
+  } catch { /* reported below */ }
+  if (typeof v !== 'string' || !url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new Error(`must be an http:// or https:// URL${optional ? ' (or empty)' : ''}`);
+  }
+}
+convict.addFormat({ name: 'http-url', validate: (v: unknown) => httpUrl(v, false) });
+convict.addFormat({ name: 'optional-http-url', validate: (v: unknown) => httpUrl(v, true) });
+convict.addFormat({
+  name: 'host',
+  validate(v: unknown) {
+    const hostname = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+    if (typeof v !== 'string' || (isIP(v) === 0 && !hostname.test(v))) throw new Error('must be an IP address or a host name (127.0.0.1 keeps it local)');
+  },
+});
+convict.addFormat({
+  name: 'non-empty-string',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || v.trim() === '') throw new Error('must be a non-empty string');
+  },
+});
+// key=value,key2=value2 (headers, resource attributes). Errors name the entry by position,
+// never by content: header values are secrets.
+convict.addFormat({
+  name: 'key-value-list',
+  validate(v: unknown) {
+    if (typeof v !== 'string') throw new Error('must be a string of key=value pairs separated by commas');
+    const parts = v.split(',');
+    parts.forEach((part, i) => {
+      if (part.trim() !== '' && part.indexOf('=') <= 0) throw new Error(`has an entry (number ${i + 1} of ${parts.length}) that is not key=value: write key=value,key2=value2`);
+    });
+  },
+});
 
 const strategy = (probe: string) => ({
   doc: `Attach strategy for ${probe}: auto tries the probe's hooks in order; a name forces one`,
@@ -71,14 +147,14 @@ export const schema = {
     format: range(0, 31536000, false),
     default: 0,
   },
-  verbose: { doc: 'Debug logging, libbpf log and stack traces', format: Boolean, default: false },
+  verbose: { doc: 'Debug logging, libbpf log and stack traces', format: 'strict-boolean', default: false },
   probes: {
     sysstat: {
-      enabled: { doc: 'Run the system memory probe', format: Boolean, default: true },
+      enabled: { doc: 'Run the system memory probe', format: 'strict-boolean', default: true },
       strategy: strategy('sysstat'),
     },
     procstat: {
-      enabled: { doc: 'Run the per-process memory probe', format: Boolean, default: true },
+      enabled: { doc: 'Run the per-process memory probe', format: 'strict-boolean', default: true },
       strategy: strategy('procstat'),
       pids: { doc: 'Always report these processes (besides the top N)', format: 'pid-list', default: [] as number[] },
       comms: { doc: 'Always report processes with these command names', format: 'string-list', default: [] as string[] },
@@ -86,12 +162,12 @@ export const schema = {
       max_processes: { doc: 'Processes tracked in the kernel map (bounds its memory)', format: range(64, 4194304, true), default: 32768 },
     },
     paf: {
-      enabled: { doc: 'Run the page allocation failure probe', format: Boolean, default: true },
+      enabled: { doc: 'Run the page allocation failure probe', format: 'strict-boolean', default: true },
       strategy: strategy('paf'),
       span_rate_limit: { doc: 'At most this many page_alloc.failure spans per second (excess counted)', format: range(0, 100000, true), default: 10 },
     },
     pr: {
-      enabled: { doc: 'Run the page reclaim probe', format: Boolean, default: true },
+      enabled: { doc: 'Run the page reclaim probe', format: 'strict-boolean', default: true },
       strategy: strategy('pr'),
     },
     memleak: {
@@ -104,9 +180,9 @@ export const schema = {
       max_size: { doc: 'Ignore allocations larger than this many bytes (0: no limit)', format: range(0, Number.MAX_SAFE_INTEGER, true), default: 0 },
       min_age_ms: { doc: 'Report only allocations older than this many milliseconds', format: range(0, 86400000, true), default: 0 },
       sample_rate: { doc: 'Trace one allocation in N', format: range(1, 1000000, true), default: 1 },
-      combined_only: { doc: 'Keep only per-stack totals (no per-address ages)', format: Boolean, default: false },
-      trace: { doc: 'Print every allocation and free', format: Boolean, default: false },
-      kernel: { doc: 'Trace kernel allocations (kmalloc, kmem_cache, pages) instead', format: Boolean, default: false },
+      combined_only: { doc: 'Keep only per-stack totals (no per-address ages)', format: 'strict-boolean', default: false },
+      trace: { doc: 'Print every allocation and free', format: 'strict-boolean', default: false },
+      kernel: { doc: 'Trace kernel allocations (kmalloc, kmem_cache, pages) instead', format: 'strict-boolean', default: false },
       stack_map_size: { doc: 'Distinct stacks the kernel keeps', format: range(64, 4194304, true), default: 16384 },
       max_allocations: { doc: 'Outstanding allocations tracked per run', format: range(1024, 16777216, true), default: 1000000 },
       report_count: { doc: 'Stop after this many reports (0: no limit)', format: range(0, 1000000, true), default: 0 },
@@ -114,14 +190,14 @@ export const schema = {
     },
   },
   otlp: {
-    endpoint: { doc: 'OTLP/HTTP base URL (/v1/metrics and /v1/traces are appended)', format: String, default: 'http://localhost:4318' },
+    endpoint: { doc: 'OTLP/HTTP base URL (/v1/metrics and /v1/traces are appended)', format: 'http-url', default: 'http://localhost:4318' },
     protocol: { doc: 'OTLP encoding', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
-    headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: String, default: '', sensitive: true },
+    headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: 'key-value-list', default: '', sensitive: true },
     timeout_ms: { doc: 'Timeout of one export request', format: range(1, 600000, true), default: 10000 },
-    metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: String, default: '' },
-    traces_endpoint: { doc: 'Full URL for traces (overrides endpoint)', format: String, default: '' },
-    metrics_headers: { doc: 'Headers for metric exports only', format: String, default: '', sensitive: true },
-    traces_headers: { doc: 'Headers for trace exports only', format: String, default: '', sensitive: true },
+    metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: 'optional-http-url', default: '' },
+    traces_endpoint: { doc: 'Full URL for traces (overrides endpoint)', format: 'optional-http-url', default: '' },
+    metrics_headers: { doc: 'Headers for metric exports only', format: 'key-value-list', default: '', sensitive: true },
+    traces_headers: { doc: 'Headers for trace exports only', format: 'key-value-list', default: '', sensitive: true },
     export_interval_ms: { doc: 'Metric export period (0: the report interval)', format: range(0, 86400000, true), default: 0 },
     max_queue_size: { doc: 'Spans buffered while the backend is slow or down (oldest dropped and counted)', format: range(1, 1000000, true), default: 2048 },
   },
@@ -129,14 +205,14 @@ export const schema = {
     exporter: { doc: 'Where spans go: auto (otlp when otlp is an exporter), otlp, console, none', format: oneOf(['auto', 'otlp', 'console', 'none']), default: 'auto' },
   },
   prometheus: {
-    host: { doc: 'Address the Prometheus endpoint binds (127.0.0.1 keeps it local)', format: String, default: '0.0.0.0' },
-    port: { doc: 'Port of the Prometheus endpoint (/metrics)', format: 'port', default: 9464 },
+    host: { doc: 'Address the Prometheus endpoint binds (127.0.0.1 keeps it local)', format: 'host', default: '0.0.0.0' },
+    port: { doc: 'Port of the Prometheus endpoint (/metrics)', format: 'tcp-port', default: 9464 },
   },
   service: {
-    name: { doc: 'service.name resource attribute', format: String, default: 'mem-watcher' },
+    name: { doc: 'service.name resource attribute', format: 'non-empty-string', default: 'mem-watcher' },
   },
   resource: {
-    attributes: { doc: 'Extra resource attributes: key=value,key2=value2', format: String, default: '' },
+    attributes: { doc: 'Extra resource attributes: key=value,key2=value2', format: 'key-value-list', default: '' },
   },
 };
 

@@ -9,10 +9,12 @@ export const SERVICE_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname
 /** key=value,key2=value2 with percent-encoded values, as OTEL_RESOURCE_ATTRIBUTES is written. */
 export function parseKeyValueList(text: string, what: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(',')) {
+  const parts = text.split(',');
+  for (const [i, part] of parts.entries()) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${part.trim()}" is not key=value`);
+    // By position, not content: header values are secrets.
+    if (eq <= 0) throw new Error(`${what}: entry ${i + 1} of ${parts.length} is not key=value`);
     const key = part.slice(0, eq).trim();
     let value = part.slice(eq + 1).trim();
     try {
