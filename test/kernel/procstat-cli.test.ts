@@ -94,6 +94,7 @@ test('-r --comm NAME selects by command name; a change is printed as a new row',
   const { rows } = await run.done;
   const mine = rows.filter((r) => r[1] === String(holder.pid));
   assert.ok(mine.length >= 2, `a row at start and one after the change: ${JSON.stringify(rows)}`);
-  assert.ok(Number(mine[0]![7]) - Number(mine[mine.length - 1]![7]) >= 16 * 1024, 'RSSANON dropped by 16 MiB');
+  // (before 6.2 up to 64 pages per thread are held back from the mm's counters)
+  assert.ok(Number(mine[0]![7]) - Number(mine[mine.length - 1]![7]) >= 16 * 1024 - 256, `RSSANON dropped by 16 MiB: ${JSON.stringify(mine)}`);
   assertRowMatches(mine[mine.length - 1]!, holder.pid);
 });
