@@ -53,7 +53,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     if (!name.startsWith('MEMWATCHER_') || v === undefined) continue;
     const path = envByName.get(name);
     if (!path) {
-      if (NON_KEY_ENV.has(name)) continue;
+      if (NON_KEY_ENV.has(name) || /^MEMWATCHER_(GUEST_|IN_GUEST$|TEST_)/.test(name)) continue; // test harness variables
       throw new ConfigError(`unknown environment variable ${name}: unset it (mem-watcher --print-config lists the variables)`);
     }
     effectiveEnv[name] = v;
