@@ -39,7 +39,7 @@ export function machineLine(m: Machine): string {
 function drainTable(rs: DrainResult[]): string {
   const loads = [...new Set(rs.map((r) => r.offered))];
   const cell = (r: DrainResult | undefined) => r
-    ? [si(r.perSecond), r.lost ? `${si(r.lost)} (${pct(r.lost / r.produced)})` : '0', pct(r.consumerCpu, 0), r.nsPerRecord ? `${Math.round(r.nsPerRecord)} (${si(1e9 / r.nsPerRecord)})` : '-']
+    ? [`${si(r.perSecond)} of ${si(r.producedPerSecond)}`, r.lost ? `${si(r.lost)} (${pct(r.lost / r.produced)})` : '0', pct(r.consumerCpu, 0), r.nsPerRecord ? `${Math.round(r.nsPerRecord)} (${si(1e9 / r.nsPerRecord)})` : '-']
     : ['-', '-', '-', '-'];
   const rows = loads.map((load) => {
     const lib = rs.find((r) => r.offered === load && r.consumer === 'libbpf');
@@ -49,9 +49,9 @@ function drainTable(rs: DrainResult[]): string {
   });
   const r0 = rs[0]!;
   return [
-    table(['offered/s', 'libbpf callback: received/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)', 'mmap batch: received/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)'], rows),
+    table(['offered/s', 'libbpf callback: received/s of produced/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)', 'mmap batch: received/s of produced/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)'], rows),
     '',
-    `${r0.seconds} s per load; ${r0.recordsPerTrigger} records of ${BENCH_DRAIN_RECORD_SIZE} bytes per trigger (bpf/bench_drain.bpf.c), ring of ${r0.ringBytes >> 20} MiB, consumer polling every ${r0.idlePollMs} ms when empty, decoding every record (header check + fields) into a sink that checks sequence order (no record was misordered or unaccounted for: ${rs.every((r) => r.misordered === 0 && r.unaccounted === 0) ? 'yes' : 'NO'}). Consumer pinned to one CPU, producer to the other; CPU is the consumer process's, as a fraction of its core (below 100% with losses: other tenants held the core), and per record received, which gives the records/s one whole core would drain; losses are the kernel's failed reserves.`,
+    `${r0.seconds} s per load; ${r0.recordsPerTrigger} records of ${BENCH_DRAIN_RECORD_SIZE} bytes per trigger (bpf/bench_drain.bpf.c), ring of ${r0.ringBytes >> 20} MiB, consumer polling every ${r0.idlePollMs} ms when empty, decoding every record (header check + fields) into a sink that checks sequence order (no record was misordered or unaccounted for: ${rs.every((r) => r.misordered === 0 && r.unaccounted === 0) ? 'yes' : 'NO'}). Consumer pinned to one CPU, producer to the other (a producer held off its CPU skips the triggers it missed rather than bursting them); CPU is the consumer process's, as a fraction of its core (below 100% with losses: other tenants held the core), and per record received, which gives the records/s one whole core would drain; losses are the kernel's failed reserves.`,
   ].join('\n');
 }
 
