@@ -76,7 +76,8 @@ export interface PafFailure {
   zone?: ZoneState;
   stackId: number;
   /** Innermost first, from the allocator on (the BPF program and tracing frames above it left
-   * out); empty with stackError set when the kernel gave no stack. */
+   * out; with the kprobe pair from the allocator's caller, as the return probe runs after it
+   * returned); empty with stackError set when the kernel gave no stack. */
   stack: KernelFrame[];
   stackError?: string;
 }
@@ -311,7 +312,7 @@ class StackResolver {
     if (!value) return undefined;
     let syms = this.#symbols();
     const addrs = decodeStack(value);
-    if (syms && !this.#loading && addrs.some((a) => !syms!.resolve(a)) && Date.now() - this.#loadedAt > 60_000) {
+    if (syms && !this.#loading && addrs.some((a) => unresolved(syms!, a)) && Date.now() - this.#loadedAt > 60_000) {
       try {
         this.#set(KernelSymbols.load()); // a module loaded since
         syms = this.#syms;
@@ -321,6 +322,12 @@ class StackResolver {
     this.#cache.set(id, frames);
     return frames;
   }
+}
+
+/** No symbol, or one so far below that the address is surely in code loaded since (a module). */
+function unresolved(syms: KernelSymbols, addr: bigint): boolean {
+  const sym = syms.resolve(addr);
+  return !sym || sym.offset > 0x100000n;
 }
 
 function processName(pid: number): string | undefined {

@@ -13,7 +13,7 @@ import {
   decodeCountKey, decodePafEvent, decodeRetry, decodeStack, PAF_FAILURE_RECORD_SIZE, PAF_ZONES_RECORD_SIZE,
   symbolizeStack, targetZone, type PafFailure, type PafVocabulary, type PafZones, type ZoneState,
 } from '../../src/probes/paf.ts';
-import { readZoneinfo } from '../fixtures/paf-zoneinfo.ts';
+import { readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const guest = JSON.parse(readFileSync(join(FIXTURES, 'paf-events-6.1.json'), 'utf8')) as {
