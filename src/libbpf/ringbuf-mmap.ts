@@ -108,7 +108,8 @@ export class MmapRingReader {
    * and it gives the acquire/release pairs the protocol needs: header load (acquire) before
    * reading the sample, sample reads before the consumer_pos store (release) that lets the
    * kernel overwrite them. On x86 (TSO) loads are not reordered with loads or with later stores,
-   * so these compile to plain moves (plus a fence for the seq-cst store, once per batch). On
+   * so the loads compile to plain moves and each store to one locked exchange (a store every
+   * eighth of the ring and at the end of the call, not per record, to keep fences rare). On
    * arm64, V8 emits ldar/stlr for Atomics.load/store, which is exactly the acquire/release that
    * libbpf's smp_load_acquire/smp_store_release give there; a plain store would not be enough.
    */
