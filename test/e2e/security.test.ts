@@ -1,0 +1,163 @@
+// Security properties a root agent must keep: secrets stay secret (logs with -v, --print-config,
+// error messages), the Prometheus endpoint binds only where told, no shell is ever built from
+// user input, and paths under /proc/PID/root (the target's mount namespace, which a container
+// controls) are read only where they are checked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { freePort } from '../helpers/prometheus.ts';
+import { parseKeyValueList } from '../../src/telemetry/resource.ts';
+
+const SRC = join(import.meta.dirname, '../../src');
+const SECRETS = {
+  OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20SECRET-ONE',
+  OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-metrics-key=SECRET-TWO',
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-traces-key=SECRET-THREE',
+};
+const MW_SECRETS = {
+  MEMWATCHER_OTLP_HEADERS: 'authorization=SECRET-FOUR',
+  MEMWATCHER_OTLP_METRICS_HEADERS: 'x-metrics-key=SECRET-FIVE',
+  MEMWATCHER_OTLP_TRACES_HEADERS: 'x-traces-key=SECRET-SIX',
+};
+const SECRET_RE = /SECRET-(ONE|TWO|THREE|FOUR|FIVE|SIX)/;
+
+function sourceFiles(dir = SRC): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Source without comments, so a comment explaining a rule does not trip the rule. */
+function code(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+}
+
+test('secret headers are used, but never logged (-v), even when the backend rejects them', async () => {
+  const seen: string[] = [];
+  // A backend that rejects every export: failures are logged, with -v, at length.
+  const server = http.createServer((req, res) => {
+    seen.push(JSON.stringify(req.headers));
+    req.resume();
+    req.on('end', () => res.writeHead(401, { 'content-type': 'text/plain' }).end('bad credentials'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    for (const env of [SECRETS, MW_SECRETS]) {
+      const r = await runCli(['-v', '-s', '--memleak-command', 'sleep 2', '--exporter', 'otlp', '--interval', '0.5', '--duration', '2'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: '500' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /otel: .*(401|Unauthorized|bad credentials)/i, 'the rejection is logged');
+      assert.doesNotMatch(r.stdout + r.stderr, SECRET_RE);
+    }
+    assert.ok(seen.some((h) => /SECRET-ONE/.test(h)) && seen.some((h) => /SECRET-TWO/.test(h)) && seen.some((h) => /SECRET-FIVE/.test(h)), 'the headers did reach the backend');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('--print-config masks every header key, from OTEL_* and MEMWATCHER_* alike, -v or not', async () => {
+  for (const env of [SECRETS, MW_SECRETS]) {
+    const r = await runCli(['--print-config', '-v'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, SECRET_RE);
+    const cfg = JSON.parse(r.stdout) as { otlp: Record<string, string> };
+    for (const k of ['headers', 'metrics_headers', 'traces_headers']) assert.notEqual(cfg.otlp[k], '', `${k} is shown as set (masked)`);
+  }
+});
+
+test('malformed header values: the error names the entry, never its content (config and runtime parser)', async () => {
+  const r = await runCli(['-s', '--exporter', 'otlp', '-v'], { OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer SECRET-ONE,SECRET-TWO' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /otlp\.headers .*entry \(number 2 of 2\)/);
+  assert.doesNotMatch(r.stderr, SECRET_RE);
+  assert.throws(() => parseKeyValueList('a=1,SECRET-THREE', 'OTLP headers'), (e: Error) => /entry 2 of 2/.test(e.message) && !SECRET_RE.test(e.message));
+});
+
+function nonLoopbackIPv4(): string | undefined {
+  return Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+}
+
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: 2000 });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => { s.destroy(); resolve(false); });
+  });
+}
+
+function listeners(port: number): string[] {
+  return execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
+}
+
+test('the Prometheus endpoint binds where configured: 127.0.0.1 is not reachable on the host\'s other address; the default listens on all', async () => {
+  const other = nonLoopbackIPv4();
+  for (const host of ['127.0.0.1', undefined]) {
+    const port = await freePort();
+    const cli = startCli(['-s', '--exporter', 'prometheus', '--interval', '0.5'], { MEMWATCHER_PROMETHEUS_PORT: String(port), ...(host ? { MEMWATCHER_PROMETHEUS_HOST: host } : {}) });
+    try {
+      await cli.waitForOutput(/attached with/, 15_000);
+      for (let i = 0; i < 50 && listeners(port).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      if (host) {
+        assert.deepEqual(listeners(port), [`127.0.0.1:${port}`], 'ss -ltn: bound to loopback only');
+        assert.equal(await connects('127.0.0.1', port), true);
+        if (other) assert.equal(await connects(other, port), false, `not reachable on ${other}`);
+      } else {
+        assert.ok(listeners(port).some((a) => a === `0.0.0.0:${port}` || a === `*:${port}` || a === `[::]:${port}`), `default binds all addresses: ${listeners(port)}`);
+        if (other) assert.equal(await connects(other, port), true);
+      }
+      cli.child.kill('SIGTERM');
+      assert.equal((await cli.exited).code, 0);
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    }
+  }
+});
+
+test('no shell is built from user input: src/ never uses exec/execSync, shell: true, or sh -c', () => {
+  const offenders: string[] = [];
+  for (const file of sourceFiles()) {
+    const text = code(file);
+    const rel = relative(SRC, file);
+    const imports = [...text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'(?:node:)?child_process'/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]));
+    for (const fn of ['exec', 'execSync']) if (imports.includes(fn)) offenders.push(`${rel}: imports ${fn} from child_process`);
+    if (/from\s*'(?:node:)?child_process'/.test(text) && /import\s*\*\s*as\s*\w+\s*from\s*'(?:node:)?child_process'/.test(text)) offenders.push(`${rel}: namespace import of child_process`);
+    if (/\bshell\s*:\s*(true|['"`])/.test(text)) offenders.push(`${rel}: shell option`);
+    if (/['"`](\/bin\/)?(ba|da)?sh['"`]\s*,\s*\[\s*['"`]-c['"`]/.test(text)) offenders.push(`${rel}: sh -c`);
+    if (/require\(\s*['"](node:)?child_process['"]\s*\)/.test(text)) offenders.push(`${rel}: require('child_process')`);
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('--memleak-command runs by argv: shell syntax reaches the program as plain text', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-argv-'));
+  const marker = join(dir, 'pwned');
+  const r = await runCli(['--memleak-command', `/bin/echo hello;touch ${marker} $(id) |cat`, '--exporter', 'none', '--interval', '0.5', '--duration', '5']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^hello;touch ${marker} \\$\\(id\\) \\|cat$`, 'm'), 'echo printed its arguments verbatim');
+  assert.equal(existsSync(marker), false, 'nothing was run by a shell');
+});
+
+test('paths through /proc/PID/root (a container controls what they resolve to) are used only where reviewed', () => {
+  // symbolize/module.ts opens /proc/PID/map_files/START-END first and accepts a /proc/PID/root
+  // path only when the opened file has the mapping's device and inode (a symlink to one of our
+  // files, a FIFO or a device is refused). memleak/process.ts hands /proc/PID/root + the mapped
+  // path to libbpf for uprobes without that check: reported (a container that swaps a path
+  // component between the maps read and the attach can point it at a FIFO or a host file).
+  const reviewed: Record<string, string> = {
+    'symbolize/module.ts': 'checked: map_files first, device/inode verified after open',
+    'probes/memleak/process.ts': 'unchecked: reported, to be moved to map_files or a device/inode check',
+  };
+  const uses = sourceFiles().filter((f) => /\/proc\/\$\{[^}]+\}\/root/.test(code(f))).map((f) => relative(SRC, f));
+  assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');
+});
