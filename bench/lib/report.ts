@@ -80,13 +80,14 @@ function overheadTables(o: OverheadResult): string {
 }
 
 function programTable(ps: ProgramCost[]): string {
-  const rows = [...ps].sort((a, b) => b.runTimeNs - a.runTimeNs).map((p) => [
+  const idle = ps.filter((p) => p.runCnt === 0).map((p) => `\`${p.name}\``);
+  const rows = ps.filter((p) => p.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs).map((p) => [
     `\`${p.name}\``, p.type, si(p.runCnt), p.runCnt ? `${Math.round(p.avgNs)}` : '-', (p.runTimeNs / 1e6).toFixed(1),
   ]);
   return [
     table(['program', 'type', 'runs', 'ns/run', 'total ms'], rows),
     '',
-    'All kernel probes attached, `kernel.bpf_stats_enabled=1` during one context-switch storm and one page-fault storm (runs and time are the deltas over that window).',
+    `All kernel probes attached, \`kernel.bpf_stats_enabled=1\` during one context-switch storm and one page-fault storm (runs and time are the deltas over that window).${idle.length ? ` Not run in that window (their events did not occur): ${idle.join(', ')}.` : ''}`,
   ].join('\n');
 }
 
