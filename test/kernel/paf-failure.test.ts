@@ -17,7 +17,7 @@ import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-pr
 
 const KERNEL = readKernelInfo();
 const STRATEGIES = ['tp_btf', 'tracepoint', ...(KERNEL.kprobes ? ['kprobe'] : [])];
-const refusal = provokeRefusal();
+const refusal = provokeRefusal('test/kernel/paf-failure.test.ts');
 
 /** The kernel's own text of NULL-page events, from a private tracefs instance. */
 function kernelTrace() {
