@@ -136,8 +136,9 @@ for (const strategy of procstatProbe.strategies.map((s) => s.name)) {
       assert.ok(freed.memory.rssShmem < (fileIsShmem ? 1 * MB : 1), `RssShmem after free ${freed.memory.rssShmem}`);
       assert.ok(freed.memory.rssFile < 4 * MB, `RssFile after unmap ${freed.memory.rssFile}`);
       // The kernel raises hiwater_rss to the RSS of the moment when it is about to unmap (not
-      // when another process reclaims), so the peak is the RSS just before the frees.
-      assert.ok(freed.memory.vmHwm >= before.memory.rss && freed.memory.vmHwm > freed.memory.rss, `VmHWM ${freed.memory.vmHwm}`);
+      // when another process reclaims), so the peak is the RSS just before the frees (as
+      // get_mm_rss() has it: since 6.2 without the per-CPU deltas, hence the 1%).
+      assert.ok(freed.memory.vmHwm >= 0.99 * before.memory.rss && freed.memory.vmHwm > freed.memory.rss, `VmHWM ${freed.memory.vmHwm}, RSS before the frees ${before.memory.rss}`);
       assert.ok(idle.memory.vmHwm >= freed.memory.vmHwm);
 
       await holder.command('grow-anon 8');
