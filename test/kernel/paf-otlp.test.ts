@@ -60,7 +60,7 @@ test('a real failure over OTLP: the failure counter and a page_alloc.failure spa
     const failures = await rx.waitFor(() => latest(rx.metrics(), 'memwatcher.page_alloc.failures'), 30_000);
     assert.equal(failures.unit, '{failure}');
     const order9 = failures.points.find((p) => p.attributes['memwatcher.alloc.order'] === 9 && p.attributes['memwatcher.alloc.gfp'] === span.attributes['memwatcher.alloc.gfp']);
-    assert.ok(order9 && order9.value! >= 1, JSON.stringify(failures.points));
+    assert.ok(order9 && order9.value! >= 1, JSON.stringify(failures.points, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
   } finally {
     cli.child.kill('SIGINT');
     await rx.close().catch(() => {});
