@@ -466,11 +466,13 @@ export const pafProbe: ProbeDefinition<PafRecord> = {
       note: 'the seed\'s kprobe/kretprobe pair on the allocator: every allocation pays a map update',
     },
   ],
-  configure(obj, ctx) {
+  configure(obj, ctx, strategy) {
     obj.setRodata({
       nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
       min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
     });
+    // Calls in flight per thread: only the kprobe pair uses them (1.1 MiB at full size).
+    if (strategy.name !== 'kprobe') obj.map('inflight').setMaxEntries(1);
   },
   start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
     return new PafSource(loaded.obj, pafVocabulary(ctx), ctx.log, emit);
