@@ -1,7 +1,9 @@
 // `npm run bench`: every cost that matters, each beside its baseline from the same run, printed
 // as tables at the end and written to bench/results/latest.{md,json}.
 //   node bench/run.ts [--quick] [--only drain,overhead,programs,footprint,churn,extra] [--readme]
-// --readme copies the tables into README.md's "## Benchmarks" section.
+//   node bench/run.ts --render [--readme]
+// --readme copies the tables into README.md's "## Benchmarks" section; --render measures nothing
+// and renders the tables again from bench/results/latest.json.
 //
 // Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts, when they
 // exist, are imported and their `benchSection({ quick })` export is awaited; it returns
@@ -24,22 +26,24 @@ import { overheadBench, programCosts } from './overhead.ts';
 const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra'] as const;
 type Section = (typeof SECTIONS)[number];
 
-function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; readme: boolean } {
+function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; readme: boolean; render: boolean } {
   let quick = false;
   let readme = false;
+  let render = false;
   let only = new Set<Section>(SECTIONS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--readme') readme = true;
+    else if (a === '--render') render = true;
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',').filter(Boolean);
       const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
       if (bad.length || !names.length) throw new Error(`--only takes a comma-separated list of ${SECTIONS.join(', ')}`);
       only = new Set(names as Section[]);
-    } else throw new Error(`unknown argument ${a} (use --quick, --only LIST, --readme)`);
+    } else throw new Error(`unknown argument ${a} (use --quick, --only LIST, --readme, --render)`);
   }
-  return { quick, only, readme };
+  return { quick, only, readme, render };
 }
 
 function log(msg: string): void {
@@ -67,8 +71,22 @@ export function withBenchmarksSection(readme: string, body: string): string {
   return readme.slice(0, afterHeading) + '\n' + body.trimEnd() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
 }
 
+function updateReadme(md: string): void {
+  const path = join(ROOT, 'README.md');
+  writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). The figures below are from one run.\n\n${md.replace(/^### /gm, '#### ')}`));
+  log('README.md "## Benchmarks" updated');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) {
+    const saved = JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchResults;
+    const md = renderMarkdown(saved);
+    writeFileSync(join(ROOT, 'bench/results/latest.md'), md);
+    process.stdout.write(md);
+    if (opts.readme) updateReadme(md);
+    return;
+  }
   if (process.getuid?.() !== 0) {
     log('needs root (it loads BPF programs and reads other processes\' /proc entries)');
     process.exit(2);
@@ -135,11 +153,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'latest.json'), JSON.stringify({ ...results, extraData }, null, 2) + '\n');
   process.stdout.write('\n' + md);
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; bench/results/latest.md and latest.json written`);
-  if (opts.readme) {
-    const path = join(ROOT, 'README.md');
-    writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). The figures below are from one run.\n\n${md.replace(/^### /gm, '#### ')}`));
-    log('README.md "## Benchmarks" updated');
-  }
+  if (opts.readme) updateReadme(md);
   if (results.errors.length) process.exitCode = 1;
 }
 

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 	}
 	rate = atof(argv[1]);
 	secs = atof(argv[2]);
-	burst = rate > 1000 ? (unsigned long long)(rate / 1000) : 1;	/* 1 ms of schedule */
+	burst = rate > 20 ? (unsigned long long)(rate / 20) : 1;	/* 50 ms of schedule */
 	if (argc > 3) {
 		cpu_set_t set;
 
@@ -48,8 +48,9 @@ int main(int argc, char **argv)
 		/* keep to the schedule; the clock read is a vDSO call */
 		unsigned long long due = rate > 0 ? (unsigned long long)(t * rate) + 1 : fired + 64;
 
-		/* After a stall (descheduled on a busy host), do not fire the missed triggers in one
-		 * burst: that would offer far more than the rate for a moment. Skip them. */
+		/* After a long stall (descheduled on a busy host), do not fire all the missed
+		 * triggers in one burst, which would offer far more than the rate for a while:
+		 * catch up at most 50 ms of the schedule and skip the rest. */
 		if (rate > 0 && due > done + burst)
 			done = due - burst;
 		while (done < due) {

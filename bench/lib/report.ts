@@ -48,10 +48,11 @@ function drainTable(rs: DrainResult[]): string {
     return [offered, ...cell(lib), ...cell(mm)];
   });
   const r0 = rs[0]!;
+  const short = rs.filter((r) => r.offered > 0 && r.producedPerSecond < 0.9 * r.offered).length;
   return [
     table(['offered/s', 'libbpf callback: received/s of produced/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)', 'mmap batch: received/s of produced/s', 'lost', 'CPU', 'CPU ns/record (records/s per core)'], rows),
     '',
-    `${r0.seconds} s per load; ${r0.recordsPerTrigger} records of ${BENCH_DRAIN_RECORD_SIZE} bytes per trigger (bpf/bench_drain.bpf.c), ring of ${r0.ringBytes >> 20} MiB, consumer polling every ${r0.idlePollMs} ms when empty, decoding every record (header check + fields) into a sink that checks sequence order (no record was misordered or unaccounted for: ${rs.every((r) => r.misordered === 0 && r.unaccounted === 0) ? 'yes' : 'NO'}). Consumer pinned to one CPU, producer to the other (a producer held off its CPU skips the triggers it missed rather than bursting them); CPU is the consumer process's, as a fraction of its core (below 100% with losses: other tenants held the core), and per record received, which gives the records/s one whole core would drain; losses are the kernel's failed reserves.`,
+    `${r0.seconds} s per load; ${r0.recordsPerTrigger} records of ${BENCH_DRAIN_RECORD_SIZE} bytes per trigger (bpf/bench_drain.bpf.c), ring of ${r0.ringBytes >> 20} MiB, consumer polling every ${r0.idlePollMs} ms when empty, decoding every record (header check + fields) into a sink that checks sequence order (no record was misordered or unaccounted for: ${rs.every((r) => r.misordered === 0 && r.unaccounted === 0) ? 'yes' : 'NO'}). Consumer pinned to one CPU, producer to the other (a producer held off its CPU skips the triggers it missed rather than bursting them); CPU is the consumer process's, as a fraction of its core (below 100% with losses: other tenants held the core), and per record received, which gives the records/s one whole core would drain; losses are the kernel's failed reserves.${short ? ` Where less was produced than offered, the producer too was held off its CPU by other tenants.` : ''}`,
   ].join('\n');
 }
 
