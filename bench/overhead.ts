@@ -60,7 +60,7 @@ export async function overheadBench(o: {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
       if (!c.probes.length) for (const name of loadedHookPrograms()) foreign.add(name);
-      const local = c.probes.length && o.inProcess ? await attachInProcess(c.probes) : undefined;
+      const local = c.probes.length && o.inProcess ? attachInProcess(c.probes) : undefined;
       const agent = c.probes.length && !o.inProcess ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
         if (agent) await sleep(300); // past start-up work

@@ -4,6 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROBES } from '../../src/app/registry.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { silentLogger } from '../../src/log.ts';
+import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
 import { ROOT } from './cbuild.ts';
 
 export const KERNEL_PROBES = ['procstat', 'sysstat', 'paf', 'pr'] as const;
@@ -86,13 +91,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
  * ring buffers polled, records decoded and dropped): what a storm pays for, without a Node
  * start-up per condition. For the CI slice; the full benchmark runs the CLI.
  */
-export async function attachInProcess(probes: readonly KernelProbe[]): Promise<{ stop(): void }> {
-  const { loadConfig } = await import('../../src/config/load.ts');
-  const { readKernelInfo } = await import('../../src/runtime/kernel.ts');
-  const { Runtime } = await import('../../src/runtime/runtime.ts');
-  const { silentLogger } = await import('../../src/log.ts');
+export function attachInProcess(probes: readonly KernelProbe[]): { stop(): void } {
   const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '1' } });
-  const runtime = new Runtime({ config: config as never, log: silentLogger, kernel: readKernelInfo() }, [{ onRecord() {} }]);
+  const runtime = new Runtime({ config: config as Config, log: silentLogger, kernel: readKernelInfo() }, [{ onRecord() {} }]);
   runtime.start(probes.map((p) => PROBES[p]!.definition));
   const missing = runtime.status.filter((s) => !s.strategy).map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ')}`);
   if (missing.length) {
