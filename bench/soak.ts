@@ -50,6 +50,7 @@ const PRESSURE_C = `
 /* pressure MB: cycles MB megabytes of malloc'd, touched memory; small malloc/free pairs
  * between steps (for memleak); a few short-lived children a second (for procstat). Runs until
  * killed. */
+static void *volatile leaked;
 int main(int argc, char **argv) {
   long mb = argc > 1 ? atol(argv[1]) : 256;
   char **blocks = calloc(mb, sizeof(char *));
@@ -66,7 +67,7 @@ int main(int argc, char **argv) {
       }
     }
     for (long i = 0; i < mb; i++) free(blocks[i]);
-    if (round % 4 == 3) malloc(4096); /* a small leak, for memleak to report */
+    if (round % 4 == 3) leaked = malloc(4096); /* a small leak, for memleak to report */
     usleep(200000);
   }
 }

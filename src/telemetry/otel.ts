@@ -129,7 +129,7 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
       scheduledDelayMillis: Math.min(5000, intervalMs),
       // The exporter retries within timeout_ms; a little more lets its own answer arrive first.
       exportTimeoutMillis: config.otlp.timeout_ms + 1000,
-      onDrop: (n, reason) => log.warn(`otel: dropping spans: ${reason} (${n} so far this episode; counted in ${METRIC.TELEMETRY_DROPPED})`),
+      onDrop: (n, reason) => log.warn(`otel: dropping spans: ${reason} (${n} now, more until the backend catches up; all counted in ${METRIC.TELEMETRY_DROPPED})`),
     });
     meter.createObservableCounter(METRIC.TELEMETRY_DROPPED, { unit: UNIT.SPANS, description: 'Spans lost on the way to the backend: oldest pushed out of the full export queue, rejected, or unsent at stop' })
       .addCallback((r) => r.observe(spans.dropped));
