@@ -56,6 +56,9 @@ export async function overheadBench(o: {
   const pipe = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
   const pf = new Map(conds.map((c) => [c.name, { runs: [] as StormRun[], cpu: [] as number[] }]));
   const foreign = new Set<string>();
+  // One discarded run of each storm first: the first run after a while pays for cold caches.
+  await pipeStorm(o.pipeLoops, o.pipeTool);
+  if (o.pagefaultSeconds > 0) await pagefaultStorm(Math.min(o.pagefaultSeconds, 0.5));
   for (let rep = 0; rep < o.reps; rep++) {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
