@@ -68,7 +68,7 @@ export function withBenchmarksSection(readme: string, body: string): string {
   const afterHeading = start + '\n## Benchmarks\n'.length;
   const next = readme.indexOf('\n## ', afterHeading);
   const end = next < 0 ? readme.length : next + 1;
-  return readme.slice(0, afterHeading) + '\n' + body.trimEnd() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
+  return readme.slice(0, afterHeading) + '\n' + body.trim() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
 }
 
 function updateReadme(md: string): void {
