@@ -207,11 +207,14 @@ test('a second instance on the same host: both attach their own programs, both p
       c.child.kill('SIGTERM');
       assert.equal((await c.exited).code, 0, c.stderr());
     }
-    const progs = loadedProgramIds();
-    const links = new Set(loadedLinks());
-    for (const o of owned) {
-      assert.ok(o.progs.every((id) => !progs.has(id)) && o.links.every((id) => !links.has(id)), 'both detached');
-    }
+    // The kernel frees programs once the last fd closes (after an RCU grace period): poll briefly.
+    const gone = () => {
+      const progs = loadedProgramIds();
+      const links = new Set(loadedLinks());
+      return owned.every((o) => o.progs.every((id) => !progs.has(id)) && o.links.every((id) => !links.has(id)));
+    };
+    for (let i = 0; i < 30 && !gone(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(gone(), 'both detached');
   } finally {
     for (const c of clis) if (c.child.exitCode === null) c.child.kill('SIGKILL');
   }
