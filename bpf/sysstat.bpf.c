@@ -107,14 +107,16 @@ static __always_inline void sample_node(struct task_struct *task, __u32 nid, con
 	bpf_ringbuf_submit(out, 0);
 }
 
-static __always_inline int sample(struct task_struct *task)
+static __always_inline int sample(struct task_struct *task, bool rate_limited)
 {
 	int idx[SYSSTAT_NR_ITEMS];
 	__u64 now = bpf_ktime_get_ns();
 
-	if (now - last_sample_ns < min_interval_ns)
-		return 0;
-	last_sample_ns = now;
+	if (rate_limited) {
+		if (now - last_sample_ns < min_interval_ns)
+			return 0;
+		last_sample_ns = now;
+	}
 
 	item_index(idx);
 	for (__u32 nid = 0; nid < MW_MAX_NODES; nid++) {
@@ -127,28 +129,37 @@ static __always_inline int sample(struct task_struct *task)
 
 /* Strategies, in the order the loader tries them (src/probes/sysstat.ts). */
 
+/* User space fires this once per interval in its own task (src/runtime/self-trigger.ts): the
+ * counters are node-wide, so any task's memcg path reaches them, and no context switch of the
+ * host pays for sampling. */
+SEC("uprobe")
+int sysstat_uprobe(struct pt_regs *ctx)
+{
+	return sample((struct task_struct *)bpf_get_current_task(), false);
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sysstat_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return sample(prev);
+	return sample(prev, true);
 }
 
 SEC("tracepoint/sched/sched_switch")
 int sysstat_tracepoint(void *ctx)
 {
-	return sample((struct task_struct *)bpf_get_current_task());
+	return sample((struct task_struct *)bpf_get_current_task(), true);
 }
 
 SEC("fentry/finish_task_switch")
 int BPF_PROG(sysstat_fentry, struct task_struct *prev)
 {
-	return sample(prev);
+	return sample(prev, true);
 }
 
 SEC("kprobe/finish_task_switch")
 int BPF_KPROBE(sysstat_kprobe, struct task_struct *prev)
 {
-	return sample(prev);
+	return sample(prev, true);
 }
 
 char LICENSE[] SEC("license") = "GPL";

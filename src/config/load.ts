@@ -15,7 +15,7 @@ export class ConfigError extends Error {
 export const DEFAULT_CONFIG_FILE = join(import.meta.dirname, '../../config/default.json');
 
 /** MEMWATCHER_* variables that are not config keys (developer overrides of paths). */
-const NON_KEY_ENV = new Set(['MEMWATCHER_LIBBPF', 'MEMWATCHER_BPF_DIR', 'MEMWATCHER_KERNEL_TEST']);
+const NON_KEY_ENV = new Set(['MEMWATCHER_LIBBPF', 'MEMWATCHER_BPF_DIR', 'MEMWATCHER_KERNEL_TEST', 'MEMWATCHER_RINGBUF_CONSUMER']);
 
 export interface LoadOptions {
   file?: string;

@@ -16,7 +16,8 @@ function onPrint(level: number, fmt: string, args: Ptr): number {
   const n = native.vsnprintf(buf, buf.length, fmt, args) as number;
   const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
   if (!text) return 0;
-  for (const line of text.split('\n')) {
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^libbpf: /, '');
     if (level === LIBBPF_WARN) {
       recent.push(line);
       if (recent.length > RECENT_MAX) recent.shift();

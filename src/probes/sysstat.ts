@@ -91,9 +91,12 @@ function deriveFields(raw: Record<RawItem, number | undefined>, kernel: Pick<Ker
 export const sysstatProbe: ProbeDefinition<SysstatRecord> = {
   name: 'sysstat',
   object: 'sysstat',
-  // Tracepoints first: a stable ABI, present on every kernel we support, and cheaper than a
-  // kprobe. The seed's finish_task_switch hooks remain for kernels whose tracepoints are off.
+  // Self-triggered first: one sample per interval in our own task and nothing on the host's
+  // context switches (the counters are node-wide, so any task reaches them). Then tracepoints:
+  // a stable ABI, cheaper than a kprobe. The seed's finish_task_switch hooks remain for kernels
+  // where neither works.
   strategies: [
+    { name: 'uprobe', programs: [{ program: 'sysstat_uprobe', selfTrigger: true }], note: 'self-triggered once per interval: no per-switch cost' },
     { name: 'tp_btf', programs: [{ program: 'sysstat_tp_btf' }], note: 'sched_switch as a BTF tracepoint (5.5+)' },
     { name: 'tracepoint', programs: [{ program: 'sysstat_tracepoint' }], note: 'classic sched:sched_switch' },
     { name: 'fentry', programs: [{ program: 'sysstat_fentry' }], note: 'the seed\'s finish_task_switch, trampoline' },

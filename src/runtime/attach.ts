@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { BpfObject, type BpfProgram, type BpfLink } from '../libbpf/object.ts';
 import { resolveKernelFunction } from './kernel.ts';
+import { selfTriggerBinary, SELF_TRIGGER_FUNCTION } from './self-trigger.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProgramAttach, Strategy } from './probe.ts';
 
 export const BPF_OBJECT_DIR = process.env.MEMWATCHER_BPF_DIR ?? join(import.meta.dirname, '../../build/bpf');
@@ -67,6 +68,7 @@ function attachPrograms(loaded: LoadedProbe, ctx: ProbeContext): void {
 }
 
 function attachOne(prog: BpfProgram, spec: ProgramAttach, strategy: Strategy): BpfLink {
+  if (spec.selfTrigger) return prog.attachUprobe({ binary: selfTriggerBinary(), func: SELF_TRIGGER_FUNCTION, pid: process.pid });
   if (strategy.name !== 'kprobe' || !spec.functions) return prog.attach();
   const errors: string[] = [];
   for (const fn of spec.functions) {
@@ -82,4 +84,9 @@ function attachOne(prog: BpfProgram, spec: ProgramAttach, strategy: Strategy): B
     }
   }
   throw new Error(`no kprobe target for ${spec.program}: ${errors.join('; ')}`);
+}
+
+/** Whether a loaded probe samples through the self-trigger (the runtime then fires it). */
+export function usesSelfTrigger(loaded: LoadedProbe): boolean {
+  return loaded.strategy.programs.some((p) => p.selfTrigger && loaded.attached.includes(p.program));
 }

@@ -20,6 +20,8 @@ export interface ProgramAttach {
   retprobe?: boolean;
   /** A hook some kernels lack: its failure does not fail the strategy. */
   optional?: boolean;
+  /** uprobe on our own trigger function (runtime/self-trigger.ts), fired once per interval. */
+  selfTrigger?: boolean;
 }
 
 export interface Strategy {

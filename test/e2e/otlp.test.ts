@@ -66,7 +66,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       assert.ok(attached, 'self metric memwatcher.probe.attached');
       const sys = attached.points.find((p) => p.attributes['memwatcher.probe'] === 'sysstat');
       assert.equal(sys?.value, 1);
-      assert.match(String(sys?.attributes['memwatcher.probe.strategy']), /^(tp_btf|tracepoint|fentry|kprobe)$/);
+      assert.match(String(sys?.attributes['memwatcher.probe.strategy']), /^(uprobe|tp_btf|tracepoint|fentry|kprobe)$/);
       const received = byName.get('memwatcher.events.received');
       assert.ok(received && received.kind === 'sum' && received.monotonic, 'events.received is a monotonic counter');
       assert.ok(received.points.some((p) => p.attributes['memwatcher.probe'] === 'sysstat' && p.value! > 0));

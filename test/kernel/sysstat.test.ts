@@ -22,7 +22,7 @@ test('sysstat attaches and reports the strategy it chose', () => {
   try {
     assert.ok(h.status.strategy, `sysstat did not attach: ${JSON.stringify(h.status.refused)}`);
     if (forced) assert.equal(h.status.strategy, forced);
-    else assert.ok(['tp_btf', 'tracepoint', 'fentry', 'kprobe'].includes(h.status.strategy!));
+    else assert.equal(h.status.strategy, 'uprobe', `the self-triggered strategy works on every kernel with uprobes: ${JSON.stringify(h.status.refused)}`);
   } finally {
     h.stop();
   }
