@@ -28,12 +28,12 @@ function assertOneLineWarnings(stderr: string): void {
   for (const line of stderr.split('\n').filter(Boolean)) assert.match(line, /^mem-watcher (info|warn|debug|error): /, `every line is a log line: ${line}`);
 }
 
-async function stop(cli: CliRun): Promise<void> {
+async function stop(cli: CliRun, limitMs = 5000): Promise<void> {
   const t0 = Date.now();
   cli.child.kill('SIGTERM');
   const { code } = await cli.exited;
   assert.equal(code, 0, cli.stderr());
-  assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms with the backend in trouble`);
+  assert.ok(Date.now() - t0 < limitMs, `stop took ${Date.now() - t0} ms with the backend in trouble`);
 }
 
 function metricRequests(rx: OtlpReceiver) {
@@ -172,7 +172,8 @@ test('spans: a hanging traces backend fills the bounded queue, the oldest are dr
     assert.ok(firstReportAgeMs < 6000, `the oldest delivered span is ${firstReportAgeMs} ms old: the oldest ones were the ones dropped`);
     assert.ok(droppedBeforeRecovery >= 4);
     assertOneLineWarnings(cli.stderr());
-    await stop(cli);
+    // memleak's exit detaches ~25 uprobes (about 2.5 s here, backend or not): a wider bound.
+    await stop(cli, 8000);
   } finally {
     if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     await metrics.close();
