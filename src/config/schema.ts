@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 
-const STRATEGIES = ['auto', 'uprobe', 'kprobe', 'fentry', 'tracepoint', 'tp_btf'] as const;
+const STRATEGIES = ['auto', 'iter', 'uprobe', 'kprobe', 'fentry', 'tracepoint', 'tp_btf'] as const;
 export const EXPORTERS = ['console', 'otlp', 'prometheus', 'none'] as const;
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 

@@ -56,7 +56,7 @@ export function loadProbe(def: ProbeDefinition<unknown>, ctx: ProbeContext, forc
 function attachPrograms(loaded: LoadedProbe, ctx: ProbeContext): void {
   for (const spec of loaded.strategy.programs) {
     try {
-      attachOne(loaded.obj.program(spec.program), spec, loaded.strategy);
+      if (!spec.iterator) attachOne(loaded.obj.program(spec.program), spec, loaded.strategy);
       loaded.attached.push(spec.program);
     } catch (err) {
       if (!spec.optional) throw err;

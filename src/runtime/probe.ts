@@ -8,7 +8,8 @@ import type { KernelInfo } from './kernel.ts';
 export const PROBE_NAMES = ['sysstat', 'procstat', 'paf', 'pr', 'memleak'] as const;
 export type ProbeName = (typeof PROBE_NAMES)[number];
 
-export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe'] as const;
+// iter: a BPF iterator the probe's source runs once per interval (procstat's task iterator).
+export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe', 'iter'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** One BPF program of a strategy and how it attaches. */
@@ -22,6 +23,8 @@ export interface ProgramAttach {
   optional?: boolean;
   /** uprobe on our own trigger function (runtime/self-trigger.ts), fired once per interval. */
   selfTrigger?: boolean;
+  /** A BPF iterator (SEC("iter/...")): loaded with the strategy, never attached; the probe's source runs it. */
+  iterator?: boolean;
 }
 
 export interface Strategy {

@@ -1,6 +1,7 @@
 // Runs the enabled probes: attach each through the one attach loop, poll them on one timer,
 // hand their records to the sinks (exporters), and stop everything on one path.
 import { loadProbe, usesSelfTrigger } from './attach.ts';
+import { Cadence } from './cadence.ts';
 import { fireSelfTrigger } from './self-trigger.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource } from './probe.ts';
 
@@ -36,11 +37,12 @@ export class Runtime {
   readonly #finalCounters = new Map<ProbeName, { received: number; dropped: number }>();
   #timer: NodeJS.Timeout | undefined;
   #sinkErrors = 0;
-  #lastTriggerMs = 0;
+  readonly #trigger: Cadence;
 
   constructor(ctx: ProbeContext, sinks: RecordSink[]) {
     this.#ctx = ctx;
     this.#sinks = sinks;
+    this.#trigger = new Cadence(ctx.config.interval * 1000);
   }
 
   get status(): readonly ProbeStatus[] {
@@ -79,12 +81,8 @@ export class Runtime {
 
   poll(): void {
     const now = Date.now();
-    // Self-triggered probes sample once per interval, when we fire the trigger; half a poll
-    // period of slack keeps the period from slipping by a whole poll.
-    if (now - this.#lastTriggerMs >= this.#ctx.config.interval * 1000 - POLL_PERIOD_MS / 2 && this.#running.some((r) => usesSelfTrigger(r.loaded))) {
-      this.#lastTriggerMs = now;
-      fireSelfTrigger();
-    }
+    // Self-triggered probes sample once per interval, when we fire the trigger.
+    if (this.#running.some((r) => usesSelfTrigger(r.loaded)) && this.#trigger.due(now)) fireSelfTrigger();
     for (const r of this.#running) {
       try {
         r.source.poll(now);
