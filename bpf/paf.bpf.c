@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* paf: page allocation failures. kmem:mm_page_alloc fires after the allocator's slow path with
  * a NULL page when an allocation failed; on that path only we count the failure per
- * (order, gfp), take the kernel stack and snapshot every zone of the failing node. A
- * rate-limited hook on sched_switch sends the same zone snapshot periodically (when it changed)
- * so zone gauges are live without failures, and oom:reclaim_retry_zone counts slow-path
+ * (order, gfp), take the kernel stack and snapshot every zone of the failing node. The same
+ * zone snapshot is sent periodically (when it changed) so zone gauges are live without
+ * failures: from a uprobe user space fires once per interval in its own task, or, as a
+ * fallback, from a rate-limited hook on sched_switch. oom:reclaim_retry_zone counts slow-path
  * retries. Zones are reached through the task's memcg (kernel_mem.bpf.h): no kprobes needed. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -222,13 +223,15 @@ static __always_inline void sample_node(struct task_struct *task, __u32 nid, __u
 	bpf_ringbuf_submit(out, 0);
 }
 
-static __always_inline int sample_zones(struct task_struct *task)
+static __always_inline int sample_zones(struct task_struct *task, bool rate_limited)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	if (now - last_sample_ns < min_interval_ns)
-		return 0;
-	last_sample_ns = now;
+	if (rate_limited) {
+		if (now - last_sample_ns < min_interval_ns)
+			return 0;
+		last_sample_ns = now;
+	}
 	for (__u32 nid = 0; nid < MW_MAX_NODES; nid++) {
 		if (nid >= nr_nodes)
 			break;
@@ -265,7 +268,17 @@ static __always_inline int on_retry(int node, int zone_idx, int order, __u64 rec
 
 /* === Strategies, in the order the loader tries them (src/probes/paf.ts) ===================== */
 
-/* tp_btf: the tracepoint's own arguments; page == NULL is the failure. */
+/* uprobe: user space fires this once per interval in its own task (src/runtime/self-trigger.ts).
+ * The zones are node-wide, so our own task's memcg path reaches them, and no context switch of
+ * the host pays for the snapshot. Failures are still caught by paf_tp_btf. */
+SEC("uprobe")
+int paf_zones_uprobe(struct pt_regs *ctx)
+{
+	return sample_zones((struct task_struct *)bpf_get_current_task(), false);
+}
+
+/* tp_btf: the tracepoint's own arguments; page == NULL is the failure. It runs on every page
+ * allocation of the host: nothing is read before that test. */
 SEC("tp_btf/mm_page_alloc")
 int BPF_PROG(paf_tp_btf, struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype)
 {
@@ -277,7 +290,7 @@ int BPF_PROG(paf_tp_btf, struct page *page, unsigned int order, gfp_t gfp_flags,
 SEC("tp_btf/sched_switch")
 int BPF_PROG(paf_zones_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return sample_zones(prev);
+	return sample_zones(prev, true);
 }
 
 SEC("tp_btf/reclaim_retry_zone")
@@ -299,17 +312,17 @@ int paf_tracepoint(struct trace_event_raw_mm_page_alloc___compat *ctx)
 
 	if (ctx->pfn != (unsigned long)-1)
 		return 0;
-	if (bpf_core_field_size(ctx->gfp_flags) == 4)
-		gfp = *(__u32 *)((void *)ctx + bpf_core_field_offset(ctx->gfp_flags));
-	else
-		gfp = *(__u64 *)((void *)ctx + bpf_core_field_offset(ctx->gfp_flags));
+	/* bpf_core_field_size(gfp_flags) bytes at its relocated offset (4 on 5.10, 8 on 6.1),
+	 * widened to u64. A plain load would carry the relocation itself, and libbpf refuses a
+	 * load whose size is not the local field's; a modified ctx pointer cannot be dereferenced. */
+	gfp = BPF_CORE_READ_BITFIELD_PROBED(ctx, gfp_flags);
 	return on_failure(ctx, ctx->order, gfp, ctx->migratetype, -1, PAF_SOURCE_TRACEPOINT);
 }
 
 SEC("tracepoint/sched/sched_switch")
 int paf_zones_tracepoint(void *ctx)
 {
-	return sample_zones((struct task_struct *)bpf_get_current_task());
+	return sample_zones((struct task_struct *)bpf_get_current_task(), true);
 }
 
 SEC("tracepoint/oom/reclaim_retry_zone")
@@ -407,7 +420,7 @@ int BPF_KRETPROBE(paf_alloc_return, struct page *page)
 SEC("kprobe/finish_task_switch")
 int BPF_KPROBE(paf_zones_kprobe)
 {
-	return sample_zones((struct task_struct *)bpf_get_current_task());
+	return sample_zones((struct task_struct *)bpf_get_current_task(), true);
 }
 
 char LICENSE[] SEC("license") = "GPL";

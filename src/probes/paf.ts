@@ -233,10 +233,11 @@ export function decodeStack(value: Buffer): bigint[] {
 // program ([bpf]), the tracepoint or kprobe machinery that ran it.
 const TRACING_FRAME = /^(?:bpf_trace_run\d+|__bpf_trace_|__traceiter_|trace_call_bpf|perf_trace_|kprobe_|kretprobe_|__kretprobe_|pre_handler_kretprobe|rethook_|arch_rethook_|bpf_get_stack)|\[bpf\]$/;
 
-/** The stack from the first frame that is not the tracing machinery on. */
+/** The stack from the first frame that is not the tracing machinery on; empty when all are
+ * (kernels before 5.13 cannot unwind a kretprobe's stack past its trampoline). */
 export function withoutTracingFrames(frames: readonly KernelFrame[]): KernelFrame[] {
   const first = frames.findIndex((f) => !TRACING_FRAME.test(f.symbol));
-  return first < 0 ? [...frames] : frames.slice(first);
+  return first < 0 ? [] : frames.slice(first);
 }
 
 /** Symbolized frames of a stack's addresses (hex addresses without a usable symbol table), tracing frames left out. */
@@ -377,8 +378,9 @@ export class PafSource implements ProbeSource {
       rec.container = readContainerOf(rec.pid);
       if (rec.stackId >= 0) {
         const frames = this.#stacks.frames(rec.stackId);
-        if (frames) rec.stack = frames;
-        else rec.stackError = `stack ${rec.stackId} not in the stack map`;
+        if (!frames) rec.stackError = `stack ${rec.stackId} not in the stack map`;
+        else if (frames.length === 0) rec.stackError = 'the kernel unwound no frame past the tracing machinery (kretprobe trampoline)';
+        else rec.stack = frames;
       }
     }
     this.#emit(rec);
@@ -436,7 +438,20 @@ export function pafVocabulary(ctx: ProbeContext): PafVocabulary {
 export const pafProbe: ProbeDefinition<PafRecord> = {
   name: 'paf',
   object: 'paf',
+  // Failures are only seen on kmem:mm_page_alloc (every allocation runs its program, which
+  // returns at once unless the page is NULL). Zone snapshots: self-triggered first (once per
+  // interval in our own task, nothing on the host's context switches), then the rate-limited
+  // sched_switch hooks of the fallbacks.
   strategies: [
+    {
+      name: 'uprobe',
+      programs: [
+        { program: 'paf_tp_btf' },
+        { program: 'paf_zones_uprobe', selfTrigger: true },
+        { program: 'paf_retry_tp_btf', optional: true },
+      ],
+      note: 'zone snapshots self-triggered once per interval (no per-switch cost); failures on kmem:mm_page_alloc as a BTF tracepoint',
+    },
     {
       name: 'tp_btf',
       programs: [

@@ -12,7 +12,7 @@ import { startProbe } from '../helpers/probe-harness.ts';
 import { readZoneinfo, type ZoneinfoZone } from '../fixtures/paf-provoke.ts';
 
 const KERNEL = readKernelInfo();
-const STRATEGIES = ['tp_btf', 'tracepoint', ...(KERNEL.kprobes ? ['kprobe'] : [])];
+const STRATEGIES = ['uprobe', 'tp_btf', 'tracepoint', ...(KERNEL.kprobes ? ['kprobe'] : [])];
 const EXACT = ['min', 'low', 'high', 'boost', 'present', 'managed', 'spanned'] as const;
 
 /** A snapshot taken after `before` was read, and zoneinfo read again right after it arrived. */
