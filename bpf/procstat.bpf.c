@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* procstat: per-process memory counters read from the mm_struct of the task being switched
- * out, at most once per interval per process, and emitted only when they changed: a process
- * that sleeps costs nothing after its first report.
+/* procstat: per-process memory counters read from each process's mm_struct and emitted only
+ * when they changed: a process whose memory does not change costs no record after its first.
+ *
+ * First strategy: a task iterator that user space runs once per interval (procstat_iter): every
+ * process is read in mem-watcher's own read() and nothing runs on the host's context switches
+ * or page faults; exits come from sched_process_exit.
+ *
+ * Fallback strategies read the task being switched out, at most once per interval per process.
  *
  * A change made just before a process goes to sleep falls inside the rate limit of its last
  * read; that read is deferred (the `deferred` queue) and done by whichever context switch
@@ -474,6 +479,55 @@ int procstat_seed(struct bpf_iter__task *ctx)
 	if (bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST))
 		return 0;	/* a context switch got there first and reported it */
 	fill_event(&ev, task, tgid, &v, now);
+	bpf_seq_write(ctx->meta->seq, &ev, sizeof(ev));
+	return 0;
+}
+
+/* The per-interval strategy. The iterator visits every thread: a process is read from its group
+ * leader, or, when the leader has exited before its threads, from each thread left (the first
+ * read is sent; the same values again are not). A process is written to the iterator's output
+ * (no ring buffer to overflow) when it is new or any value changed since what was sent. */
+SEC("iter/task")
+int procstat_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct procstat_event ev = {};
+	struct proc_state *st;
+	__u64 now;
+	__u32 tgid;
+
+	if (!task)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (BPF_CORE_READ(task, pid) != tgid) {
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+		if (BPF_CORE_READ(leader, mm) && !(BPF_CORE_READ(leader, flags) & PF_EXITING))
+			return 0;	/* the leader speaks for the process */
+	}
+	if (read_task(task, tgid, &ev.v))
+		return 0;
+	now = bpf_ktime_get_ns();
+	st = bpf_map_lookup_elem(&procs, &tgid);
+	if (st) {
+		if (values_equal(&ev.v, &st->sent))
+			return 0;
+		st->sent = ev.v;
+		st->last_read_ns = now;
+	} else {
+		struct proc_state fresh = { .sent = ev.v, .last_read_ns = now };
+
+		if (bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST))
+			return 0;
+		/* The exit hook reports only processes it finds in procs, and it looks after the
+		 * group's live count reached 0: if that happened since the read, the hook may have
+		 * looked before the insert. Then forget the process rather than keep it for good. */
+		if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+			bpf_map_delete_elem(&procs, &tgid);
+			return 0;
+		}
+	}
+	fill_event(&ev, task, tgid, &ev.v, now);
 	bpf_seq_write(ctx->meta->seq, &ev, sizeof(ev));
 	return 0;
 }

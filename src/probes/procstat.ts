@@ -1,8 +1,12 @@
-// procstat: per-process memory, read in the kernel from each process's mm_struct when one of
-// its threads is switched out, emitted on change (bpf/procstat.bpf.c). Here: the records, the
-// strategies, and the table of latest values per process that exporters select from.
+// procstat: per-process memory, read in the kernel from each process's mm_struct once per
+// interval by a task iterator (or, in the fallback strategies, when one of its threads is
+// switched out), emitted on change (bpf/procstat.bpf.c). Here: the records, the strategies, and
+// the table of latest values per process that exporters select from.
 import { readIterator } from '../libbpf/ffi.ts';
 import { nrPossibleCpus } from '../libbpf/map.ts';
+import type { BpfObject } from '../libbpf/object.ts';
+import type { Logger } from '../log.ts';
+import { Cadence } from '../runtime/cadence.ts';
 import type { KernelInfo } from '../runtime/kernel.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
 import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
@@ -174,14 +178,85 @@ export class ProcessTable {
   }
 }
 
+/**
+ * The iter strategy's source: the task iterator run once per interval in this process (its
+ * output: the processes that are new or changed), and the ring buffer of exit records.
+ */
+export class IteratorSource implements ProbeSource {
+  readonly #rb: RingBufferSource;
+  readonly #progFd: number;
+  readonly #cadence: Cadence;
+  readonly #kernel: Pick<KernelInfo, 'pageSize'>;
+  readonly #emit: (r: ProcstatRecord) => void;
+  readonly #log: Logger;
+  #passes = 0;
+  #received = 0;
+  #failed = 0;
+
+  constructor(obj: BpfObject, periodMs: number, kernel: Pick<KernelInfo, 'pageSize'>, log: Logger, emit: (r: ProcstatRecord) => void) {
+    this.#progFd = obj.program('procstat_iter').fd;
+    this.#cadence = new Cadence(periodMs);
+    this.#kernel = kernel;
+    this.#emit = emit;
+    this.#log = log;
+    this.#rb = new RingBufferSource(obj, 'events', (buf) => emit(decodeProcstat(buf, kernel)), log, 'procstat');
+  }
+
+  /** Iterator passes run so far. */
+  get passes(): number {
+    return this.#passes;
+  }
+
+  /** One pass now: every process that is new or changed since the previous pass. */
+  pass(): void {
+    let records: ProcstatRecord[];
+    try {
+      records = decodeSeed(readIterator(this.#progFd, 'procstat_iter'), this.#kernel);
+    } catch (err) {
+      // A failed pass leaves what was sent unchanged for what it did not write: the next one retries.
+      if (this.#failed++ === 0) this.#log.warn(`procstat: task iterator pass failed: ${(err as Error).message}`);
+      return;
+    }
+    this.#passes++;
+    for (const r of records) this.#emit(r);
+    this.#received += records.length;
+  }
+
+  poll(nowMs: number): void {
+    // Samples before exits: an exit drained after its process's last sample removes it.
+    if (this.#cadence.due(nowMs)) this.pass();
+    this.#rb.poll();
+  }
+
+  counters(): { received: number; dropped: number } {
+    const c = this.#rb.counters();
+    return { received: c.received + this.#received, dropped: c.dropped };
+  }
+
+  stop(): void {
+    this.#rb.stop();
+  }
+}
+
 export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
   name: 'procstat',
   object: 'procstat',
-  // Tracepoints first: a stable ABI on every kernel, where finish_task_switch is a static
-  // function that gets inlined or renamed (.isra) and is invisible to kprobes on kernels built
-  // without them. The seed's finish_task_switch hooks stay for kernels whose tracepoints are off.
-  // The exit hook is sched_process_exit everywhere; rss_stat (5.5+) is optional.
+  // The task iterator first: every process read once per interval in mem-watcher's own task,
+  // and nothing on the host's context switches or page faults (5.8+, which every supported
+  // kernel is). Then tracepoints: a stable ABI on every kernel, where finish_task_switch is a
+  // static function that gets inlined or renamed (.isra) and is invisible to kprobes on kernels
+  // built without them. The seed's finish_task_switch hooks stay for kernels whose tracepoints
+  // are off. The exit hook is sched_process_exit everywhere; rss_stat (5.5+) is optional, and
+  // only the switch strategies need it (a process that sleeps is read by the iterator anyway).
   strategies: [
+    {
+      name: 'iter',
+      note: 'a task iterator run once per interval by mem-watcher (5.8+): no per-switch or per-fault cost; exit via tp_btf',
+      programs: [
+        { program: 'procstat_iter', iterator: true },
+        { program: 'procstat_tp_btf_exit' },
+      ],
+    },
     {
       name: 'tp_btf',
       note: 'sched_switch and sched_process_exit as BTF tracepoints (5.5+; ring buffer: 5.8+)',
@@ -219,21 +294,31 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
       ],
     },
   ],
-  configure(obj, ctx) {
+  configure(obj, ctx, strategy) {
     const p = ctx.config.probes.procstat;
     obj.setRodata({
       min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
       nr_cpus: nrPossibleCpus(),
     });
     obj.map('procs').setMaxEntries(p.max_processes);
-    obj.map('deferred').setMaxEntries(p.max_processes);
-    // The start-up snapshot (see start) is loaded with every strategy: iterators need 5.8, as
-    // the ring buffer does.
-    obj.program('procstat_seed').setAutoload(true);
+    // Deferred reads: only the switch strategies make them.
+    obj.map('deferred').setMaxEntries(strategy.name === 'iter' ? 1 : p.max_processes);
+    // The start-up snapshot (see start) is loaded with the switch strategies: iterators need
+    // 5.8, as the ring buffer does. The iter strategy's first pass is its snapshot.
+    if (strategy.name !== 'iter') obj.program('procstat_seed').setAutoload(true);
   },
   start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
     const cpus = nrPossibleCpus();
     if (cpus > 1024) ctx.log.warn(`procstat: ${cpus} possible CPUs; per-CPU RSS deltas are summed over the first 1024 only`);
+    if (loaded.strategy.name === 'iter') {
+      const source = new IteratorSource(loaded.obj, ctx.config.interval * 1000, ctx.kernel, ctx.log, emit);
+      source.poll(Date.now()); // every process now, not one interval from now
+      if (source.passes === 0) {
+        source.stop();
+        throw new Error('the task iterator cannot run');
+      }
+      return source;
+    }
     const source = new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeProcstat(buf, ctx.kernel)), ctx.log, 'procstat');
     // Processes that sleep throughout never switch: one pass over all tasks reports them now.
     try {

@@ -79,7 +79,7 @@ function assertRowMatches(row: string[], pid: number): void {
 test('-r --pid X prints X\'s memory as /proc/X/status shows it, and nothing else', async () => {
   const { header, rows, stderr } = await start(['-r', '--pid', String(holder.pid), '--interval', '1', '--duration', '3']).done;
   assert.deepEqual(header, HEADER);
-  assert.match(stderr, /procstat: attached with (tp_btf|tracepoint|fentry|kprobe)\b/);
+  assert.match(stderr, /procstat: attached with (iter|tp_btf|tracepoint|fentry|kprobe)\b/);
   assert.ok(rows.length >= 1, 'a row for the sleeping process (from the start-up snapshot)');
   for (const row of rows) assert.equal(row[1], String(holder.pid));
   const last = rows[rows.length - 1]!;
