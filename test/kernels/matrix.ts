@@ -197,7 +197,7 @@ function hooksOf(def: ProbeDefinition<unknown>, strategy: string): string {
       byKind.set(kind, [...(byKind.get(kind) ?? []), target]);
     }
     return [...byKind].map(([kind, targets]) => {
-      const named = targets.filter((t) => t && t !== '?');
+      const named = pairBeginEnd(targets.filter((t) => t && t !== '?'));
       return named.length ? `${kind} ${named.join(', ')}` : `${kind} ×${targets.length}`;
     }).join('; ');
   } catch (err) {
@@ -205,6 +205,18 @@ function hooksOf(def: ProbeDefinition<unknown>, strategy: string): string {
   } finally {
     obj?.close();
   }
+}
+
+/** x_begin, x_end -> x_begin/end (reclaim hooks come in such pairs). */
+function pairBeginEnd(targets: string[]): string[] {
+  const out: string[] = [];
+  for (const t of targets) {
+    const prev = out.at(-1);
+    const m = /^(.*)_end(\??)$/.exec(t);
+    if (prev && m && prev === `${m[1]}_begin${m[2]}`) out[out.length - 1] = `${m[1]}_begin/end${m[2]}`;
+    else out.push(t);
+  }
+  return out;
 }
 
 // --- kernel tests ---------------------------------------------------------------------------
@@ -221,43 +233,38 @@ function testEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /**
- * Runs the test files, each in a node process of its own (as node --test would, without the
- * runner process: under TCG every node start costs seconds); the first failing test and its
- * error make the detail. Tests whose names name another of the probe's strategies (a file that
- * loops over strategies itself) are left to that strategy's cell; a run in which no test
- * passed proves nothing and fails.
+ * Runs the test files in one node process (--test-isolation=none: under TCG every node start
+ * and every load of our modules costs seconds, so a probe's files share them); the failing
+ * tests and their errors make the detail. Tests whose names name another of the probe's
+ * strategies (a file that loops over strategies itself) are left to that strategy's cell; a run
+ * in which no test passed proves nothing and fails.
  */
 function runTests(files: string[], env: Record<string, string>, label: string, others: readonly string[] = []): TestRun {
   const t0 = Date.now();
   const skip = others.length ? [`--test-skip-pattern=\\b(${others.join('|')})\\b`] : [];
-  let passed = 0;
-  let skipped = 0;
-  const diag: string[] = [];
-  for (const file of files) {
-    const r = spawnSync(process.execPath, ['--test-reporter=tap', ...skip, file], {
-      cwd: ROOT, env: testEnv(env), encoding: 'utf8', timeout: testTimeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024,
-    });
-    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-    // What a test says about MGLRU (pr under lru_gen) is the finding the README reports.
-    diag.push(...[...out.matchAll(/^\s*# (?!mem-watcher )(.*MGLRU.*)$/gm)].map((m) => m[1]!.trim()));
-    if (r.error || r.status !== 0) {
-      const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      const timedOut = r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-      const why = timedOut ? `${relative(ROOT, file)} timed out after ${opts.timeout}s` : firstFailure(out) ?? `${relative(ROOT, file)}: exit ${r.status ?? r.signal}`;
-      say(`  ${label}: ${relative(ROOT, file)} failed after ${secs}s:`);
-      for (const l of failureBlocks(out)) say(`  | ${l}`);
-      return { ok: false, detail: why };
-    }
-    passed += Number(/^# pass (\d+)$/m.exec(out)?.[1] ?? 0);
-    skipped += Number(/^# skipped (\d+)$/m.exec(out)?.[1] ?? 0);
-    if (opts.verbose) for (const l of out.trimEnd().split('\n')) say(`  | ${l}`);
-  }
+  const r = spawnSync(process.execPath, ['--test', '--test-isolation=none', '--test-reporter=tap', ...skip, ...files], {
+    cwd: ROOT, env: testEnv(env), encoding: 'utf8', timeout: testTimeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024,
+  });
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const names = files.map((f) => relative(ROOT, f)).join(' ');
+  // What a test says about MGLRU (pr under lru_gen) is the finding the README reports.
+  const diag = [...out.matchAll(/^\s*# (?!mem-watcher )(.*MGLRU.*)$/gm)].map((m) => m[1]!.trim());
+  const passed = Number(/^# pass (\d+)$/m.exec(out)?.[1] ?? 0);
+  const skipped = Number(/^# skipped (\d+)$/m.exec(out)?.[1] ?? 0);
+  if (opts.verbose) for (const l of out.trimEnd().split('\n')) say(`  | ${l}`);
+  if (r.error || r.status !== 0) {
+    const timedOut = r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+    say(`  ${label}: failed after ${secs}s (${names}):`);
+    for (const l of failureBlocks(out)) say(`  | ${l}`);
+    const why = timedOut ? `timed out after ${opts.timeout}s (${names})` : failures(out).join('; ') || `node --test exit ${r.status ?? r.signal} (${names})`;
+    return { ok: false, detail: why };
+  }
   if (passed === 0) {
     say(`  ${label}: no test passed (${skipped} skipped) in ${secs}s`);
     return { ok: false, detail: `attached, but no test ran with it (${skipped} skipped)` };
   }
-  say(`  ${label}: ${passed} passed${skipped ? `, ${skipped} skipped` : ''} (${files.map((f) => relative(ROOT, f)).join(' ')}) in ${secs}s`);
+  say(`  ${label}: ${passed} passed${skipped ? `, ${skipped} skipped` : ''} (${names}) in ${secs}s`);
   return { ok: true, detail: [...new Set(diag)].join('; ') };
 }
 
@@ -273,22 +280,26 @@ function failureBlocks(tap: string): string[] {
   return out.length ? out.slice(0, 120) : lines.slice(-40);
 }
 
-/** The innermost failing test of TAP output and its error message. */
-function firstFailure(tap: string): string | undefined {
+/** Each failing test that has no failing subtest: "file: name: error". */
+function failures(tap: string): string[] {
   const lines = tap.split('\n');
-  let best: { depth: number; i: number } | undefined;
+  const out: string[] = [];
   lines.forEach((l, i) => {
-    const m = /^(\s*)not ok \d+ - (.*)$/.exec(l);
-    if (m && (!best || m[1]!.length > best.depth)) best = { depth: m[1]!.length, i };
+    const m = /^(\s*)not ok \d+ - (.*?)(?: # .*)?$/.exec(l);
+    if (!m) return;
+    const block = lines.slice(i + 1, i + 40);
+    const end = block.findIndex((x) => /^\s*\.\.\.$/.test(x));
+    const yaml = end < 0 ? block : block.slice(0, end);
+    if (yaml.some((x) => /failureType: 'subtestsFailed'/.test(x))) return;
+    const at = yaml.findIndex((x) => /^\s+error: /.test(x));
+    let msg = at < 0 ? '' : yaml[at]!.replace(/^\s+error: /, '');
+    // YAML block scalars (|-, >-) put the message on the next lines.
+    if (/^[|>]-?$/.test(msg)) msg = yaml[at + 1]?.trim() ?? '';
+    msg = msg.replace(/^(['"])(.*)\1$/, '$2');
+    const file = /location: '([^':]+)/.exec(yaml.join('\n'))?.[1];
+    out.push(`${file ? `${relative(KERNEL_TESTS, file)}: ` : ''}${m[2]}${msg ? `: ${msg.slice(0, 200)}` : ''}`);
   });
-  if (!best) return undefined;
-  const name = /not ok \d+ - (.*)$/.exec(lines[best.i]!)![1]!.replace(/ # .*$/, '');
-  const at = lines.slice(best.i + 1, best.i + 40).findIndex((l) => /^\s+error: /.test(l));
-  let msg = at < 0 ? '' : lines[best.i + 1 + at]!.replace(/^\s+error: /, '');
-  // YAML block scalars (|-, >-) put the message on the next lines.
-  if (/^[|>]-?$/.test(msg)) msg = lines[best.i + 2 + at]?.trim() ?? '';
-  msg = msg.replace(/^(['"])(.*)\1$/, '$2');
-  return `${name}${msg ? `: ${msg.slice(0, 200)}` : ''}`;
+  return out.slice(0, 3);
 }
 
 // --- the matrix -------------------------------------------------------------------------------

@@ -69,6 +69,8 @@ interface Run {
   status: number;
   lines: string[];
   secs: number;
+  /** Its cells, with a failure for each one it owed and never reported. */
+  rows?: MatrixRow[];
 }
 
 /** Runs a command with its output shown as it comes and kept for parsing. */
@@ -106,6 +108,16 @@ const runs: Run[] = [];
 const allRows: MatrixRow[] = [];
 let failed = false;
 
+/** Why a run stopped before its last cell: the guest kernel's own last words, if it oopsed. */
+function endedEarly(r: Run): string {
+  const text = r.lines.join('\n');
+  const oops = /\] ((?:Oops|BUG|Kernel panic)[^\n]*)/.exec(text)?.[1];
+  const rip = /\] RIP: \S+:(\S+)/.exec(text)?.[1];
+  const during = [...text.matchAll(/^HOOKS probe=(\S+) strategy=(\S+)/gm)].at(-1);
+  if (oops) return `the guest kernel died (${oops.trim()}${rip ? ` at ${rip}` : ''})${during ? ` during ${during[1]}/${during[2]}` : ''}`;
+  return r.status === 124 ? 'the guest timed out' : `the run ended early (exit ${r.status})`;
+}
+
 function collect(r: Run): void {
   const rows = rowsFromOutput(r.lines);
   const release = /^MATRIX kernel=(\S+)/m.exec(r.lines.join('\n'))?.[1];
@@ -115,16 +127,16 @@ function collect(r: Run): void {
     return;
   }
   // A guest that died or timed out mid-way leaves cells unreported: each is a failure.
-  {
-    for (const o of owed(r.lines)) {
-      if (!rows.some((x) => x.variant === '-' && x.probe === o.probe && x.strategy === o.strategy)) {
-        rows.push({ kernel: release, variant: '-', probe: o.probe, strategy: o.strategy, outcome: 'fail', hooks: '', detail: `no result: the run ended early (exit ${r.status})` });
-      }
+  const why = endedEarly(r);
+  for (const o of owed(r.lines)) {
+    if (!rows.some((x) => x.variant === '-' && x.probe === o.probe && x.strategy === o.strategy)) {
+      rows.push({ kernel: release, variant: '-', probe: o.probe, strategy: o.strategy, outcome: 'fail', hooks: '', detail: `no result: ${why}` });
     }
   }
   if (rows.some((x) => x.outcome === 'fail') || r.status !== 0) failed = true;
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeTsv(join(RESULTS_DIR, `${release}.tsv`), rows);
+  r.rows = rows;
   allRows.push(...rows);
 }
 
@@ -146,7 +158,7 @@ const wall = (Date.now() - t0) / 1000;
 
 console.log('\nrun-all: summary');
 for (const r of runs) {
-  const rows = rowsFromOutput(r.lines);
+  const rows = r.rows ?? [];
   const count = (o: string) => rows.filter((x) => x.outcome === o).length;
   const ktestFails = r.lines.filter((l) => /^KTEST .* fail/.test(l)).length;
   console.log(`  ${r.label.padEnd(6)} exit ${r.status}  ${r.secs.toFixed(0).padStart(4)}s  pass ${count('pass')}  fail ${count('fail')}  unavailable ${count('unavailable')}  not-implemented ${count('not-implemented')}${ktestFails ? `  failing other kernel tests ${ktestFails}` : ''}`);
