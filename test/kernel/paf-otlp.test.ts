@@ -9,16 +9,25 @@ import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-pr
 
 const latest = (metrics: OtlpMetric[], name: string) => metrics.filter((m) => m.name === name).at(-1);
 
-test('zone watermarks and pages over OTLP, live without failures, as /proc/zoneinfo has them', { timeout: 120_000 }, async () => {
+/** A receiver wait that, when it times out, says what the CLI printed (a slow guest start, or an error). */
+async function arrives<T>(wait: Promise<T>, cli: ReturnType<typeof startCli>): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nCLI ${cli.child.exitCode === null ? 'still running' : `exited ${cli.child.exitCode}`}; stderr:\n${cli.stderr().slice(-2000)}`);
+  }
+}
+
+test('zone watermarks and pages over OTLP, live without failures, as /proc/zoneinfo has them', { timeout: 180_000 }, async () => {
   const rx = await startOtlpReceiver();
   const before = readZoneinfo().filter((z) => z.present > 0);
   const cli = startCli(['-a', '--exporter', 'otlp', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
   try {
-    const [wm, pages] = await rx.waitFor(() => {
+    const [wm, pages] = await arrives(rx.waitFor(() => {
       const w = latest(rx.metrics(), 'memwatcher.zone.watermark');
       const p = latest(rx.metrics(), 'memwatcher.zone.pages');
       return w && p && w.points.length > 0 && p.points.length > 0 ? [w, p] as const : undefined;
-    }, 60_000);
+    }, 120_000), cli);
     assert.equal(wm.unit, '{page}');
     assert.equal(pages.unit, '{page}');
     assert.equal(wm.kind, 'gauge');
@@ -44,20 +53,20 @@ test('zone watermarks and pages over OTLP, live without failures, as /proc/zonei
   assert.equal(code, 0, cli.stderr());
 });
 
-test('a real failure over OTLP: the failure counter and a page_alloc.failure span', { skip: provokeRefusal('test/kernel/paf-otlp.test.ts'), timeout: 240_000 }, async () => {
+test('a real failure over OTLP: the failure counter and a page_alloc.failure span', { skip: provokeRefusal('test/kernel/paf-otlp.test.ts'), timeout: 300_000 }, async () => {
   const rx = await startOtlpReceiver();
   const cli = startCli(['-a', '--exporter', 'otlp', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
   try {
-    await rx.waitFor(() => latest(rx.metrics(), 'memwatcher.zone.pages'), 60_000); // attached and exporting
+    await arrives(rx.waitFor(() => latest(rx.metrics(), 'memwatcher.zone.pages'), 120_000), cli); // attached and exporting
     const run = await provokeFailure([cli.child.pid!]);
-    const span = await rx.waitFor(() => rx.spans().find((s) => s.name === 'page_alloc.failure' && s.attributes['process.pid'] === run.pid && s.attributes['memwatcher.alloc.order'] === 9), 60_000);
+    const span = await arrives(rx.waitFor(() => rx.spans().find((s) => s.name === 'page_alloc.failure' && s.attributes['process.pid'] === run.pid && s.attributes['memwatcher.alloc.order'] === 9), 60_000), cli);
     assert.match(String(span.attributes['memwatcher.alloc.gfp']), /__GFP_COMP/);
     assert.match(String(span.attributes['process.executable.name']), /^python3/);
     assert.match(String(span.attributes['code.stacktrace']), /hugetlb_reserve_pages/);
     for (const a of ['memwatcher.zone.name', 'memwatcher.numa.node', 'memwatcher.zone.watermark.min', 'memwatcher.zone.watermark.low', 'memwatcher.zone.watermark.high', 'memwatcher.zone.pages.free', 'memwatcher.zone.pages.managed', 'memwatcher.zone.pages.present']) {
       assert.ok(span.attributes[a] !== undefined, `${a} on the span`);
     }
-    const failures = await rx.waitFor(() => latest(rx.metrics(), 'memwatcher.page_alloc.failures'), 30_000);
+    const failures = await arrives(rx.waitFor(() => latest(rx.metrics(), 'memwatcher.page_alloc.failures'), 30_000), cli);
     assert.equal(failures.unit, '{failure}');
     const order9 = failures.points.find((p) => p.attributes['memwatcher.alloc.order'] === 9 && p.attributes['memwatcher.alloc.gfp'] === span.attributes['memwatcher.alloc.gfp']);
     assert.ok(order9 && order9.value! >= 1, JSON.stringify(failures.points, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
