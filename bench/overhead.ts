@@ -42,7 +42,8 @@ export interface OverheadResult {
 export function conditions(): Condition[] {
   const all = availableProbes();
   const out: Condition[] = [{ name: 'no probes', probes: [] }];
-  for (const p of ['procstat', 'sysstat'] as const) if (all.includes(p)) out.push({ name: p, probes: [p] });
+  // paf alone: its failure hook runs on every page allocation of the page-fault storm.
+  for (const p of ['procstat', 'sysstat', 'paf'] as const) if (all.includes(p)) out.push({ name: p, probes: [p] });
   if (all.length > 1) out.push({ name: `all (${all.join(', ')})`, probes: all });
   return out;
 }
@@ -66,7 +67,7 @@ export async function overheadBench(o: {
       const local = c.probes.length && o.inProcess ? attachInProcess(c.probes) : undefined;
       const agent = c.probes.length && !o.inProcess ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
-        if (agent) await sleep(300); // past start-up work
+        if (agent || local) await sleep(300); // past start-up work (paf reads /proc/kallsyms in the background)
         let s0 = agent && sampleProc(agent.pid);
         pipe.get(c.name)!.runs.push(await pipeStorm(o.pipeLoops, o.pipeTool));
         let s1 = agent && sampleProc(agent.pid);

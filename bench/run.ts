@@ -1,9 +1,14 @@
 // `npm run bench`: every cost that matters, each beside its baseline from the same run, printed
 // as tables at the end and written to bench/results/latest.{md,json}.
-//   node bench/run.ts [--quick] [--only drain,overhead,programs,footprint,churn,extra] [--readme]
+//   node bench/run.ts [--quick] [--reps N] [--only drain,overhead,programs,footprint,churn,extra]
+//                     [--before FILE [--before-label TEXT]] [--readme]
 //   node bench/run.ts --render [--readme]
 // --readme copies the tables into README.md's "## Benchmarks" section; --render measures nothing
-// and renders the tables again from bench/results/latest.json.
+// and renders the tables again from bench/results/latest.json. With --only, the sections not
+// run are kept from the previous latest.json (the tables say they come from that earlier run).
+// --reps sets the storms' repetitions (default 4, 2 with --quick). --before FILE (a results
+// JSON, e.g. a saved latest.json) puts that run's storm ratios and program costs beside the new
+// ones, labelled with --before-label.
 //
 // Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts, when they
 // exist, are imported and their `benchSection({ quick })` export is awaited; it returns
@@ -26,24 +31,63 @@ import { overheadBench, programCosts } from './overhead.ts';
 const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra'] as const;
 type Section = (typeof SECTIONS)[number];
 
-function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; readme: boolean; render: boolean } {
-  let quick = false;
-  let readme = false;
-  let render = false;
-  let only = new Set<Section>(SECTIONS);
+interface Options {
+  quick: boolean;
+  only: Set<Section>;
+  /** --only was given: the other sections come from the previous results. */
+  partial: boolean;
+  readme: boolean;
+  render: boolean;
+  reps?: number;
+  before?: string;
+  beforeLabel?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, only: new Set<Section>(SECTIONS), partial: false, readme: false, render: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--quick') quick = true;
-    else if (a === '--readme') readme = true;
-    else if (a === '--render') render = true;
+    if (a === '--quick') o.quick = true;
+    else if (a === '--readme') o.readme = true;
+    else if (a === '--render') o.render = true;
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',').filter(Boolean);
       const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
       if (bad.length || !names.length) throw new Error(`--only takes a comma-separated list of ${SECTIONS.join(', ')}`);
-      only = new Set(names as Section[]);
-    } else throw new Error(`unknown argument ${a} (use --quick, --only LIST, --readme, --render)`);
+      o.only = new Set(names as Section[]);
+      o.partial = true;
+    } else if (a === '--reps') {
+      o.reps = Number(argv[++i]);
+      if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps takes a whole number of repetitions');
+    } else if (a === '--before') {
+      o.before = argv[++i];
+      if (!o.before || !existsSync(o.before)) throw new Error('--before takes a results JSON file (e.g. a saved bench/results/latest.json)');
+    } else if (a === '--before-label') o.beforeLabel = argv[++i];
+    else throw new Error(`unknown argument ${a} (use --quick, --reps N, --only LIST, --before FILE, --before-label TEXT, --readme, --render)`);
   }
-  return { quick, only, readme, render };
+  return o;
+}
+
+/** The sections of `prev` that this run does not measure, kept with the machine they ran on. */
+function carryOver(results: BenchResults, prev: BenchResults & { extraData?: Record<string, unknown> }, only: Set<Section>, extraData: Record<string, unknown>): void {
+  const kept: string[] = [];
+  const keep = <K extends 'drain' | 'overhead' | 'programs' | 'footprint' | 'churn'>(k: K) => {
+    if (!only.has(k) && prev[k] !== undefined) {
+      results[k] = prev[k];
+      kept.push(k);
+    }
+  };
+  keep('drain');
+  keep('overhead');
+  keep('programs');
+  keep('footprint');
+  keep('churn');
+  if (!only.has('extra') && prev.extra.length) {
+    results.extra = prev.extra;
+    Object.assign(extraData, prev.extraData ?? {});
+    kept.push(...prev.extra.map((x) => x.title));
+  }
+  if (kept.length) results.earlier = { machine: prev.earlier?.machine ?? prev.machine, sections: kept };
 }
 
 function log(msg: string): void {
@@ -79,8 +123,9 @@ function updateReadme(md: string): void {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  const latest = join(ROOT, 'bench/results/latest.json');
   if (opts.render) {
-    const saved = JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchResults;
+    const saved = JSON.parse(readFileSync(latest, 'utf8')) as BenchResults;
     const md = renderMarkdown(saved);
     writeFileSync(join(ROOT, 'bench/results/latest.md'), md);
     process.stdout.write(md);
@@ -95,6 +140,12 @@ async function main(): Promise<void> {
   const q = opts.quick;
   const results: BenchResults = { machine: describeMachine(), extra: [], errors: [] };
   const extraData: Record<string, unknown> = {};
+  if (opts.partial && existsSync(latest)) carryOver(results, JSON.parse(readFileSync(latest, 'utf8')) as BenchResults, opts.only, extraData);
+  if (opts.before) {
+    const b = JSON.parse(readFileSync(opts.before, 'utf8')) as BenchResults;
+    results.before = { label: opts.beforeLabel ?? `the run of ${b.machine.date}`, machine: b.machine, ...(b.overhead ? { overhead: b.overhead } : {}), ...(b.programs ? { programs: b.programs } : {}) };
+  }
+  const reps = opts.reps ?? (q ? 2 : 4);
   const t0 = performance.now();
   const section = async (name: Section, f: () => Promise<void>) => {
     if (!opts.only.has(name)) return;
@@ -120,7 +171,7 @@ async function main(): Promise<void> {
     results.drain = out;
   });
   await section('overhead', async () => {
-    results.overhead = await overheadBench({ reps: q ? 2 : 4, pipeLoops: 100_000, pagefaultSeconds: 1 });
+    results.overhead = await overheadBench({ reps, pipeLoops: 100_000, pagefaultSeconds: 1 });
   });
   await section('programs', async () => {
     results.programs = await programCosts({ pipeLoops: 100_000, pagefaultSeconds: 1 });

@@ -21,6 +21,10 @@ export interface BenchResults {
   extra: ExtraSection[];
   /** Sections that failed, with why. */
   errors: Array<{ section: string; error: string }>;
+  /** Sections kept from an earlier run (`--only` measured the others), and its machine line. */
+  earlier?: { machine: Machine; sections: string[] };
+  /** An earlier run's storm ratios and program costs, shown beside these (`--before`). */
+  before?: { label: string; machine: Machine; overhead?: OverheadResult; programs?: ProgramCost[] };
 }
 
 /** Budgets from the benchmark issue: probe-on throughput over probe-off, per storm. */
@@ -56,39 +60,51 @@ function drainTable(rs: DrainResult[]): string {
   ].join('\n');
 }
 
-function stormCells(fs: StormFigures[], budget: number): string[][] {
-  return fs.map((f, i) => [
-    f.condition,
-    `${si(f.perCpu)} (${si(f.perWall)}/s wall)`,
-    i === 0 ? '1' : `${f.ratio.toFixed(3)} (${f.wallRatio.toFixed(2)} wall)`,
-    i === 0 ? '' : f.ratio >= budget ? 'within' : '**over**',
-    f.agentCpu === undefined ? '' : pct(f.agentCpu),
-  ]);
+function stormCells(fs: StormFigures[], budget: number, before?: StormFigures[]): string[][] {
+  return fs.map((f, i) => {
+    const b = before?.find((x) => x.condition === f.condition);
+    return [
+      f.condition,
+      `${si(f.perCpu)} (${si(f.perWall)}/s wall)`,
+      ...(before ? [i === 0 ? '1' : b ? `${b.ratio.toFixed(3)}${b.ratio >= budget ? '' : ' (over)'}` : '-'] : []),
+      i === 0 ? '1' : `${f.ratio.toFixed(3)} (${f.wallRatio.toFixed(2)} wall)`,
+      i === 0 ? '' : f.ratio >= budget ? 'within' : '**over**',
+      f.agentCpu === undefined ? '' : pct(f.agentCpu),
+    ];
+  });
 }
 
-function overheadTables(o: OverheadResult): string {
+function overheadTables(o: OverheadResult, before?: BenchResults['before']): string {
+  const b = before?.overhead;
+  const head = (unit: string) => ['probes', unit, ...(b ? ['ratio before'] : []), b ? 'ratio now' : 'ratio', 'budget', 'agent CPU'];
   return [
+    ...(b ? [`"Ratio before": ${before!.label} (${before!.machine.date}, ${b.reps} repetitions, load ${before!.machine.loadStart.toFixed(1)}${before!.machine.loadEnd === undefined ? '' : ` → ${before!.machine.loadEnd.toFixed(1)}`}); "ratio now": this run.`, ''] : []),
     `Context-switch storm (\`${o.pipeTool}\`, ${si(o.pipeLoops)} round trips a run), budget ≥ ${BUDGET.pipe}:`,
     '',
-    table(['probes', 'round trips per CPU-s', 'ratio', `budget`, 'agent CPU'], stormCells(o.pipe, BUDGET.pipe)),
+    table(head('round trips per CPU-s'), stormCells(o.pipe, BUDGET.pipe, b?.pipe)),
     '',
     `Page-fault storm (bench/c/pagefault-storm: map, touch, unmap 16 MiB, ${o.pagefaultSeconds} s a run), budget ≥ ${BUDGET.pagefault}:`,
     '',
-    table(['probes', 'pages per CPU-s', 'ratio', 'budget', 'agent CPU'], stormCells(o.pagefault, BUDGET.pagefault)),
+    table(head('pages per CPU-s'), stormCells(o.pagefault, BUDGET.pagefault, b?.pagefault)),
     '',
     `${o.reps} repetitions, conditions interleaved (order rotating), median.${o.foreignPrograms.length ? ` Other tenants' tracing programs were loaded during the no-probe runs (so in every condition): ${o.foreignPrograms.slice(0, 12).map((n) => `\`${n}\``).join(', ')}${o.foreignPrograms.length > 12 ? `, and ${o.foreignPrograms.length - 12} more` : ''}.` : ' No other tracing programs were loaded during the no-probe runs.'} Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
   ].join('\n');
 }
 
-function programTable(ps: ProgramCost[]): string {
-  const idle = ps.filter((p) => p.runCnt === 0).map((p) => `\`${p.name}\``);
-  const rows = ps.filter((p) => p.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs).map((p) => [
+function programRows(ps: ProgramCost[]): string[][] {
+  return ps.filter((p) => p.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs).map((p) => [
     `\`${p.name}\``, p.type, si(p.runCnt), p.runCnt ? `${Math.round(p.avgNs)}` : '-', (p.runTimeNs / 1e6).toFixed(1),
   ]);
+}
+
+function programTable(ps: ProgramCost[], before?: BenchResults['before']): string {
+  const idle = ps.filter((p) => p.runCnt === 0).map((p) => `\`${p.name}\``);
+  const head = ['program', 'type', 'runs', 'ns/run', 'total ms'];
   return [
-    table(['program', 'type', 'runs', 'ns/run', 'total ms'], rows),
+    table(head, programRows(ps)),
     '',
-    `All kernel probes attached, \`kernel.bpf_stats_enabled=1\` during one context-switch storm and one page-fault storm (runs and time are the deltas over that window).${idle.length ? ` Not run in that window (their events did not occur): ${idle.join(', ')}.` : ''}`,
+    `All kernel probes attached, \`kernel.bpf_stats_enabled=1\` during one context-switch storm and one page-fault storm (runs and time are the deltas over that window).${idle.length ? ` Not run in that window (their events did not occur): ${idle.join(', ')}.` : ''} Iterator programs (\`iter/\`, one run per task visited) and self-triggered uprobes (type kprobe) run in mem-watcher's own task, once per interval: their time is the agent's CPU, not the observed work's.`,
+    ...(before?.programs ? ['', `Before: ${before.label} (${before.machine.date}), the same window:`, '', table(head, programRows(before.programs))] : []),
   ].join('\n');
 }
 
@@ -113,9 +129,10 @@ function churnTable(c: ChurnResult): string {
 
 export function renderMarkdown(r: BenchResults): string {
   const parts: string[] = [`Machine: ${machineLine(r.machine)}`, ''];
+  if (r.earlier) parts.push(`Kept from an earlier run (${r.earlier.sections.join(', ')}): ${machineLine(r.earlier.machine)}`, '');
   if (r.drain?.length) parts.push('### Drain: ring buffer → records, one core', '', drainTable(r.drain), '');
-  if (r.overhead) parts.push('### Overhead on the observed work', '', overheadTables(r.overhead), '');
-  if (r.programs?.length) parts.push('### Per-program cost (kernel BPF statistics)', '', programTable(r.programs), '');
+  if (r.overhead) parts.push('### Overhead on the observed work', '', overheadTables(r.overhead, r.before), '');
+  if (r.programs?.length) parts.push('### Per-program cost (kernel BPF statistics)', '', programTable(r.programs, r.before), '');
   if (r.footprint?.length) parts.push('### Sidecar footprint', '', footprintTable(r.footprint), '');
   if (r.churn) parts.push('### Process churn', '', churnTable(r.churn), '');
   for (const x of r.extra) parts.push(`### ${x.title}`, '', x.markdown.trim(), '');
