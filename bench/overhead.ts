@@ -3,6 +3,9 @@
 // rotating) so drift on a shared host hits every condition alike; medians and ratios to the
 // no-probe median of the same run, per CPU-second of the storm (the budget figure) and per
 // wall-clock second. Then per-program cost from the kernel's BPF statistics.
+import { join } from 'node:path';
+import { BpfObject } from '../src/libbpf/object.ts';
+import { BPF_OBJECT_DIR } from '../src/runtime/attach.ts';
 import { attachInProcess, availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
 import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from './lib/bpfstats.ts';
 import { cpuFraction, sampleProc } from './lib/proc.ts';
@@ -12,6 +15,24 @@ import { pagefaultStorm, perCpu, perWall, pipeStorm, pipeTool, type StormRun } f
 export interface Condition {
   name: string;
   probes: KernelProbe[];
+  /** Instead of mem-watcher: one program of a bench object (build/bpf), attached by the bench itself. */
+  hook?: { object: string; program: string };
+}
+
+/** An empty program on kmem:mm_page_alloc (bpf/bench_floor.bpf.c): the least paf's failure hook can cost. */
+export const FLOOR: Condition = { name: 'empty program on mm_page_alloc', probes: [], hook: { object: 'bench_floor', program: 'bench_floor_page_alloc' } };
+
+function attachHook(hook: NonNullable<Condition['hook']>): { stop(): void } {
+  const obj = BpfObject.open(join(BPF_OBJECT_DIR, `${hook.object}.bpf.o`));
+  try {
+    for (const p of obj.programs()) p.setAutoload(p.name === hook.program);
+    obj.load();
+    obj.program(hook.program).attach();
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+  return { stop: () => obj.close() };
 }
 
 export interface StormFigures {
@@ -45,6 +66,7 @@ export function conditions(): Condition[] {
   // paf alone: its failure hook runs on every page allocation of the page-fault storm.
   for (const p of ['procstat', 'sysstat', 'paf'] as const) if (all.includes(p)) out.push({ name: p, probes: [p] });
   if (all.length > 1) out.push({ name: `all (${all.join(', ')})`, probes: all });
+  if (all.includes('paf')) out.push(FLOOR);
   return out;
 }
 
@@ -63,8 +85,8 @@ export async function overheadBench(o: {
   for (let rep = 0; rep < o.reps; rep++) {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
-      if (!c.probes.length) for (const name of loadedHookPrograms()) foreign.add(name);
-      const local = c.probes.length && o.inProcess ? attachInProcess(c.probes) : undefined;
+      if (!c.probes.length && !c.hook) for (const name of loadedHookPrograms()) foreign.add(name);
+      const local = c.hook ? attachHook(c.hook) : c.probes.length && o.inProcess ? attachInProcess(c.probes) : undefined;
       const agent = c.probes.length && !o.inProcess ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
         if (agent || local) await sleep(300); // past start-up work (paf reads /proc/kallsyms in the background)
