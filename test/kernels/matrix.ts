@@ -257,7 +257,8 @@ function runTests(files: string[], env: Record<string, string>, label: string, o
     const timedOut = r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
     say(`  ${label}: failed after ${secs}s (${names}):`);
     for (const l of failureBlocks(out)) say(`  | ${l}`);
-    const why = timedOut ? `timed out after ${opts.timeout}s (${names})` : failures(out).join('; ') || `node --test exit ${r.status ?? r.signal} (${names})`;
+    const broken = failures(out).join('; ');
+    const why = timedOut ? `timed out after ${opts.timeout}s (${names})${broken ? `; by then: ${broken}` : ''}` : broken || `node --test exit ${r.status ?? r.signal} (${names})`;
     return { ok: false, detail: why };
   }
   if (passed === 0) {

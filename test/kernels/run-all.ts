@@ -23,7 +23,8 @@ const { values: opts, positionals: matrixArgs } = parseArgs({
     kernel: { type: 'string', multiple: true, default: [] },
     'no-host': { type: 'boolean', default: false },
     update: { type: 'boolean', default: false },
-    timeout: { type: 'string', default: '900' },
+    // Per guest: a kernel's whole matrix, about 10 minutes under TCG on a busy 2-core host.
+    timeout: { type: 'string', default: '1800' },
   },
 });
 
