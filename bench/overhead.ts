@@ -35,6 +35,8 @@ function attachHook(hook: NonNullable<Condition['hook']>): { stop(): void } {
   return { stop: () => obj.close() };
 }
 
+const SETTLE_MS = 1000;
+
 export interface StormFigures {
   condition: string;
   probes: KernelProbe[];
@@ -85,7 +87,8 @@ export async function overheadBench(o: {
   for (let rep = 0; rep < o.reps; rep++) {
     for (let i = 0; i < conds.length; i++) {
       const c = conds[(i + rep) % conds.length]!;
-      if (!c.probes.length && !c.hook) for (const name of loadedHookPrograms()) foreign.add(name);
+      // (a bench hook closed a moment ago may still be listed while the kernel frees it)
+      if (!c.probes.length && !c.hook) for (const name of loadedHookPrograms()) if (!conds.some((x) => x.hook?.program === name)) foreign.add(name);
       const local = c.hook ? attachHook(c.hook) : c.probes.length && o.inProcess ? attachInProcess(c.probes) : undefined;
       const agent = c.probes.length && !o.inProcess ? await startAgent({ probes: c.probes, exporter: 'none' }) : undefined;
       try {
@@ -104,6 +107,9 @@ export async function overheadBench(o: {
         local?.stop();
         await agent?.stop();
       }
+      // The kernel frees a closed object's programs and maps in deferred work, on any CPU (and
+      // an exited agent's memory): without a pause that lands on the next condition's storm.
+      if (c.probes.length || c.hook) await sleep(SETTLE_MS);
     }
   }
   const figures = (m: typeof pipe): StormFigures[] => {
