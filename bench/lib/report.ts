@@ -74,6 +74,15 @@ function stormCells(fs: StormFigures[], budget: number, before?: StormFigures[])
   });
 }
 
+/** What the empty-program row says about the others, from this run's figures. */
+function floorNote(o: OverheadResult): string {
+  const pf = o.pagefault.find((f) => f.condition.startsWith('empty program on '));
+  const pipe = o.pipe.find((f) => f.condition.startsWith('empty program on '));
+  if (!pf || !pipe) return '';
+  const cost = (r: number) => pct(1 - r, 1);
+  return ` "Empty program on mm_page_alloc" is bpf/bench_floor.bpf.c (it returns at once) attached by the bench itself, with no agent: the least that paf's failure hook, which must see every page allocation to catch the NULL one, can cost. It cost the page-fault storm ${cost(pf.ratio)}${pf.ratio < BUDGET.pagefault ? `, more than the ${cost(BUDGET.pagefault)} budget on its own: on this machine, catching every allocation failure cannot meet that budget` : ''}. On the context-switch storm its program hardly runs (a pipe round trip allocates no page), so its ratio there, ${pipe.ratio.toFixed(3)}, is this host's noise between runs: the default strategies run no program on a context switch (procstat reads every process once per interval with a task iterator, sysstat's and paf's periodic samples are self-triggered in mem-watcher's own task).`;
+}
+
 function overheadTables(o: OverheadResult, before?: BenchResults['before']): string {
   const b = before?.overhead;
   const head = (unit: string) => ['probes', unit, ...(b ? ['ratio before'] : []), b ? 'ratio now' : 'ratio', 'budget', 'agent CPU'];
@@ -87,7 +96,7 @@ function overheadTables(o: OverheadResult, before?: BenchResults['before']): str
     '',
     table(head('pages per CPU-s'), stormCells(o.pagefault, BUDGET.pagefault, b?.pagefault)),
     '',
-    `${o.reps} repetitions, conditions interleaved (order rotating), median.${o.pagefault.some((f) => f.condition.startsWith('empty program on ')) ? ' "Empty program on mm_page_alloc" is bpf/bench_floor.bpf.c (returns at once) attached by the bench itself, no agent: the least that paf\'s failure hook, which must see every page allocation, can cost here.' : ''}${o.foreignPrograms.length ? ` Other tenants' tracing programs were loaded during the no-probe runs (so in every condition): ${o.foreignPrograms.slice(0, 12).map((n) => `\`${n}\``).join(', ')}${o.foreignPrograms.length > 12 ? `, and ${o.foreignPrograms.length - 12} more` : ''}.` : ' No other tracing programs were loaded during the no-probe runs.'} Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
+    `${o.reps} repetitions, conditions interleaved (order rotating), median.${floorNote(o)}${o.foreignPrograms.length ? ` Other tenants' tracing programs were loaded during the no-probe runs (so in every condition): ${o.foreignPrograms.slice(0, 12).map((n) => `\`${n}\``).join(', ')}${o.foreignPrograms.length > 12 ? `, and ${o.foreignPrograms.length - 12} more` : ''}.` : ' No other tracing programs were loaded during the no-probe runs.'} Throughput per CPU-second the storm used (wait4 rusage): the probes run in the storm's context and are charged to it, while time lost to other tenants is not; wall-clock figures alongside. The storm is pinned to one CPU; the agent runs with \`--exporter none --interval 1\`.`,
   ].join('\n');
 }
 
