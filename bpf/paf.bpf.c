@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include "paf.h"
 #include "kernel_mem.bpf.h"
+#include "self_trigger.bpf.h"
 
 /* src/probes/paf.ts reads these layouts at fixed offsets */
 _Static_assert(sizeof(struct paf_failure_event) == 512, "paf_failure_event layout changed");
@@ -274,6 +275,8 @@ static __always_inline int on_retry(int node, int zone_idx, int order, __u64 rec
 SEC("uprobe")
 int paf_zones_uprobe(struct pt_regs *ctx)
 {
+	if (!mw_self_triggered())
+		return 0;
 	return sample_zones((struct task_struct *)bpf_get_current_task(), false);
 }
 

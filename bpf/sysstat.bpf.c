@@ -7,6 +7,7 @@
 #include <bpf/bpf_core_read.h>
 #include "sysstat.h"
 #include "kernel_mem.bpf.h"
+#include "self_trigger.bpf.h"
 
 const volatile __u32 nr_nodes = 1;
 const volatile __u64 min_interval_ns = 1000000000ULL;
@@ -135,6 +136,8 @@ static __always_inline int sample(struct task_struct *task, bool rate_limited)
 SEC("uprobe")
 int sysstat_uprobe(struct pt_regs *ctx)
 {
+	if (!mw_self_triggered())
+		return 0;
 	return sample((struct task_struct *)bpf_get_current_task(), false);
 }
 

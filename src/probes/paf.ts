@@ -7,6 +7,7 @@ import type { BpfMap } from '../libbpf/map.ts';
 import type { BpfObject } from '../libbpf/object.ts';
 import type { Logger } from '../log.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
+import { selfTriggerRodata } from '../runtime/self-trigger.ts';
 import { readContainerOf, type ContainerInfo } from '../telemetry/container.ts';
 import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
 import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from './gfp.ts';
@@ -485,6 +486,7 @@ export const pafProbe: ProbeDefinition<PafRecord> = {
     obj.setRodata({
       nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
       min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      ...selfTriggerRodata(),
     });
     // Calls in flight per thread: only the kprobe pair uses them (1.1 MiB at full size).
     if (strategy.name !== 'kprobe') obj.map('inflight').setMaxEntries(1);

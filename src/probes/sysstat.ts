@@ -1,6 +1,7 @@
 // sysstat: system memory per NUMA node, read in the kernel from pglist_data.vm_stat.
 import { kernelAtLeast, type KernelInfo } from '../runtime/kernel.ts';
 import type { ProbeDefinition, ProbeSource, LoadedProbe, ProbeContext } from '../runtime/probe.ts';
+import { selfTriggerRodata } from '../runtime/self-trigger.ts';
 import { EVENT_TYPE, expectRecord, HEADER_SIZE } from './decode.ts';
 import { RingBufferSource } from './ringbuf-source.ts';
 
@@ -106,6 +107,7 @@ export const sysstatProbe: ProbeDefinition<SysstatRecord> = {
     obj.setRodata({
       nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
       min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      ...selfTriggerRodata(),
     });
   },
   start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {

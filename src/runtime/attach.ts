@@ -68,7 +68,8 @@ function attachPrograms(loaded: LoadedProbe, ctx: ProbeContext): void {
 }
 
 function attachOne(prog: BpfProgram, spec: ProgramAttach, strategy: Strategy): BpfLink {
-  if (spec.selfTrigger) return prog.attachUprobe({ binary: selfTriggerBinary(), func: SELF_TRIGGER_FUNCTION, pid: process.pid });
+  // Every process, not our pid: see self-trigger.ts (the programs test the caller themselves).
+  if (spec.selfTrigger) return prog.attachUprobe({ binary: selfTriggerBinary(), func: SELF_TRIGGER_FUNCTION, pid: -1 });
   if (strategy.name !== 'kprobe' || !spec.functions) return prog.attach();
   const errors: string[] = [];
   for (const fn of spec.functions) {
