@@ -115,9 +115,10 @@ export function withBenchmarksSection(readme: string, body: string): string {
   return readme.slice(0, afterHeading) + '\n' + body.trim() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
 }
 
-function updateReadme(md: string): void {
+function updateReadme(md: string, r: BenchResults): void {
   const path = join(ROOT, 'README.md');
-  writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). The figures below are from one run.\n\n${md.replace(/^### /gm, '#### ')}`));
+  const from = r.earlier ? `The figures below are from one run, except the sections kept from an earlier run (${r.earlier.sections.join(', ')}).` : 'The figures below are from one run.';
+  writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). ${from}\n\n${md.replace(/^### /gm, '#### ')}`));
   log('README.md "## Benchmarks" updated');
 }
 
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
     const md = renderMarkdown(saved);
     writeFileSync(join(ROOT, 'bench/results/latest.md'), md);
     process.stdout.write(md);
-    if (opts.readme) updateReadme(md);
+    if (opts.readme) updateReadme(md, saved);
     return;
   }
   if (process.getuid?.() !== 0) {
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'latest.json'), JSON.stringify({ ...results, extraData }, null, 2) + '\n');
   process.stdout.write('\n' + md);
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; bench/results/latest.md and latest.json written`);
-  if (opts.readme) updateReadme(md);
+  if (opts.readme) updateReadme(md, results);
   if (results.errors.length) process.exitCode = 1;
 }
 
