@@ -46,7 +46,10 @@ function snapshot(): string {
   const tar = spawnSync('bash', ['-c', `tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C ${JSON.stringify(dir)}`], { cwd: ROOT, input: files.stdout });
   if (tar.status !== 0) throw new Error('copying the working tree failed');
   if (existsSync(join(ROOT, 'build'))) cpSync(join(ROOT, 'build'), join(dir, 'build'), { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  // Hard links, not a symlink: a guest sees the snapshot's own directory only, and a clone under
+  // /tmp (as CI makes) has its node_modules hidden under the guest's scratch /tmp.
+  const linked = spawnSync('cp', ['-al', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);
+  if (linked.status !== 0) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }
 
