@@ -162,3 +162,9 @@ test('paths through /proc/PID/root (a container controls what they resolve to) a
   const uses = sourceFiles().filter((f) => /\/proc\/\$\{[^}]+\}\/root/.test(code(f))).map((f) => relative(SRC, f));
   assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');
 });
+
+test('--memleak-command: the traced program does not inherit the OTLP header secrets', async () => {
+  const { commandEnvironment } = await import('../../src/probes/memleak/command.ts');
+  const env = commandEnvironment({ PATH: '/bin', OTEL_EXPORTER_OTLP_HEADERS: 'k=s', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'k=s', MEMWATCHER_OTLP_METRICS_HEADERS: 'k=s', OTEL_SERVICE_NAME: 'x' });
+  assert.deepEqual(Object.keys(env).sort(), ['OTEL_SERVICE_NAME', 'PATH']);
+});

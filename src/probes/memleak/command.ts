@@ -53,12 +53,18 @@ export interface HeldCommand {
   terminate(): void;
 }
 
-/** Starts `argv` held before exec; the program inherits our stdio and environment. */
+/** Export credentials are ours, not the traced program's: they never reach its environment. */
+export function commandEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^(OTEL_EXPORTER_OTLP_(\w+_)?HEADERS|MEMWATCHER_OTLP_(\w+_)?HEADERS)$/.test(k)));
+}
+
+/** Starts `argv` held before exec; the program inherits our stdio and environment (less secrets). */
 export function spawnHeld(argv: readonly string[]): HeldCommand {
   if (argv.length === 0 || !argv[0]) throw new CommandError('--memleak-command: empty command');
   const file = resolveProgram(argv[0]);
   const child = spawn(process.execPath, ['-e', HELPER, '--', file, ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: commandEnvironment(process.env),
   });
   if (child.pid === undefined) throw new CommandError(`--memleak-command: cannot start ${argv[0]}`);
   let done = false;
