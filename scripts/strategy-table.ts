@@ -48,6 +48,7 @@ const byVersion = (a: string, b: string) => {
   return x[0]! - y[0]! || x[1]! - y[1]! || a.localeCompare(b);
 };
 const esc = (s: string) => s.replace(/\|/g, '\\|');
+const row = (cells: readonly string[]) => `|${cells.map((c) => (c ? ` ${c} ` : ' ')).join('|')}|`;
 
 export function renderStrategyTable(rows: readonly MatrixRow[], declared: readonly ProbeStrategies[], probeNotes: ReadonlyMap<string, string>): string {
   // One column per kernel, and one more per kernel that also ran a variant (MGLRU on).
@@ -75,25 +76,25 @@ export function renderStrategyTable(rows: readonly MatrixRow[], declared: readon
   };
 
   const head = ['probe', 'strategy', 'hooks', ...columns.map((c) => c.title), 'notes'];
-  const out = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  const out = [row(head), `|${head.map(() => '---').join('|')}|`];
   const blank = columns.map(() => '');
   for (const { probe, strategies } of declared) {
     if (!strategies) {
-      out.push(`| **${probe}** | not implemented yet | | ${blank.join(' | ')} | |`);
+      out.push(row([`**${probe}**`, 'not implemented yet', '', ...blank, '']));
       continue;
     }
-    out.push(`| **${probe}** | | | ${blank.join(' | ')} | ${esc(probeNotes.get(probe) ?? '')} |`);
+    out.push(row([`**${probe}**`, '', '', ...blank, esc(probeNotes.get(probe) ?? '')]));
     strategies.forEach((s, i) => {
       const hooks = rows.find((x) => x.probe === probe && x.strategy === s.name && x.hooks)?.hooks ?? '';
-      const cells = columns.map((c) => cellOf(probe, s.name, c));
-      out.push(`| | ${i + 1}. \`${s.name}\` | ${esc(hooks)} | ${cells.join(' | ')} | ${esc(s.note)} |`);
+      out.push(row(['', `${i + 1}. \`${s.name}\``, esc(hooks), ...columns.map((c) => cellOf(probe, s.name, c)), esc(s.note)]));
     });
   }
   const lines = [START, '', ...out, ''];
   lines.push(`Kernels: ${kernels.map((k) => `${seriesOf(k)} = \`${k}\``).join(', ')}.`);
   if (footnotes.length) {
     lines.push('');
-    footnotes.forEach((f, i) => lines.push(`${i + 1}. ${esc(f)}`));
+    // The TSV keeps a failure's whole story; the README, its first 240 characters.
+    footnotes.forEach((f, i) => lines.push(`${i + 1}. ${esc(f.length > 240 ? `${f.slice(0, 239)}…` : f)}`));
   }
   lines.push('', END);
   return lines.join('\n');
