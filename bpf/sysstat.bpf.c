@@ -12,7 +12,18 @@
 const volatile __u32 nr_nodes = 1;
 const volatile __u64 min_interval_ns = 1000000000ULL;
 
-__u64 last_sample_ns;	/* racy across CPUs by design: a duplicate sample is deduplicated below */
+__u64 last_sample_ns;
+
+/* One CPU samples at a time. Hash insertion with BPF_NOEXIST is atomic under the bucket lock,
+ * which makes this a try-lock on every kernel from 5.10 (bpf_spin_lock is refused in tracepoint
+ * and kprobe programs, cmpxchg needs 5.12): without it, two CPUs switching tasks in the same
+ * microsecond both pass the rate limit and send the same sample twice. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sampling SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -113,9 +124,19 @@ static __always_inline int sample(struct task_struct *task, bool rate_limited)
 	int idx[SYSSTAT_NR_ITEMS];
 	__u64 now = bpf_ktime_get_ns();
 
+	__u32 key = 0;
+
 	if (rate_limited) {
-		if (now - last_sample_ns < min_interval_ns)
+		/* cheap unlocked test first: every context switch of the host runs it */
+		if ((__s64)(now - last_sample_ns) < (__s64)min_interval_ns)
 			return 0;
+		if (bpf_map_update_elem(&sampling, &key, &key, BPF_NOEXIST))
+			return 0;	/* another CPU is sampling */
+		/* re-check under the lock: the winner before us may have just finished */
+		if ((__s64)(now - last_sample_ns) < (__s64)min_interval_ns) {
+			bpf_map_delete_elem(&sampling, &key);
+			return 0;
+		}
 		last_sample_ns = now;
 	}
 
@@ -125,6 +146,8 @@ static __always_inline int sample(struct task_struct *task, bool rate_limited)
 			break;
 		sample_node(task, nid, idx, now);
 	}
+	if (rate_limited)
+		bpf_map_delete_elem(&sampling, &key);
 	return 0;
 }
 
