@@ -77,8 +77,8 @@ export interface Leaker {
   kill(): void;
 }
 
-export async function startLeaker(binary: string): Promise<Leaker> {
-  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startLeaker(binary: string, env: NodeJS.ProcessEnv = process.env): Promise<Leaker> {
+  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'], env });
   let out = '';
   const waiters: Array<() => void> = [];
   child.stdout!.on('data', (d) => {

@@ -2,6 +2,7 @@
 // them to one process (uprobes by pid on the file it maps).
 import type { BpfLink, BpfObject } from '../../libbpf/object.ts';
 import type { AllocatorFiles } from './process.ts';
+import { openAttachFile, type OpenedAttachFile } from './attach-file.ts';
 
 export interface UserHook {
   /** Allocator function without the symbol prefix. */
@@ -57,10 +58,15 @@ export interface AttachResult {
  */
 export function attachUserHooks(obj: BpfObject, pid: number, files: AllocatorFiles, prefix: string): AttachResult {
   const result: AttachResult = { links: [], attached: [], skipped: [] };
+  // Opened once and checked (attach-file.ts); the uprobes hold the inode, so the fds can go.
+  const allocator = openAttachFile(files.allocator);
+  let libc: OpenedAttachFile | undefined;
   try {
+    libc = files.libc === files.allocator ? allocator : openAttachFile(files.libc);
     for (const h of USER_HOOKS) {
       const func = h.file === 'allocator' ? prefix + h.func : h.func;
-      const binary = (h.file === 'allocator' ? files.allocator : files.libc).hostPath;
+      const file = h.file === 'allocator' ? files.allocator : files.libc;
+      const binary = (h.file === 'allocator' ? allocator : libc).binary;
       const pair: BpfLink[] = [];
       try {
         pair.push(obj.program(h.enter).attachUprobe({ binary, func, pid }));
@@ -69,13 +75,16 @@ export function attachUserHooks(obj: BpfObject, pid: number, files: AllocatorFil
         result.attached.push(func);
       } catch (err) {
         for (const l of pair) l.destroy();
-        if (!h.optional) throw new Error(`cannot trace ${func} in ${binary} for process ${pid}: ${(err as Error).message}`);
+        if (!h.optional) throw new Error(`cannot trace ${func} in ${file.path} for process ${pid}: ${(err as Error).message}`);
         result.skipped.push({ func, reason: (err as Error).message });
       }
     }
   } catch (err) {
     for (const l of result.links) l.destroy();
     throw err;
+  } finally {
+    allocator.close();
+    if (libc !== allocator) libc?.close();
   }
   return result;
 }

@@ -1,10 +1,11 @@
 // What memleak needs to know about a target process from /proc: is it still the same process,
-// its executable's name, and which file holds its allocator (through /proc/PID/root, so a
-// process in a container is attached in its own mount namespace).
+// its executable's name, and which mapped file holds its allocator (attach-file.ts opens it as
+// the process maps it, in a container or deleted on disk).
 import { readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseMaps, isFileMapping, type Mapping } from '../../symbolize/maps.ts';
 import { startTimeFromStat } from '../../telemetry/container.ts';
+import { hostFile, mappedFile, type AttachFile } from './attach-file.ts';
 
 export interface ProcessIdentity {
   pid: number;
@@ -44,14 +45,6 @@ export function executableName(pid: number): string {
   }
 }
 
-/** Where uprobes attach: a file as the process maps it, reached from our mount namespace. */
-export interface AttachFile {
-  /** Path inside the process (what /proc/PID/maps shows). */
-  path: string;
-  /** The same file seen from here: /proc/PID/root + path. */
-  hostPath: string;
-}
-
 export interface AllocatorFiles {
   /** malloc, free and the rest of the allocator family (prefixed symbols). */
   allocator: AttachFile;
@@ -62,12 +55,10 @@ export interface AllocatorFiles {
 // glibc's libc.so.6 (libc-2.31.so on older distributions); musl's libc is its dynamic linker.
 const LIBC = /^(libc\.so(\.\d+)*|libc-[\d.]+\.so|ld-musl-[^/]*\.so(\.\d+)*|libc\.musl-[^/]*\.so(\.\d+)*)$/;
 
-function fileOf(pid: number, path: string): AttachFile {
-  return { path, hostPath: `/proc/${pid}/root${path}` };
-}
-
 function mappedFiles(pid: number): Mapping[] {
-  return parseMaps(readFileSync(`/proc/${pid}/maps`, 'latin1')).filter((m) => isFileMapping(m) && m.perms.includes('x') && !m.deleted);
+  // Deleted ones too: a library upgraded on disk is still the code the process runs
+  // (attach-file.ts reaches it through /proc/PID/map_files).
+  return parseMaps(readFileSync(`/proc/${pid}/maps`, 'latin1')).filter((m) => isFileMapping(m) && m.perms.includes('x'));
 }
 
 /**
@@ -87,12 +78,14 @@ export function allocatorFiles(pid: number, lib = ''): AllocatorFiles {
   try {
     exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
   } catch { /* kernel thread or gone */ }
-  const libc = libcMap ? fileOf(pid, libcMap.path) : exe ? fileOf(pid, exe) : undefined;
+  const exeMap = exe === undefined ? undefined : mapped.find((m) => m.path === exe);
+  const libcOrExe = libcMap ?? exeMap;
+  const libc = libcOrExe ? mappedFile(pid, libcOrExe) : undefined;
   if (!libc) throw new Error(`process ${pid} maps no C library and has no executable to attach to`);
   if (lib === '') return { allocator: libc, libc };
 
   const byMap = mapped.find((m) => m.path === lib || basename(m.path) === lib || basename(m.path).startsWith(lib));
-  if (byMap) return { allocator: fileOf(pid, byMap.path), libc };
-  if (lib.startsWith('/') && existsSync(lib)) return { allocator: { path: lib, hostPath: lib }, libc };
+  if (byMap) return { allocator: mappedFile(pid, byMap), libc };
+  if (lib.startsWith('/') && existsSync(lib)) return { allocator: hostFile(lib), libc };
   throw new Error(`--memleak-lib ${lib}: process ${pid} does not map it and no such file exists here`);
 }
