@@ -136,10 +136,15 @@ export class MemleakSource implements ProbeSource {
     t.ended = why;
     void t.detach();
     const snap = this.#snapshot(new Set([t.pid]));
-    this.#purge(t.pid);
+    const last = this.#run.targets.every((x) => x.state === 'ended') && !this.#run.kernel;
+    // No later report reads the last target's entries (the object's close frees them); a
+    // purge walks the whole allocation map and deletes one entry per call, which held the
+    // event loop for 2.5 s with a million blocks outstanding (bench/scaling.ts).
+    if (last) this.#obj.map('targets').delete(tgidKey(t.pid));
+    else this.#purge(t.pid);
     this.#ctx.log.info(`memleak: ${t.executable || 'process'} (pid ${t.pid}) ${why === 'exec' ? 'exec\'d another program' : 'exited'}: final report, uprobes detached`);
     this.#enqueue(this.#rounds + 1, snap, new Map([[t.pid, t]]));
-    if (this.#run.targets.every((x) => x.state === 'ended') && !this.#run.kernel) {
+    if (last) {
       this.#finished = true;
       if (this.#stopWhenTargetsEnd()) this.#requestStop('memleak: every traced process has ended');
     }
