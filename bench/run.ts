@@ -1,6 +1,6 @@
 // `npm run bench`: every cost that matters, each beside its baseline from the same run, printed
 // as tables at the end and written to bench/results/latest.{md,json}.
-//   node bench/run.ts [--quick] [--reps N] [--only drain,overhead,programs,footprint,churn,extra]
+//   node bench/run.ts [--quick] [--reps N] [--only drain,overhead,programs,footprint,churn,extra,scaling]
 //                     [--before FILE [--before-label TEXT]] [--readme]
 //   node bench/run.ts --render [--readme]
 // --readme copies the tables into README.md's "## Benchmarks" section; --render measures nothing
@@ -10,10 +10,11 @@
 // JSON, e.g. a saved latest.json) puts that run's storm ratios and program costs beside the new
 // ones, labelled with --before-label.
 //
-// Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts, when they
-// exist, are imported and their `benchSection({ quick })` export is awaited; it returns
-// { title, markdown, data } (data goes into the JSON). A module without that export is run as
-// a script (`node bench/<name>.ts`) and its output is kept as is.
+// Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts (section
+// "extra") and bench/scaling.ts (section "scaling"), when they exist, are imported and their
+// `benchSection({ quick })` export is awaited; it returns { title, markdown, data } (data goes
+// into the JSON). A module without that export is run as a script (`node bench/<name>.ts`) and
+// its output is kept as is.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,11 +26,21 @@ import { runDrain, type DrainResult } from './drain.ts';
 import { churnBench, footprintBench } from './footprint.ts';
 import { ROOT } from './lib/cbuild.ts';
 import { describeMachine } from './lib/machine.ts';
-import { renderMarkdown, type BenchResults, type ExtraSection } from './lib/report.ts';
+import { earlierRuns, renderMarkdown, type BenchResults, type EarlierRun, type ExtraSection } from './lib/report.ts';
 import { overheadBench, programCosts } from './overhead.ts';
 
-const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra'] as const;
+const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra', 'scaling'] as const;
 type Section = (typeof SECTIONS)[number];
+
+/** The plug-in modules, in the order their tables appear, and the section that runs each. */
+const EXTRA_MODULES = [
+  { module: 'memleak', section: 'extra' },
+  { module: 'symbolize', section: 'extra' },
+  { module: 'scaling', section: 'scaling' },
+] as const satisfies ReadonlyArray<{ module: string; section: Section }>;
+
+/** A results entry's module (entries of runs before modules were recorded are "extra"'s). */
+const moduleOf = (x: ExtraSection) => EXTRA_MODULES.find((m) => m.module === x.module) ?? EXTRA_MODULES[0];
 
 interface Options {
   quick: boolean;
@@ -70,7 +81,15 @@ function parseArgs(argv: string[]): Options {
 
 /** The sections of `prev` that this run does not measure, kept with the machine they ran on. */
 function carryOver(results: BenchResults, prev: BenchResults & { extraData?: Record<string, unknown> }, only: Set<Section>, extraData: Record<string, unknown>): void {
-  const kept: string[] = [];
+  // A section prev itself had kept still carries the machine of the run that measured it.
+  const before = earlierRuns(prev);
+  const groups: EarlierRun[] = [];
+  const kept = { push(name: string) {
+    const machine = before.find((e) => e.sections.includes(name))?.machine ?? prev.machine;
+    let g = groups.find((x) => x.machine === machine);
+    if (!g) groups.push((g = { machine, sections: [] }));
+    g.sections.push(name);
+  } };
   const keep = <K extends 'drain' | 'overhead' | 'programs' | 'footprint' | 'churn'>(k: K) => {
     if (!only.has(k) && prev[k] !== undefined) {
       results[k] = prev[k];
@@ -82,12 +101,14 @@ function carryOver(results: BenchResults, prev: BenchResults & { extraData?: Rec
   keep('programs');
   keep('footprint');
   keep('churn');
-  if (!only.has('extra') && prev.extra.length) {
-    results.extra = prev.extra;
-    Object.assign(extraData, prev.extraData ?? {});
-    kept.push(...prev.extra.map((x) => x.title));
+  for (const x of prev.extra) {
+    const m = moduleOf(x);
+    if (only.has(m.section)) continue;
+    results.extra.push(x);
+    if (prev.extraData?.[m.module] !== undefined) extraData[m.module] = prev.extraData[m.module];
+    kept.push(x.title);
   }
-  if (kept.length) results.earlier = { machine: prev.earlier?.machine ?? prev.machine, sections: kept };
+  if (groups.length) results.earlier = groups;
 }
 
 function log(msg: string): void {
@@ -117,7 +138,8 @@ export function withBenchmarksSection(readme: string, body: string): string {
 
 function updateReadme(md: string, r: BenchResults): void {
   const path = join(ROOT, 'README.md');
-  const from = r.earlier ? `The figures below are from one run, except the sections kept from an earlier run (${r.earlier.sections.join(', ')}).` : 'The figures below are from one run.';
+  const kept = earlierRuns(r).flatMap((e) => e.sections);
+  const from = kept.length ? `The figures below are from one run, except the sections kept from an earlier run (${kept.join(', ')}).` : 'The figures below are from one run.';
   writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). ${from}\n\n${md.replace(/^### /gm, '#### ')}`));
   log('README.md "## Benchmarks" updated');
 }
@@ -183,19 +205,23 @@ async function main(): Promise<void> {
   await section('churn', async () => {
     results.churn = await churnBench({ procs: q ? 2000 : 10_000, warmSeconds: 2 });
   });
-  await section('extra', async () => {
-    for (const name of ['memleak', 'symbolize']) {
-      try {
-        const x = await extraSection(name, q);
-        if (x) {
-          results.extra.push({ title: x.title, markdown: x.markdown });
-          extraData[name] = x.data;
-        } else log(`bench/${name}.ts not written yet: skipped`);
-      } catch (err) {
-        results.errors.push({ section: name, error: (err as Error).stack ?? String(err) });
+  for (const s of ['extra', 'scaling'] as const) {
+    await section(s, async () => {
+      for (const { module: name } of EXTRA_MODULES.filter((m) => m.section === s)) {
+        try {
+          const x = await extraSection(name, q);
+          if (x) {
+            results.extra.push({ title: x.title, markdown: x.markdown, module: name });
+            extraData[name] = x.data;
+          } else log(`bench/${name}.ts not written yet: skipped`);
+        } catch (err) {
+          results.errors.push({ section: name, error: (err as Error).stack ?? String(err) });
+        }
       }
-    }
-  });
+    });
+  }
+  // Tables kept from an earlier run and new ones, in the modules' order.
+  results.extra.sort((a, b) => EXTRA_MODULES.indexOf(moduleOf(a)) - EXTRA_MODULES.indexOf(moduleOf(b)));
 
   results.machine.loadEnd = os.loadavg()[0]!;
   const md = renderMarkdown(results);

@@ -9,6 +9,8 @@ import { pct, si } from './stats.ts';
 export interface ExtraSection {
   title: string;
   markdown: string;
+  /** The bench/<module>.ts that wrote it. */
+  module?: string;
 }
 
 export interface BenchResults {
@@ -21,10 +23,20 @@ export interface BenchResults {
   extra: ExtraSection[];
   /** Sections that failed, with why. */
   errors: Array<{ section: string; error: string }>;
-  /** Sections kept from an earlier run (`--only` measured the others), and its machine line. */
-  earlier?: { machine: Machine; sections: string[] };
+  /** Sections kept from earlier runs (`--only` measured the others), grouped by the run they
+   * came from, with its machine line (one object in results written before the grouping). */
+  earlier?: EarlierRun | EarlierRun[];
   /** An earlier run's storm ratios and program costs, shown beside these (`--before`). */
   before?: { label: string; machine: Machine; overhead?: OverheadResult; programs?: ProgramCost[] };
+}
+
+export interface EarlierRun {
+  machine: Machine;
+  sections: string[];
+}
+
+export function earlierRuns(r: Pick<BenchResults, 'earlier'>): EarlierRun[] {
+  return r.earlier === undefined ? [] : Array.isArray(r.earlier) ? r.earlier : [r.earlier];
 }
 
 /** Budgets from the benchmark issue: probe-on throughput over probe-off, per storm. */
@@ -138,7 +150,7 @@ function churnTable(c: ChurnResult): string {
 
 export function renderMarkdown(r: BenchResults): string {
   const parts: string[] = [`Machine: ${machineLine(r.machine)}`, ''];
-  if (r.earlier) parts.push(`Kept from an earlier run (${r.earlier.sections.join(', ')}): ${machineLine(r.earlier.machine)}`, '');
+  for (const e of earlierRuns(r)) parts.push(`Kept from an earlier run (${e.sections.join(', ')}): ${machineLine(e.machine)}`, '');
   if (r.drain?.length) parts.push('### Drain: ring buffer → records, one core', '', drainTable(r.drain), '');
   if (r.overhead) parts.push('### Overhead on the observed work', '', overheadTables(r.overhead, r.before), '');
   if (r.programs?.length) parts.push('### Per-program cost (kernel BPF statistics)', '', programTable(r.programs, r.before), '');
