@@ -483,80 +483,49 @@ static __always_inline int kernel_alloc(void *ctx, __u64 addr, __u64 size, __u16
 	return 0;
 }
 
+/* A field of a kmem event, from the event's own struct where the kernel has it (`type`, by
+ * its ___x flavor) or else from the older shared class (`old`). */
+#define KMEM_FIELD(ctx, type, old, field)						\
+	(bpf_core_type_exists(struct type) ?						\
+		 (__u64)BPF_CORE_READ((struct type##___x *)(ctx), field) :		\
+		 (__u64)BPF_CORE_READ((struct old *)(ctx), field))
+
+#define KMEM_ALLOC(ctx, type, kind)							\
+	kernel_alloc(ctx, KMEM_FIELD(ctx, type, trace_event_raw_kmem_alloc___pre60, ptr),	\
+		     KMEM_FIELD(ctx, type, trace_event_raw_kmem_alloc___pre60, bytes_alloc), kind)
+
+static __always_inline int kernel_free(__u64 ptr, __u16 kind)
+{
+	if (ptr)
+		forget(0, ptr, kind);
+	return 0;
+}
+
+#define KMEM_FREE(ctx, type, kind)							\
+	kernel_free(KMEM_FIELD(ctx, type, trace_event_raw_kmem_free___pre512, ptr), kind)
+
 SEC("tracepoint/kmem/kmalloc")
 int memleak_kmalloc(void *ctx)
 {
-	__u64 ptr, size;
-
-	if (bpf_core_type_exists(struct trace_event_raw_kmalloc)) {
-		struct trace_event_raw_kmalloc___x *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-		size = BPF_CORE_READ(e, bytes_alloc);
-	} else {
-		struct trace_event_raw_kmem_alloc___pre60 *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-		size = BPF_CORE_READ(e, bytes_alloc);
-	}
-	return kernel_alloc(ctx, ptr, size, MEMLEAK_KMALLOC);
+	return KMEM_ALLOC(ctx, trace_event_raw_kmalloc, MEMLEAK_KMALLOC);
 }
 
 SEC("tracepoint/kmem/kmem_cache_alloc")
 int memleak_kmem_cache_alloc(void *ctx)
 {
-	__u64 ptr, size;
-
-	if (bpf_core_type_exists(struct trace_event_raw_kmem_cache_alloc)) {
-		struct trace_event_raw_kmem_cache_alloc___x *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-		size = BPF_CORE_READ(e, bytes_alloc);
-	} else {
-		struct trace_event_raw_kmem_alloc___pre60 *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-		size = BPF_CORE_READ(e, bytes_alloc);
-	}
-	return kernel_alloc(ctx, ptr, size, MEMLEAK_KMEM_CACHE);
+	return KMEM_ALLOC(ctx, trace_event_raw_kmem_cache_alloc, MEMLEAK_KMEM_CACHE);
 }
 
 SEC("tracepoint/kmem/kfree")
 int memleak_kfree(void *ctx)
 {
-	__u64 ptr;
-
-	if (bpf_core_type_exists(struct trace_event_raw_kfree)) {
-		struct trace_event_raw_kfree___x *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-	} else {
-		struct trace_event_raw_kmem_free___pre512 *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-	}
-	if (ptr)
-		forget(0, ptr, MEMLEAK_KMALLOC);
-	return 0;
+	return KMEM_FREE(ctx, trace_event_raw_kfree, MEMLEAK_KMALLOC);
 }
 
 SEC("tracepoint/kmem/kmem_cache_free")
 int memleak_kmem_cache_free(void *ctx)
 {
-	__u64 ptr;
-
-	if (bpf_core_type_exists(struct trace_event_raw_kmem_cache_free)) {
-		struct trace_event_raw_kmem_cache_free___x *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-	} else {
-		struct trace_event_raw_kmem_free___pre512 *e = ctx;
-
-		ptr = (__u64)BPF_CORE_READ(e, ptr);
-	}
-	if (ptr)
-		forget(0, ptr, MEMLEAK_KMEM_CACHE);
-	return 0;
+	return KMEM_FREE(ctx, trace_event_raw_kmem_cache_free, MEMLEAK_KMEM_CACHE);
 }
 
 SEC("tracepoint/kmem/mm_page_alloc")
