@@ -238,6 +238,8 @@ export interface SiteCheck {
 
 export interface MemleakRow {
   blocks: number;
+  /** The program's time for its N mallocs, untraced (the baseline) and traced. */
+  untracedSeconds: number;
   allocSeconds: number;
   maps: MapMemory[];
   rssAttachedKb: number;
@@ -308,7 +310,28 @@ function checkSites(sites: Array<{ function: string; size: number; count: number
   });
 }
 
+interface HoldDone {
+  blocks: number;
+  seconds: number;
+  sites: Array<{ function: string; size: number; count: number }>;
+}
+
+/** The program alone: its time for the N mallocs with no tracer. */
+async function untraced(blocks: number): Promise<number> {
+  const target = spawn(cProgram('malloc-hold', HOLD_FLAGS), [String(blocks)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const out = lines(target);
+    if ((await nextLine(out, 'malloc-hold', 30_000)) !== 'ready') throw new Error('malloc-hold: no ready line');
+    target.stdin!.write('go\n');
+    return (JSON.parse(await nextLine(out, 'malloc-hold', 60_000)) as HoldDone).seconds;
+  } finally {
+    target.kill('SIGKILL');
+    await exited(target, 10_000);
+  }
+}
+
 async function memleakOnce(blocks: number, maxAllocations: number): Promise<MemleakRow> {
+  const untracedSeconds = await untraced(blocks);
   const target = spawn(cProgram('malloc-hold', HOLD_FLAGS), [String(blocks)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const out = lines(target);
   let host: Host | undefined;
@@ -322,9 +345,7 @@ async function memleakOnce(blocks: number, maxAllocations: number): Promise<Meml
     const attached = await host.next('attached', 60_000);
     target.stdin!.write('go\n');
     // uprobe + uretprobe per malloc: tens of microseconds each on this VM.
-    const done = JSON.parse(await nextLine(out, 'malloc-hold', 60_000 + blocks * 0.3)) as {
-      blocks: number; seconds: number; sites: Array<{ function: string; size: number; count: number }>;
-    };
+    const done = JSON.parse(await nextLine(out, 'malloc-hold', 60_000 + blocks * 0.3)) as HoldDone;
     const first = await host.ask('report');
     const nexts = [await host.ask('report'), await host.ask('report'), await host.ask('report')];
     const next = nexts[nexts.length - 1]!;
@@ -343,7 +364,7 @@ async function memleakOnce(blocks: number, maxAllocations: number): Promise<Meml
     if (end.report.ended !== 'exited') problems.push(`final report: ended ${end.report.ended ?? 'not set'}`);
     for (const [i, r] of nexts.entries()) if (i < nexts.length - 1) checkSites(done.sites, r.report, 'report', problems);
     return {
-      blocks, allocSeconds: done.seconds, maps: maps.maps,
+      blocks, untracedSeconds, allocSeconds: done.seconds, maps: maps.maps,
       rssAttachedKb: attached.rssKb, rssReportKb: next.rssKb, rssMinAgeKb: minAge.rssKb, hwmKb: minAge.hwmKb,
       firstReport: { pollMs: first.pollMs, totalMs: first.totalMs, mapReadMs: first.mapReadMs },
       nextReport: { pollMs: median(nexts.map((r) => r.pollMs)), totalMs: median(nexts.map((r) => r.totalMs)), mapReadMs: median(nexts.map((r) => r.mapReadMs)) },
@@ -411,6 +432,7 @@ const table = (head: string[], rows: string[][]) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((x) => `| ${x.join(' | ')} |`)].join('\n');
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
 const mibBytes = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const secs = (x: number) => (x < 1 ? `${(x * 1000).toFixed(x < 0.01 ? 2 : 0)} ms` : `${x.toFixed(1)} s`);
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const load = (r: ScalingResult, part: string) => {
   const x = r.runs[part];
@@ -434,7 +456,7 @@ function renderProcesses(p: ProcessesResult, r: ScalingResult): string {
   const big = p.rows.at(-1);
   const small = p.rows[0];
   const growth = big && small && big.procs > small.procs
-    ? ` From ${si(small.procs)} to ${si(big.procs)} extra processes the iterator's kernel time per pass grew ${(big.iterNs / big.windowSeconds / Math.max(1, small.iterNs / small.windowSeconds)).toFixed(0)}-fold (about ${Math.round((big.iterNs / big.iterRuns) || 0)} ns per task visited), the agent's CPU from ${pct(small.agentCpu)} to ${pct(big.agentCpu)} and its RSS from ${mib(small.rssKb)} to ${mib(big.rssKb)}; the series per export stayed at ${big.maxSeriesPerExport <= p.top ? `the top-${p.top} bound` : `**${big.maxSeriesPerExport}, past the top-${p.top} bound**`}.`
+    ? ` From ${si(small.procs)} to ${si(big.procs)} extra processes the iterator's kernel time per pass went from ${(small.iterNs / small.windowSeconds / 1e6).toFixed(2)} to ${(big.iterNs / big.windowSeconds / 1e6).toFixed(1)} ms, linear in the tasks on the host (about ${Math.round((big.iterNs / big.iterRuns) || 0)} ns per task visited; it runs in the agent's own task, so it is part of the agent's CPU), the agent's CPU from ${pct(small.agentCpu)} to ${pct(big.agentCpu)} and its RSS from ${mib(small.rssKb)} to ${mib(big.rssKb)}; the series per export stayed at ${big.maxSeriesPerExport <= p.top ? `the top-${p.top} bound` : `**${big.maxSeriesPerExport}, past the top-${p.top} bound**`}.`
     : '';
   return [
     `**Processes.** bench/c/sleepers forks N extra processes that each touch ${p.kib} KiB and pause; mem-watcher runs with every kernel probe (\`--exporter otlp\` to a local receiver, \`--interval 1\`). Agent CPU (fraction of one core) and RSS from /proc over a window after start-up; procstat's task iterator (\`procstat_iter\`, one run per task visited, once per interval) timed by the kernel (\`kernel.bpf_stats_enabled=1\`) over the same window; series per export: the most \`process.memory.usage\` points (one per process) in one export (${p.rows[0]?.perProcessMetrics ?? '?'} metrics carry a point per process). ${load(r, 'processes')}.${growth}`,
@@ -471,7 +493,8 @@ function renderCpus(c: CpusResult, r: ScalingResult): string {
 function renderMemleak(m: MemleakScaling, r: ScalingResult): string {
   const rows = m.rows.map((x) => [
     si(x.blocks),
-    `${x.allocSeconds.toFixed(1)} s (${((x.allocSeconds / x.blocks) * 1e6).toFixed(1)} µs)`,
+    `${secs(x.untracedSeconds)} (${((x.untracedSeconds / x.blocks) * 1e9).toFixed(0)} ns)`,
+    `${secs(x.allocSeconds)} (${((x.allocSeconds / x.blocks) * 1e6).toFixed(1)} µs)`,
     `${ms(x.nextReport.mapReadMs)} / ${ms(x.firstReport.totalMs)} / ${ms(x.nextReport.totalMs)}`,
     ms(x.minAgeMapReadMs),
     `${ms(x.exit.pollMs)} / ${ms(x.exit.totalMs)}`,
@@ -488,13 +511,18 @@ function renderMemleak(m: MemleakScaling, r: ScalingResult): string {
   });
   const totals = ['**total**', '', '', '', ...m.rows.map((x) => `**${mibBytes(x.maps.reduce((a, y) => a + y.memlockBytes, 0))}**`)];
   const largest = m.rows.at(-1);
+  const smallest = m.rows[0];
   const fill = largest && largest.blocks >= m.maxAllocations
-    ? ` ${si(largest.blocks)} blocks fill the allocation map (\`allocs\`, \`probes.memleak.max_allocations\`, default ${si(m.maxAllocations)}; environment \`MEMWATCHER_PROBES_MEMLEAK_MAX_ALLOCATIONS\` or the config file, no flag): every block fitted here because the program allocates nothing else under trace; a real program with as many live blocks would have more, and those past the limit go untracked (counted in the report as allocations dropped) until the limit is raised.`
+    ? ` ${si(largest.blocks)} blocks fill the allocation map (\`allocs\`: \`probes.memleak.max_allocations\`, default ${si(m.maxAllocations)}, set by the config file or \`MEMWATCHER_PROBES_MEMLEAK_MAX_ALLOCATIONS\`, no flag)${largest.report.stats.allocsDropped === 0 ? ': every block fitted because the program allocates nothing else under trace; a program with more live blocks has those past the limit untracked (the report counts them as allocations dropped) until the limit is raised' : `: ${si(largest.report.stats.allocsDropped)} allocations were not tracked`}.`
+    : '';
+  const allocs = (x: MemleakRow) => x.maps.find((y) => y.name === 'allocs');
+  const growth = largest && smallest && largest !== smallest
+    ? ` From ${si(smallest.blocks)} to ${si(largest.blocks)} live blocks the report's map read went from ${ms(smallest.nextReport.mapReadMs)} to ${ms(largest.nextReport.mapReadMs)} ms (it reads only the per-stack totals and the top stacks), while the min-age walk went from ${ms(smallest.minAgeMapReadMs)} to ${ms(largest.minAgeMapReadMs)} ms and took the process's RSS from ${mib(largest.rssReportKb)} to ${mib(largest.rssMinAgeKb)} at ${si(largest.blocks)} (every entry of the map is copied into JavaScript first).${allocs(largest) && allocs(smallest) && allocs(largest)!.memlockBytes === allocs(smallest)!.memlockBytes ? ` The allocation map is preallocated: its ${mibBytes(allocs(largest)!.memlockBytes)} are held from attach, whatever the number of blocks.` : ''}`
     : '';
   return [
-    `**memleak with outstanding allocations.** bench/c/malloc-hold (-O2, frame pointers) mallocs N blocks round robin from four call sites (24, 40, 72 and 136 bytes: four stacks) and keeps them; the memleak probe runs alone in a process of its own (bench/lib/memleak-host.ts: the probe's real attach on the pid and its real report path, no exporter), attached before the first allocation. Allocation: the program's own time for the N mallocs under trace (per malloc in parentheses: a uprobe and a uretprobe with a user stack each). Report: the map read alone (per-stack totals, the top stacks' frames) / the first report, from the runtime's poll to the report emitted (symbolizer started cold) / the next three (median). \`--memleak-min-age\`: the map read a report with an age filter makes (it walks the per-allocation map). Exit: the target killed, the poll that handles it (final snapshot, then every map entry of the process deleted) / until the final report. RSS of that process after attach → after the reports → after the min-age walk (peak). Check: every report's bytes and count for each of the four stacks, and its totals, equal what the program allocated. ${load(r, 'memleak')}.${fill}`,
+    `**memleak with outstanding allocations.** bench/c/malloc-hold (-O2, frame pointers) mallocs N blocks round robin from four call sites (24, 40, 72 and 136 bytes: four stacks) and keeps them; the memleak probe runs alone in a process of its own (bench/lib/memleak-host.ts: the probe's real attach on the pid and its real report path, no exporter), attached before the first allocation. Allocation: the program's own time for the N mallocs, alone and then under trace (per malloc in parentheses; traced, each malloc runs a uprobe and a uretprobe that takes a user stack). Report: the map read alone (per-stack totals, the top stacks' frames) / the first report, from the runtime's poll to the report emitted (symbolizer started cold) / the next three (median). \`--memleak-min-age\`: the map read a report with an age filter makes (it walks the per-allocation map). Exit: the target killed, the poll that handles it (its final snapshot; its map entries are left to the object's close, as it is the last traced process) / until the final report. RSS of that process after attach → after the reports → after the min-age walk (peak). Check: every report's bytes and count for each of the four stacks, and its totals, equal what the program allocated. ${load(r, 'memleak')}.${growth}${fill}`,
     '',
-    table(['live blocks', 'allocation under trace (per malloc)', 'report ms: map read / first / next', 'min-age map read, ms', 'exit ms: poll / final report', 'RSS', 'report vs allocated'], rows),
+    table(['live blocks', 'allocation untraced (per malloc)', 'under trace', 'report ms: map read / first / next', 'min-age map read, ms', 'exit ms: poll / final report', 'RSS', 'report vs allocated'], rows),
     '',
     `Kernel memory held by memleak's maps (bytes_memlock, what the kernel charges each map; one object per run), with N blocks live:`,
     '',
