@@ -109,6 +109,8 @@ function carryOver(results: BenchResults, prev: BenchResults & { extraData?: Rec
     kept.push(x.title);
   }
   if (groups.length) results.earlier = groups;
+  // The comparison an earlier run made (--before) goes with the sections it compared.
+  if (prev.before && (!only.has('overhead') || !only.has('programs'))) results.before = prev.before;
 }
 
 function log(msg: string): void {
