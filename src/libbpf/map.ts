@@ -80,6 +80,30 @@ export class BpfMap {
     return true;
   }
 
+  /**
+   * Deletes `keys` (absent ones are skipped), a batch per syscall where the kernel supports
+   * batch delete (5.6+), else one by one.
+   */
+  deleteMany(keys: readonly Buffer[], batch = 4096): void {
+    const ks = this.keySize;
+    const opts = { sz: 24, elem_flags: 0n, flags: 0n };
+    for (let i = 0; i < keys.length; i += batch) {
+      let chunk = keys.slice(i, i + batch);
+      while (chunk.length > 0) {
+        const count = [chunk.length];
+        if (native.bpf_map_delete_batch(this.fd, Buffer.concat(chunk, ks * chunk.length), count, opts) as number >= 0) break;
+        const e = errno();
+        const done = count[0] ?? 0;
+        if (e === ENOENT) {
+          chunk = chunk.slice(done + 1); // the kernel stops at a key that is gone: skip it
+          continue;
+        }
+        for (const k of chunk.slice(done)) this.delete(k); // batches unsupported here
+        break;
+      }
+    }
+  }
+
   *keys(): Generator<Buffer> {
     const fd = this.fd;
     let prev: Buffer | null = null;
@@ -100,17 +124,26 @@ export class BpfMap {
    * batch lookup (5.6+), else key by key. Entries deleted meanwhile are skipped.
    */
   entries(batch = 4096): Array<[Buffer, Buffer]> {
-    const out = this.#entriesBatched(batch);
-    if (out) return out;
-    const slow: Array<[Buffer, Buffer]> = [];
-    for (const k of this.keys()) {
-      const v = this.lookup(k);
-      if (v) slow.push([k, v]);
-    }
-    return slow;
+    const out: Array<[Buffer, Buffer]> = [];
+    this.forEachEntry((k, v) => out.push([Buffer.from(k), Buffer.from(v)]), batch);
+    return out;
   }
 
-  #entriesBatched(batch: number): Array<[Buffer, Buffer]> | undefined {
+  /**
+   * Calls `fn` for every entry, as `entries` reads them, without keeping them: a million-entry
+   * map is walked in the memory of one batch. `key` and `value` are views into the batch
+   * buffers, valid only during the call.
+   */
+  forEachEntry(fn: (key: Buffer, value: Buffer) => void, batch = 4096): void {
+    if (this.#forEachBatched(fn, batch)) return;
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) fn(k, v);
+    }
+  }
+
+  /** False when batch lookup is not supported for this map type or kernel (nothing was read). */
+  #forEachBatched(fn: (key: Buffer, value: Buffer) => void, batch: number): boolean {
     const ks = this.keySize;
     const vs = this.valueBytes;
     const keys = Buffer.alloc(ks * batch);
@@ -120,24 +153,18 @@ export class BpfMap {
     const tokenSize = Math.max(ks, 8);
     let inBatch: Buffer | null = null;
     const outBatch = Buffer.alloc(tokenSize);
-    const result: Array<[Buffer, Buffer]> = [];
     const opts = { sz: 24, elem_flags: 0n, flags: 0n };
-    for (;;) {
+    for (let first = true; ; first = false) {
       const count = [batch];
       const ret = native.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, opts) as number;
       const e = ret < 0 ? errno() : 0;
       if (ret < 0 && e !== ENOENT) {
-        if (result.length === 0) return undefined; // not supported for this map type or kernel
+        if (first) return false;
         throw new BpfError(`batch lookup in map ${this.name}`, e);
       }
       const n = count[0] ?? 0;
-      for (let i = 0; i < n; i++) {
-        result.push([
-          Buffer.from(keys.subarray(i * ks, (i + 1) * ks)),
-          Buffer.from(values.subarray(i * vs, (i + 1) * vs)),
-        ]);
-      }
-      if (e === ENOENT) return result;
+      for (let i = 0; i < n; i++) fn(keys.subarray(i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs));
+      if (e === ENOENT) return true;
       inBatch = Buffer.from(outBatch);
     }
   }
