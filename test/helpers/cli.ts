@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { scaled } from './time-scale.ts';
 
 export const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
 
@@ -10,14 +11,19 @@ export interface CliRun {
   child: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Resolves when stdout+stderr match `re`; rejects after the timeout. */
+  /** Resolves when stdout+stderr match `re`; rejects after the timeout (scaled: time-scale.ts). */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The strategies the kernel matrix forces on this test process (MEMWATCHER_PROBES_<P>_STRATEGY) hold for its CLI runs too. */
+function forcedStrategies(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MEMWATCHER_PROBES_[A-Z]+_STRATEGY$/.test(e[0]) && e[1] !== undefined));
+}
+
 export function startCli(args: string[], env: Record<string, string> = {}): CliRun {
   const child = spawn(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...forcedStrategies(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -34,8 +40,9 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
     stderr: () => err,
     exited,
     waitForOutput(re, timeoutMs = 10_000) {
+      const limit = scaled(timeoutMs);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${timeoutMs} ms; stdout:\n${out.slice(-2000)}\nstderr:\n${err.slice(-2000)}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${limit} ms; stdout:\n${out.slice(-2000)}\nstderr:\n${err.slice(-2000)}`)), limit);
         const check = () => {
           const m = (out + '\n' + err).match(re);
           if (m) {
@@ -52,10 +59,10 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
   };
 }
 
-/** Runs the CLI to completion. */
+/** Runs the CLI to completion; killed after the timeout (scaled: time-scale.ts). */
 export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
   const run = startCli(args, env);
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), scaled(timeoutMs));
   const { code, signal } = await run.exited;
   clearTimeout(timer);
   return { code, signal, stdout: run.stdout(), stderr: run.stderr() };

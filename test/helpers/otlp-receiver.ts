@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { decodeExportMetricsServiceRequest, decodeExportTraceServiceRequest } from './otlp-protobuf.ts';
 import { normalizeMetrics, normalizeSpans } from './otlp-normalize.ts';
 import type { OtlpMetric, OtlpProtocol, OtlpSpan } from './otlp-normalize.ts';
+import { scaled } from './time-scale.ts';
 
 export type * from './otlp-normalize.ts';
 
@@ -77,7 +78,7 @@ export interface OtlpReceiver {
   /**
    * Resolves with the first value `probe` returns other than undefined/null/false, probing now
    * and after each request;
-   * rejects after timeoutMs (default 10 s) with a summary of what did arrive.
+   * rejects after timeoutMs (default 10 s, scaled: time-scale.ts) with a summary of what did arrive.
    */
   waitFor<T>(probe: () => T | undefined | null | false, timeoutMs?: number): Promise<T>;
   setBehaviour(behaviour: ReceiverBehaviour): void;
@@ -242,6 +243,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       return requests();
     },
     waitFor<T>(probe: () => T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+      const limit = scaled(timeoutMs);
       return new Promise<T>((resolve, reject) => {
         const check = (): boolean => {
           let v: T | undefined | null | false;
@@ -259,8 +261,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`OTLP receiver: waitFor timed out after ${timeoutMs} ms; received ${summary()}`));
-        }, timeoutMs);
+          reject(new Error(`OTLP receiver: waitFor timed out after ${limit} ms; received ${summary()}`));
+        }, limit);
         const done = (): void => {
           clearTimeout(timer);
           listeners.delete(onRequest);

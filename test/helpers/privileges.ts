@@ -3,6 +3,7 @@
 // Root without CAP_DAC_OVERRIDE also cannot read a file mode 000.
 import { spawn } from 'node:child_process';
 import { BIN } from './cli.ts';
+import { scaled } from './time-scale.ts';
 
 export async function runWithCaps(args: string[], caps: string[] = [], timeoutMs = 30_000) {
   const bounding = ['-all', ...caps.map((c) => '+' + c)].join(',');
@@ -14,7 +15,7 @@ export async function runWithCaps(args: string[], caps: string[] = [], timeoutMs
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => child.kill('SIGKILL'), scaled(timeoutMs));
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };

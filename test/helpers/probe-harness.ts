@@ -7,13 +7,14 @@ import { createLogger } from '../../src/log.ts';
 import { readKernelInfo } from '../../src/runtime/kernel.ts';
 import type { ProbeDefinition, ProbeName } from '../../src/runtime/probe.ts';
 import { Runtime, type ProbeStatus } from '../../src/runtime/runtime.ts';
+import { scaled } from './time-scale.ts';
 
 export interface ProbeHarness<R> {
   records: R[];
   status: ProbeStatus;
   /** Drains the ring buffers now. */
   poll(): void;
-  /** Polls until `pred` holds for some record (newest first) or the timeout passes. */
+  /** Polls until `pred` holds for some record (newest first) or the timeout (scaled: time-scale.ts) passes. */
   waitFor(pred: (r: R) => boolean, timeoutMs?: number): Promise<R>;
   counters(): { received: number; dropped: number };
   stop(): void;
@@ -39,11 +40,11 @@ export function startProbe<R>(def: ProbeDefinition<R>, env: Record<string, strin
     status,
     poll: () => runtime.poll(),
     async waitFor(pred, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
+      const deadline = Date.now() + scaled(timeoutMs);
       for (;;) {
         runtime.poll();
         for (let i = records.length - 1; i >= 0; i--) if (pred(records[i]!)) return records[i]!;
-        if (Date.now() > deadline) throw new Error(`no matching ${def.name} record within ${timeoutMs} ms (${records.length} records seen)`);
+        if (Date.now() > deadline) throw new Error(`no matching ${def.name} record within ${scaled(timeoutMs)} ms (${records.length} records seen)`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
