@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
+import { scaled } from '../helpers/time-scale.ts';
 import { buildLeaker, SCENARIO_LEAKS, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
 
 let build: Build;
@@ -34,7 +35,8 @@ test('--memleak-command traces a program from its first allocation and ends the 
   const pprof = join(build.dir, 'leaks.pb.gz');
   const r = await runCli(['--memleak-command', `${build.debug} auto 1500`, '--interval', '1', '--memleak-top', '20', '--memleak-pprof', pprof], {}, 30_000);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(Date.now() - t0 < 15_000, 'the run ended with the command, not by a timeout');
+  // (runCli would have killed it at twice this)
+  assert.ok(Date.now() - t0 < scaled(15_000), 'the run ended with the command, not by a timeout');
   assert.match(r.stderr, /memleak: every traced process has ended/);
   assert.match(r.stdout, /process exited: final report/);
   const stacks = consoleStacks(r.stdout);
@@ -74,12 +76,15 @@ test('--memleak-count N: the run stops cleanly after N reports; the traced proce
 test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the gauges', async () => {
   const rx = await startOtlpReceiver();
   const leaker = await startLeaker(build.debug);
+  let cli: ReturnType<typeof startCli> | undefined;
   try {
-    const cli = startCli(['-l', String(leaker.pid), '--exporter', 'otlp', '--interval', '1', '--duration', '4'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    cli = startCli(['-l', String(leaker.pid), '--exporter', 'otlp', '--interval', '1', '--duration', '4'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
     await cli.waitForOutput(/memleak: attached with uprobe/, 15_000);
     await leaker.run('go');
+    const killer = setTimeout(() => cli?.child.kill('SIGKILL'), scaled(20_000));
     const { code } = await cli.exited;
-    assert.equal(code, 0, cli.stderr());
+    clearTimeout(killer);
+    assert.equal(code, 0, `a 4 s run that ended by itself: ${cli.stderr()}`);
 
     const spans = rx.spans();
     const reports = spans.filter((s) => s.name === 'memleak.report' && s.attributes['process.pid'] === leaker.pid);
@@ -122,6 +127,7 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
     const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.allocations');
     assert.equal(allocs?.unit, '{allocation}');
   } finally {
+    if (cli?.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     leaker.kill();
     await rx.close();
   }

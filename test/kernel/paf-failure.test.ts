@@ -14,6 +14,7 @@ import { pafProbe, type PafFailure, type PafRecord } from '../../src/probes/paf.
 import { readKernelInfo } from '../../src/runtime/kernel.ts';
 import { startCli } from '../helpers/cli.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
+import { scaled } from '../helpers/time-scale.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 const KERNEL = readKernelInfo();
@@ -41,7 +42,7 @@ function kernelTrace() {
 }
 
 for (const strategy of STRATEGIES) {
-  test(`${strategy}: a real order-9 failure, as the kernel traced it, with stack, zones, counts and retries`, { skip: refusal, timeout: 240_000 }, async () => {
+  test(`${strategy}: a real order-9 failure, as the kernel traced it, with stack, zones, counts and retries`, { skip: refusal, timeout: scaled(60_000) }, async () => {
     const h = startProbe<PafRecord>(pafProbe, { MEMWATCHER_PROBES_PAF_STRATEGY: strategy, MEMWATCHER_INTERVAL: '0.5' });
     const trace = kernelTrace();
     try {
@@ -103,7 +104,7 @@ for (const strategy of STRATEGIES) {
   });
 }
 
-test('mem-watcher -a prints the failure: MIN LOW HIGH PRESENT FLAG ORDER ZONE GFP', { skip: refusal, timeout: 240_000 }, async () => {
+test('mem-watcher -a prints the failure: MIN LOW HIGH PRESENT FLAG ORDER ZONE GFP', { skip: refusal, timeout: scaled(60_000) }, async () => {
   const cli = startCli(['-a', '--interval', '0.5', '--duration', '200']);
   try {
     await cli.waitForOutput(/MIN\s+LOW\s+HIGH\s+PRESENT\s+FLAG\s+ORDER\s+ZONE\s+GFP/, 60_000);
@@ -117,7 +118,10 @@ test('mem-watcher -a prints the failure: MIN LOW HIGH PRESENT FLAG ORDER ZONE GF
     assert.deepEqual([Number(min) - b, Number(low) - b, Number(high) - b, Number(present)], [z.min - b, z.low - b, z.high - b, z.present]);
   } finally {
     cli.child.kill('SIGINT');
+    const killer = setTimeout(() => cli.child.kill('SIGKILL'), scaled(10_000));
+    await cli.exited;
+    clearTimeout(killer);
   }
   const { code } = await cli.exited;
-  assert.equal(code, 0, cli.stderr());
+  assert.equal(code, 0, `stopped by SIGINT: ${cli.stderr()}`);
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildHolder, differences, Holder, statusKb, type HolderBuild } from '../fixtures/procstat-holder.ts';
+import { scaled } from '../helpers/time-scale.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
 const HEADER = ['TIME', 'PID', 'VMSIZE', 'VMDATA', 'VMSTK', 'VMPTE', 'VMSWAP', 'RSSANON', 'RSSFILE', 'RSSSHMEM'];
@@ -41,7 +42,8 @@ function start(args: string[]): Run {
     for (const w of waiters.splice(0)) w();
   });
   child.stderr.on('data', (d) => { stderr += String(d); });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000); // slow emulated guests
+  // A 3 s run that takes more than this hangs: killed, it fails the test with its stderr.
+  const killer = setTimeout(() => child.kill('SIGKILL'), scaled(30_000));
   const done = new Promise<{ rows: string[][]; header: string[]; stderr: string }>((resolve, reject) => {
     child.on('exit', (code, signal) => {
       clearTimeout(killer);
