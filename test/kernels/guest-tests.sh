@@ -24,11 +24,6 @@ kernel_facts() {
 		"mglru=$(cat /sys/kernel/mm/lru_gen/enabled 2>/dev/null || echo absent)"
 }
 
-# One node process per probe × strategy: under TCG each costs seconds of module loading, most
-# of it compiling TypeScript.  run-all.ts fills this cache on the host first; the guest reads
-# it through the project overlay (its writes land in tmpfs and are dropped).
-export NODE_COMPILE_CACHE=${NODE_COMPILE_CACHE:-$PWD/.cache/node-compile-cache}
-
 # The probe × strategy matrix (test/kernels/matrix.ts): every registered probe with every
 # strategy it declares, attach first (unavailable: the kernel lacks the hook), then the
 # probe's own test/kernel/<probe>*.test.ts with the strategy forced, one line each:
