@@ -11,6 +11,8 @@
 // --mglru      then repeat the probes whose data depends on the LRU implementation (pr) with
 //              /sys/kernel/mm/lru_gen/enabled on (guests only: it changes the whole kernel)
 // --other-tests  also run the kernel tests that belong to no probe (libbpf, ...) once each
+// --timeout S  per cell (one node --test run), default 600: a last resort, since the tests'
+//              own limits (test/helpers/time-scale.ts) end and kill what hangs well before
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -44,8 +46,12 @@ const ATTACH_ENV: Record<string, Record<string, () => Record<string, string>>> =
   },
 };
 
-/** Set by test/kernels/run in the guest: not config keys, so kept away from the tests' config. */
-const HARNESS_ENV = /^MEMWATCHER_(IN_GUEST|GUEST_.*|PROBES_[A-Z]+_STRATEGY)$/;
+/**
+ * Strategy keys the caller may have set: each cell sets its own. (The guest's MEMWATCHER_GUEST_*
+ * and MEMWATCHER_TEST_* reach the tests: they say where they run and how slow it is, and
+ * mem-watcher's config ignores them.)
+ */
+const HARNESS_ENV = /^MEMWATCHER_PROBES_[A-Z]+_STRATEGY$/;
 
 const { values: opts } = parseArgs({
   options: {
@@ -53,7 +59,7 @@ const { values: opts } = parseArgs({
     strategy: { type: 'string', multiple: true, default: [] },
     mglru: { type: 'boolean', default: false },
     'other-tests': { type: 'boolean', default: false },
-    timeout: { type: 'string', default: '300' },
+    timeout: { type: 'string', default: '600' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -242,7 +248,8 @@ function testEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 function runTests(files: string[], env: Record<string, string>, label: string, others: readonly string[] = []): TestRun {
   const t0 = Date.now();
   const skip = others.length ? [`--test-skip-pattern=\\b(${others.join('|')})\\b`] : [];
-  const r = spawnSync(process.execPath, ['--test', '--test-isolation=none', '--test-reporter=tap', ...skip, ...files], {
+  // process.execArgv: this node's own flags (in the guests --liftoff-only, see test/kernels/run).
+  const r = spawnSync(process.execPath, [...process.execArgv, '--test', '--test-isolation=none', '--test-reporter=tap', ...skip, ...files], {
     cwd: ROOT, env: testEnv(env), encoding: 'utf8', timeout: testTimeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024,
   });
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
