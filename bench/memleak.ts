@@ -1,5 +1,6 @@
 // memleak's cost on a malloc/free-heavy program, side by side in one run: untraced, under
 // mem-watcher -l (every allocator hooked, as users run it), with sampling (1 in 10, 1 in 100),
+// with a size filter keeping half the blocks and none (what the uprobes cost on their own),
 // and under a bpftrace program with the same uprobe + uretprobe on malloc and uprobe on free,
 // keeping a user stack per allocation. Modes alternate within each round; medians are reported.
 //   node_modules/.bin/node bench/memleak.ts [--quick]     (also a section of npm run bench)
@@ -54,9 +55,9 @@ function stopChild(child: ChildProcess): Promise<void> {
   return done;
 }
 
-function memWatcher(sampleRate: number): (pid: number) => Promise<Tracer> {
+function memWatcher(extra: readonly string[] = []): (pid: number) => Promise<Tracer> {
   return async (pid) => {
-    const args = ['-l', String(pid), '--exporter', 'none', '--interval', '60', '--memleak-sample-rate', String(sampleRate)];
+    const args = ['-l', String(pid), '--exporter', 'none', '--interval', '60', ...extra];
     const child = spawn(join(ROOT, 'bin/mem-watcher'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     await waitFor(child, 'stderr', /memleak: attached with uprobe/, 'mem-watcher');
     return { stop: () => stopChild(child) };
@@ -112,9 +113,12 @@ export async function runMemleakBench(quick: boolean): Promise<MemleakBench> {
   const rounds = quick ? 1 : 3;
   const modes: Mode[] = [
     { name: 'untraced' },
-    { name: 'mem-watcher', attach: memWatcher(1) },
-    { name: 'mem-watcher -s 10', attach: memWatcher(10) },
-    { name: 'mem-watcher -s 100', attach: memWatcher(100) },
+    { name: 'mem-watcher', attach: memWatcher() },
+    { name: 'mem-watcher -s 10', attach: memWatcher(['--memleak-sample-rate', '10']) },
+    { name: 'mem-watcher -s 100', attach: memWatcher(['--memleak-sample-rate', '100']) },
+    // malloc-churn asks for 16 to 271 bytes: half its blocks kept, then none (the hooks' floor).
+    { name: 'mem-watcher --memleak-min-size 144', attach: memWatcher(['--memleak-min-size', '144']) },
+    { name: 'mem-watcher --memleak-min-size 4096', attach: memWatcher(['--memleak-min-size', '4096']) },
     { name: 'bpftrace', attach: bpftrace },
   ];
   const samples = new Map<string, number[]>(modes.map((m) => [m.name, []]));
