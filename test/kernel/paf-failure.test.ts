@@ -2,17 +2,16 @@
 // surplus pages, the kernel allocates them at mmap time until the allocator fails an order-9
 // allocation, and the probe must report it as the kernel's own trace of the same event shows
 // it (order, GFP names, migrate type, task), with a symbolized kernel stack from the allocator
-// down to the mmap, the zones of the
-// node matching /proc/zoneinfo, exact counts and the slow path's reclaim retries; then the CLI's
-// -a table shows it. Each strategy the kernel runs is checked (the kprobe pair where kprobes
-// exist). Exhausting memory is only done where it is safe (the small test guest): elsewhere the
-// test says why it skips. The kernel frees the surplus pages itself when the mmap fails.
+// down to the mmap, the zones of the node matching /proc/zoneinfo, exact counts and the slow
+// path's reclaim retries (the CLI's -a table: paf-cli.test.ts). Each strategy the kernel runs is
+// checked (the kprobe pair where kprobes exist). Exhausting memory is only done where it is safe
+// (the test guest): elsewhere the test says why it skips. The kernel frees the surplus pages
+// itself when the mmap fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { pafProbe, type PafFailure, type PafRecord } from '../../src/probes/paf.ts';
 import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import { startCli } from '../helpers/cli.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { scaled } from '../helpers/time-scale.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';
@@ -103,25 +102,3 @@ for (const strategy of STRATEGIES) {
     }
   });
 }
-
-test('mem-watcher -a prints the failure: MIN LOW HIGH PRESENT FLAG ORDER ZONE GFP', { skip: refusal, timeout: scaled(60_000) }, async () => {
-  const cli = startCli(['-a', '--interval', '0.5', '--duration', '200']);
-  try {
-    await cli.waitForOutput(/MIN\s+LOW\s+HIGH\s+PRESENT\s+FLAG\s+ORDER\s+ZONE\s+GFP/, 60_000);
-    await provokeFailure([cli.child.pid!]);
-    const m = await cli.waitForOutput(/^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(0x[0-9a-f]+)\s+9\s+(\S+)\s+\S*__GFP_COMP\S*$/m, 30_000);
-    const [, min, low, high, present, , zone] = m;
-    const z = readZoneinfo().find((x) => x.node === 0 && x.name === zone);
-    assert.ok(z, `zone ${zone} is in /proc/zoneinfo`);
-    // boost may have changed since: compare without it
-    const b = z.boost;
-    assert.deepEqual([Number(min) - b, Number(low) - b, Number(high) - b, Number(present)], [z.min - b, z.low - b, z.high - b, z.present]);
-  } finally {
-    cli.child.kill('SIGINT');
-    const killer = setTimeout(() => cli.child.kill('SIGKILL'), scaled(10_000));
-    await cli.exited;
-    clearTimeout(killer);
-  }
-  const { code } = await cli.exited;
-  assert.equal(code, 0, `stopped by SIGINT: ${cli.stderr()}`);
-});
