@@ -16,14 +16,9 @@ export interface CliRun {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** The strategies the kernel matrix forces on this test process (MEMWATCHER_PROBES_<P>_STRATEGY) hold for its CLI runs too. */
-function forcedStrategies(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MEMWATCHER_PROBES_[A-Z]+_STRATEGY$/.test(e[0]) && e[1] !== undefined));
-}
-
 export function startCli(args: string[], env: Record<string, string> = {}): CliRun {
   const child = spawn(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...forcedStrategies(), ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
