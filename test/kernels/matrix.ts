@@ -105,6 +105,14 @@ function ownerOf(file: string): string | undefined {
 const allKernelTests = testFiles(KERNEL_TESTS);
 const testsOf = (probe: string) => allKernelTests.filter((f) => ownerOf(f) === probe);
 
+/**
+ * <probe>-cli*.test.ts and <probe>-otlp*.test.ts run mem-watcher as a user does, the CLI picking
+ * the strategy itself: what they check is the same in every cell, and each costs several CLI
+ * start-ups under emulation. They run once per kernel, in the first cell that attaches (the
+ * strategy auto picks, when all of them are run).
+ */
+const isCliTest = (file: string) => /^[a-z]+-(cli|otlp)([-_.][^/]*)?\.test\.[mc]?[jt]s$/.test(relative(KERNEL_TESTS, file));
+
 // --- attach check -------------------------------------------------------------------------
 
 interface AttachCheck {
@@ -273,7 +281,24 @@ function runTests(files: string[], env: Record<string, string>, label: string, o
     return { ok: false, detail: `attached, but no test ran with it (${skipped} skipped)` };
   }
   say(`  ${label}: ${passed} passed${skipped ? `, ${skipped} skipped` : ''} (${names}) in ${secs}s`);
+  const slow = slowest(out);
+  if (slow) say(`    slowest: ${slow}`);
   return { ok: true, detail: [...new Set(diag)].join('; ') };
+}
+
+/** The top-level tests that took longest, for seeing where a cell's time goes. */
+function slowest(tap: string, n = 3): string {
+  const lines = tap.split('\n');
+  const took: Array<{ name: string; ms: number }> = [];
+  lines.forEach((l, i) => {
+    const m = /^(?:not )?ok \d+ - (.*?)(?: # .*)?$/.exec(l);
+    if (!m) return;
+    for (let j = i + 1; j < lines.length && !/^ {2}\.\.\.$/.test(lines[j]!); j++) {
+      const d = /^ {2}duration_ms: ([\d.]+)/.exec(lines[j]!);
+      if (d) took.push({ name: m[1]!.length > 60 ? `${m[1]!.slice(0, 59)}…` : m[1]!, ms: Number(d[1]) });
+    }
+  });
+  return took.sort((a, b) => b.ms - a.ms).slice(0, n).filter((t) => t.ms >= 1000).map((t) => `${(t.ms / 1000).toFixed(1)}s ${t.name}`).join('; ');
 }
 
 /** Each failing test's TAP block (what went wrong, where), or the end of the output if none. */
@@ -321,7 +346,7 @@ const sharedRuns = new Map<string, TestRun>();
 function runProbe(probe: string, variant: string): void {
   const def = PROBES[probe as keyof typeof PROBES]!.definition;
   const strategies = [...new Set(def.strategies.map((s) => s.name))].filter(wantStrategy);
-  const files = testsOf(probe);
+  let files = testsOf(probe);
   const strategyKey = `probes.${probe}.strategy`;
   for (const strategy of strategies) {
     if (variant === '-') say(formatHooks(probe, strategy, hooksOf(def, strategy)));
@@ -347,6 +372,7 @@ function runProbe(probe: string, variant: string): void {
     } else if (configKeys.has(strategyKey)) {
       const others = [...new Set(def.strategies.map((x) => x.name))].filter((x) => x !== strategy);
       run = runTests(files, { [envName(strategyKey)]: strategy }, `${probe}/${strategy}${variant === '-' ? '' : ` (${variant})`}`, others);
+      files = files.filter((f) => !isCliTest(f));
     } else {
       const key = `${probe}/${variant}`;
       if (!sharedRuns.has(key)) sharedRuns.set(key, runTests(files, {}, `${probe} (its tests choose the strategy)`));
