@@ -4,7 +4,7 @@
 // strategy-matrix.tsv and the README's strategy table (scripts/strategy-table.ts).
 //
 //   node test/kernels/run-all.ts [--kernel NAME]... [--no-host] [--update] [--timeout S]
-//                                [-- MATRIX ARGS...]
+//                                [--memory MB] [-- MATRIX ARGS...]
 //
 // Exit 1 when any cell fails, a run ends without reporting every cell it owed, or a guest
 // cannot boot.
@@ -25,6 +25,8 @@ const { values: opts, positionals: matrixArgs } = parseArgs({
     update: { type: 'boolean', default: false },
     // Per guest: a kernel's whole matrix, about 10 minutes under TCG on a busy 2-core host.
     timeout: { type: 'string', default: '1800' },
+    // Guest memory: test/kernels/run's default unless given.
+    memory: { type: 'string' },
   },
 });
 
@@ -172,7 +174,8 @@ const kernels = opts.kernel.length ? opts.kernel.flatMap((k) => (k === 'all' ? l
 if (kernels.length) warmCompileCache();
 for (const k of kernels) {
   console.log(`run-all: guest ${k}`);
-  const r = await run(k, 'bash', [join(KERNELS_DIR, 'run'), '--kernel', k, '--timeout', opts.timeout, '--project', SNAP, '--', 'bash', 'test/kernels/guest-tests.sh', ...matrixArgs]);
+  const memory = opts.memory ? ['--memory', opts.memory] : [];
+  const r = await run(k, 'bash', [join(KERNELS_DIR, 'run'), '--kernel', k, '--timeout', opts.timeout, ...memory, '--project', SNAP, '--', 'bash', 'test/kernels/guest-tests.sh', ...matrixArgs]);
   runs.push(r);
   collect(r);
 }
