@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { memleakProbe, type MemleakRecord, type MemleakReport, type MemleakTraceEvent } from '../../src/probes/memleak/index.ts';
 import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
+import { kernelAtLeast, readKernelInfo } from '../../src/runtime/kernel.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import {
   buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build,
@@ -161,8 +162,9 @@ scenarioTest('several processes at once (-l A -l B): each report holds only its 
 });
 
 scenarioTest('a process that exits while traced: a final report says so, with its stacks, and the uprobes are detached', async () => {
-  // Each uprobe is a perf event plus a BPF link: two descriptors.
-  const hookFds = 2 * USER_HOOKS.reduce((n, hook) => n + (hook.exit ? 2 : 1), 0);
+  // Each uprobe is a perf event plus a BPF link: two descriptors (before 5.15 the kernel has no
+  // perf-event links: libbpf attaches the program to the perf event itself, one descriptor).
+  const hookFds = (kernelAtLeast(readKernelInfo(), 5, 15) ? 2 : 1) * USER_HOOKS.reduce((n, hook) => n + (hook.exit ? 2 : 1), 0);
   const before = await settledProbeFds();
   const leaker = await startLeaker(build.debug);
   const h = start(leaker.pid);
