@@ -1,7 +1,10 @@
 // Outstanding allocations as a pprof heap profile (perftools.profiles.Profile, gzipped), readable
 // by `go tool pprof`, Pyroscope, Parca, Grafana. Field numbers from google/pprof
 // proto/profile.proto; the encoding is written by hand (protobuf.ts) to avoid a dependency.
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Frame } from './frame.ts';
@@ -175,14 +178,22 @@ function newMapping(start: bigint, end: bigint, offset: bigint, path: string, bu
 /**
  * Writes the gzipped profile to `path` (through a temporary file and a rename, so a reader never
  * sees half a profile). Open with `go tool pprof -sample_index=inuse_space PATH`.
+ *
+ * The agent runs as root and `path` may sit in a directory other users can write (/tmp): the
+ * temporary file gets an unguessable name beside the target, is created exclusively without
+ * following links (a planted symlink or file makes the open fail, never redirects the write),
+ * and is readable by the owner only. rename() replaces a link at `path` itself, not its target.
  */
 export async function writePprof(path: string, samples: readonly PprofSample[], opts: PprofOptions = {}): Promise<void> {
   const data = await gzipAsync(encodePprof(samples, opts));
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    await writeFile(tmp, data, { mode: 0o644 });
+    await fh.writeFile(data);
+    await fh.close();
     await rename(tmp, path);
   } catch (err) {
+    await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     throw err;
   }

@@ -2,7 +2,7 @@
 // google/pprof proto/profile.proto (no `go tool pprof` on this machine).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -169,6 +169,33 @@ describe('pprof writer', () => {
       labels: {},
       stack: [['malloc :0'], ['leak_request /src/leaky.c:40'], ['main /src/leaky.c:77'], []],
     });
+  });
+
+  test('a link planted at the old predictable temporary name (PATH.PID.tmp) redirects nothing; the profile is 0600', async () => {
+    // The agent is root and the target's directory may be /tmp: a local user could plant
+    // PATH.<agent pid>.tmp -> /etc/shadow and have the profile written through it.
+    const sub = mkdtempSync(join(dir, 'planted-'));
+    chmodSync(sub, 0o1777);
+    const victim = join(sub, 'victim');
+    writeFileSync(victim, 'root secret\n', { mode: 0o600 });
+    const path = join(sub, 'heap.pb.gz');
+    symlinkSync(victim, `${path}.${process.pid}.tmp`);
+    await writePprof(path, SAMPLES);
+    assert.equal(readFileSync(victim, 'utf8'), 'root secret\n', 'the file behind the planted link is untouched');
+    assert.deepEqual([...readFileSync(path).subarray(0, 2)], [0x1f, 0x8b], 'the profile itself was written');
+    assert.equal(statSync(path).mode & 0o777, 0o600, 'readable by its owner only');
+    assert.deepEqual(readdirSync(sub).sort(), ['heap.pb.gz', `heap.pb.gz.${process.pid}.tmp`, 'victim'].sort(), 'no temporary file of ours left behind');
+  });
+
+  test('a link planted at the profile path itself is replaced, not followed', async () => {
+    const sub = mkdtempSync(join(dir, 'link-'));
+    const victim = join(sub, 'victim');
+    writeFileSync(victim, 'keep\n');
+    const path = join(sub, 'heap.pb.gz');
+    symlinkSync(victim, path);
+    await writePprof(path, SAMPLES);
+    assert.equal(readFileSync(victim, 'utf8'), 'keep\n');
+    assert.ok(!statSync(path, { throwIfNoEntry: true }).isSymbolicLink());
   });
 
   test('mappings from the process maps: ranges, file offsets, build-ids; locations point into them', () => {
