@@ -104,7 +104,7 @@ COPY --from=bpf /src/build/bpf/ build/bpf/
 # 5.8), which the container runtime grants to root only. See deploy/README-SECTION.md.
 # Prometheus exporter, when enabled (--exporter prometheus).
 EXPOSE 9464
-ENTRYPOINT ["node", "/app/src/cli/main.ts"]
+ENTRYPOINT ["node", "--disable-sigusr1", "/app/src/cli/main.ts"]
 
 # ---------------------------------------------------------------------------------------------
 # The demo's leaking program, on top of the runtime image: the two share every layer, so the C

@@ -11,6 +11,10 @@ import { PROBE_NAMES } from '../runtime/probe.ts';
 import { BpfError } from '../libbpf/errors.ts';
 import { TelemetryStartError } from '../telemetry/otel.ts';
 
+// The launchers start Node with --disable-sigusr1; a listener also keeps SIGUSR1 from opening
+// the inspector when this file is run by a bare `node` (a debugger here would run code as root).
+process.on('SIGUSR1', () => {});
+
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;

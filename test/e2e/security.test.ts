@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.ts';
@@ -166,4 +166,49 @@ test('--memleak-command: the traced program does not inherit the OTLP header sec
   const { commandEnvironment } = await import('../../src/probes/memleak/command.ts');
   const env = commandEnvironment({ PATH: '/bin', OTEL_EXPORTER_OTLP_HEADERS: 'k=s', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'k=s', MEMWATCHER_OTLP_METRICS_HEADERS: 'k=s', OTEL_SERVICE_NAME: 'x' });
   assert.deepEqual(Object.keys(env).sort(), ['OTEL_SERVICE_NAME', 'PATH']);
+});
+
+/** TCP ports process `pid` listens on (its socket inodes matched against /proc/net/tcp{,6}). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && inodes.has(f[9] ?? '')) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+test('SIGUSR1 opens no inspector on a running agent (it would evaluate code as root) and does not stop it', async () => {
+  const run = startCli(['-s', '--interval', '1', '--duration', '20']);
+  try {
+    await run.waitForOutput(/ACTIVE/);
+    assert.deepEqual(listeningPorts(run.child.pid!), [], 'nothing listens before the signal');
+    run.child.kill('SIGUSR1');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(run.child.exitCode, null, 'the agent keeps running');
+    assert.deepEqual(listeningPorts(run.child.pid!), [], 'no debugger port opened');
+    assert.doesNotMatch(run.stderr(), /Debugger listening|inspector/i);
+  } finally {
+    run.child.kill('SIGINT');
+    await run.exited;
+  }
+});
+
+test('every launcher starts Node with --disable-sigusr1: bin/mem-watcher, npm start, the image entry point', () => {
+  const root = join(import.meta.dirname, '../..');
+  assert.match(readFileSync(join(root, 'bin/mem-watcher'), 'utf8'), /node" --disable-sigusr1 /);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.match(pkg.scripts.start!, /node --disable-sigusr1 src\/cli\/main\.ts/);
+  for (const line of readFileSync(join(root, 'Dockerfile'), 'utf8').split('\n').filter((l) => /^ENTRYPOINT .*main\.ts/.test(l))) {
+    assert.match(line, /"--disable-sigusr1"/);
+  }
 });
