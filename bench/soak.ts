@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROBES } from '../src/app/registry.ts';
+import { probeNamed } from '../src/app/registry.ts';
 import { startOtlpReceiver, type OtlpMetric, type ReceiverBehaviour } from '../test/helpers/otlp-receiver.ts';
 import { freePort } from '../test/helpers/prometheus.ts';
 import { ROOT } from './lib/cbuild.ts';
@@ -94,8 +94,8 @@ async function main(): Promise<number> {
   const rx = await startOtlpReceiver();
   const promPort = await freePort();
   const flags: Record<string, string> = { procstat: '-r', sysstat: '-s', paf: '-a', pr: '-p' };
-  const probes = Object.keys(flags).filter((p) => PROBES[p as keyof typeof PROBES] !== undefined);
-  const withMemleak = PROBES.memleak !== undefined;
+  const probes = Object.keys(flags).filter((p) => probeNamed(p) !== undefined);
+  const withMemleak = probeNamed('memleak') !== undefined;
   const args = [
     ...probes.map((p) => flags[p]!),
     ...(withMemleak ? ['--memleak-command', `${join(dir, 'pressure')} ${pressureMb}`] : []),

@@ -6,7 +6,7 @@
 // Run: node_modules/.bin/node bench/symbolize.ts [frames=1000] [rounds=5]
 import { Symbolizer, type SymbolizerOptions } from '../src/symbolize/symbolizer.ts';
 import { spawn } from 'node:child_process';
-import { readProcessMaps, type ProcessMaps } from '../src/symbolize/maps.ts';
+import { readProcessMaps, type ProcessMaps } from '../src/host/maps.ts';
 
 const FRAMES = Number(process.argv[2] ?? 1000);
 const ROUNDS = Number(process.argv[3] ?? 5);

@@ -335,7 +335,7 @@ int paf_retry_tracepoint(struct trace_event_raw_reclaim_retry_zone *ctx)
 			ctx->min_wmark, ctx->no_progress_loops, ctx->wmark_check);
 }
 
-/* kprobe (the seed's pair): __alloc_pages entry saves its arguments per thread, the return
+/* kprobe (the original tool's pair): __alloc_pages entry saves its arguments per thread, the return
  * sees the NULL. Allocations nest (an interrupt allocating while this thread is inside the
  * allocator), hence a small per-thread stack of calls. */
 #define PAF_NEST 4	/* a power of two */

@@ -307,7 +307,7 @@ int pr_softlimit_end_tp(void *ctx)
 	return 0;
 }
 
-/* The seed's hook: shrink_folio_list (shrink_page_list before 6.1) is where scan_control, and
+/* The original tool's hook: shrink_folio_list (shrink_page_list before 6.1) is where scan_control, and
  * with it nr_to_reclaim (the RECLAIM column), is in reach. One call per pass. */
 SEC("kprobe/shrink_folio_list")
 int BPF_KPROBE(pr_folio_list_kprobe, void *list, void *pgdat, struct scan_control *sc)

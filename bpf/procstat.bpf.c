@@ -457,7 +457,7 @@ int procstat_rss_stat(struct bpf_raw_tracepoint_args *ctx)
  * iterator's output (no ring buffer to overflow), so that processes that sleep throughout
  * are known too. The first thread with an mm speaks for its process (the leader may be gone). */
 SEC("iter/task")
-int procstat_seed(struct bpf_iter__task *ctx)
+int procstat_snapshot(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct procstat_values v = {};

@@ -1,11 +1,12 @@
 // Prints the README's configuration table from the schema, so the two cannot drift apart
 // (test/unit/readme.test.ts checks the README holds this exact table).
-import { schema, keyPaths, envName } from '../src/config/schema.ts';
+import { envName } from '../src/config/schema.ts';
+import { SCHEMA, keyPaths } from '../src/app/config.ts';
 
 export function configTable(): string {
   const rows = ['| key | environment variable | default | meaning |', '|---|---|---|---|'];
   for (const path of keyPaths()) {
-    let node: Record<string, unknown> = schema as unknown as Record<string, unknown>;
+    let node: Record<string, unknown> = SCHEMA as unknown as Record<string, unknown>;
     for (const part of path.split('.')) node = node[part] as Record<string, unknown>;
     const def = JSON.stringify(node.default);
     rows.push(`| \`${path}\` | \`${envName(path)}\` | \`${def}\` | ${String(node.doc).replace(/\|/g, '\\|')} |`);

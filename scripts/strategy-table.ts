@@ -6,8 +6,8 @@
 //   node scripts/strategy-table.ts          print the table
 //   node scripts/strategy-table.ts --write  put it into README.md
 import { readFileSync, writeFileSync } from 'node:fs';
-import { PROBES } from '../src/app/registry.ts';
-import { PROBE_NAMES } from '../src/runtime/probe.ts';
+import { probeNamed } from '../src/app/registry.ts';
+import { PROBE_NAMES } from '../src/app/registry.ts';
 import { COMMITTED_MATRIX, NOTES_FILE, readTsv, seriesOf, type MatrixRow } from '../test/kernels/matrix-format.ts';
 import { README } from './update-readme.ts';
 
@@ -23,7 +23,7 @@ export interface ProbeStrategies {
 /** What the registry declares, in PROBE_NAMES order (a name declared twice, like pr's two fentry variants, is one strategy). */
 export function declaredStrategies(): ProbeStrategies[] {
   return PROBE_NAMES.map((probe) => {
-    const def = PROBES[probe]?.definition;
+    const def = probeNamed(probe)?.definition;
     if (!def) return { probe };
     const byName = new Map<string, string[]>();
     for (const s of def.strategies) byName.set(s.name, [...(byName.get(s.name) ?? []), ...(s.note ? [s.note] : [])]);

@@ -3,12 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROBES } from '../../src/app/registry.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { probeNamed } from '../../src/app/registry.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { silentLogger } from '../../src/log.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import { Runtime } from '../../src/runtime/runtime.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
+import { Runtime, type ProbeRun } from '../../src/runtime/runtime.ts';
 import { ROOT } from './cbuild.ts';
 
 export const KERNEL_PROBES = ['procstat', 'sysstat', 'paf', 'pr'] as const;
@@ -17,7 +16,7 @@ const FLAG: Record<KernelProbe, string> = { procstat: '-r', sysstat: '-s', paf: 
 
 /** The kernel probes this tree implements (registered in src/app/registry.ts) right now. */
 export function availableProbes(): KernelProbe[] {
-  return KERNEL_PROBES.filter((p) => PROBES[p] !== undefined);
+  return KERNEL_PROBES.filter((p) => probeNamed(p) !== undefined);
 }
 
 export type Exporter = 'none' | 'console' | 'otlp';
@@ -93,8 +92,13 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
  */
 export function attachInProcess(probes: readonly KernelProbe[]): { stop(): void } {
   const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '1' } });
-  const runtime = new Runtime({ config: config as Config, log: silentLogger, kernel: readKernelInfo() }, [{ onRecord() {} }]);
-  runtime.start(probes.map((p) => PROBES[p]!.definition));
+  const runtime = new Runtime({ interval: config.interval, log: silentLogger, kernel: readKernelInfo() });
+  runtime.start(probes.map((p) => ({
+    definition: probeNamed(p)!.definition as ProbeRun['definition'],
+    config: (config.probes as Record<string, unknown>)[p],
+    strategy: 'auto',
+    exporters: [],
+  })));
   const missing = runtime.status.filter((s) => !s.strategy).map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ')}`);
   if (missing.length) {
     runtime.stop();

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BpfObject } from '../../src/libbpf/object.ts';
 import type { BpfMap } from '../../src/libbpf/map.ts';
-import { expectRecord, HEADER_SIZE } from '../../src/probes/decode.ts';
+import { expectRecord, HEADER_SIZE } from '../../src/runtime/record.ts';
 import { BPF_OBJECT_DIR } from '../../src/runtime/attach.ts';
 import { cProgram } from './cbuild.ts';
 

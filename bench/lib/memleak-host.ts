@@ -14,14 +14,15 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import type { MemleakConfig } from '../../src/probes/memleak/config.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { createLogger } from '../../src/log.ts';
-import { memleakProbe, type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { memleakProbe } from '../../src/probes/memleak/definition.ts';
 import { readStackTotals, snapshotStacks } from '../../src/probes/memleak/report.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import type { ProbeContext, ProbeSource } from '../../src/runtime/probe.ts';
 import { sampleProc } from './proc.ts';
 
@@ -89,8 +90,8 @@ async function main(): Promise<void> {
   const log = createLogger({ verbose: false });
   routeLibbpfLog(createLogger({ verbose: false, write: () => {} }));
   const { config } = loadConfig({ env: process.env });
-  const ctx: ProbeContext = { config: config as Config, log, kernel: readKernelInfo() };
-  const pid = ctx.config.probes.memleak.pids[0];
+  const ctx: ProbeContext<MemleakConfig> = { config: config.probes.memleak, interval: config.interval, log, kernel: readKernelInfo(), othersRunning: false };
+  const pid = ctx.config.pids[0];
   if (pid === undefined) throw new Error('MEMWATCHER_PROBES_MEMLEAK_PIDS: no target');
   const outcome = loadProbe(memleakProbe as Parameters<typeof loadProbe>[0], ctx);
   if (!outcome.loaded) throw new Error(`memleak did not attach: ${outcome.refused.map((r) => `${r.strategy}: ${r.reason}`).join('; ')}`);
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
         const t1 = performance.now();
         const r = await got;
         const t2 = performance.now();
-        const c = ctx.config.probes.memleak;
+        const c = ctx.config;
         const t3 = performance.now();
         snapshotStacks(obj, readStackTotals(obj, new Set([pid]), 0, process.hrtime.bigint()), c.top, false);
         const mapReadMs = performance.now() - t3;
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
       } else if (cmd === 'minage') {
         const t0 = performance.now();
         const totals = readStackTotals(obj, new Set([pid]), 1, process.hrtime.bigint());
-        const snap = snapshotStacks(obj, totals, ctx.config.probes.memleak.top, false).get(pid);
+        const snap = snapshotStacks(obj, totals, ctx.config.top, false).get(pid);
         const mapReadMs = performance.now() - t0;
         reply({ event: 'minage', mapReadMs, bytes: snap?.totals.bytes ?? 0, allocations: snap?.totals.allocations ?? 0, stacks: snap?.totals.stacks ?? 0, ...rss() });
       } else if (cmd === 'end') {

@@ -2,42 +2,19 @@
 // (final drain, detach, flush).
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
 import { ConfigError } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
-import { ConsoleSink, type ConsoleBinding } from '../console/sink.ts';
+import { loadKernelSymbols } from '../host/kallsyms.ts';
+import { readKernelInfo } from '../host/kernel.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
 import type { Logger } from '../log.ts';
-import { readKernelInfo } from '../runtime/kernel.ts';
-import type { ProbeContext, ProbeDefinition, ProbeName } from '../runtime/probe.ts';
-import { Runtime, type RecordSink } from '../runtime/runtime.ts';
-import type { ExportContext, RecordHandler } from '../telemetry/export-context.ts';
+import type { RecordExporter } from '../runtime/exporter.ts';
+import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { selfMetrics } from '../telemetry/self.ts';
+import { enabledProbes, sectionOf, type Config } from './config.ts';
 import { checkTargets, preflight } from './preflight.ts';
-import { PROBES } from './registry.ts';
+import type { AnyProbe } from './registry.ts';
 
 export class RuntimeFailure extends Error {}
-
-/** Probes the config enables, in registry order. */
-export function enabledProbes(config: Config): ProbeName[] {
-  const out: ProbeName[] = [];
-  const p = config.probes;
-  if (p.procstat.enabled) out.push('procstat');
-  if (p.sysstat.enabled) out.push('sysstat');
-  if (p.paf.enabled) out.push('paf');
-  if (p.pr.enabled) out.push('pr');
-  if (p.memleak.pids.length > 0 || p.memleak.command.length > 0 || p.memleak.kernel) out.push('memleak');
-  return out;
-}
-
-class DispatchSink implements RecordSink {
-  readonly #handlers: Map<ProbeName, Array<RecordHandler<unknown>>>;
-  constructor(handlers: Map<ProbeName, Array<RecordHandler<unknown>>>) {
-    this.#handlers = handlers;
-  }
-  onRecord(probe: ProbeName, record: unknown): void {
-    for (const h of this.#handlers.get(probe) ?? []) h(record);
-  }
-}
 
 export interface RunOptions {
   config: Config;
@@ -47,46 +24,57 @@ export interface RunOptions {
   write?: (line: string) => void;
 }
 
+/** The exporters of one probe, as the config asks: metrics and spans to OpenTelemetry, a table to the console. */
+function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetry; meter: Meter; config: Config; log: Logger; kernel: ReturnType<typeof readKernelInfo>; write: (line: string) => void; prefix: string }): Array<RecordExporter<unknown>> {
+  // One module's hooks, called with its own section: the registry's union of module types
+  // cannot see that each module only ever meets its own config.
+  const m = p as unknown as {
+    metrics?(c: object): RecordExporter<unknown>;
+    spans?(c: object): RecordExporter<unknown>;
+    console?(c: object): RecordExporter<unknown>;
+  };
+  const ctx = { meter: opts.meter, tracer: opts.telemetry?.tracer, config: section, log: opts.log, kernel: opts.kernel };
+  const out: Array<RecordExporter<unknown>> = [];
+  if (opts.telemetry && m.metrics) out.push(m.metrics(ctx));
+  if (opts.telemetry?.tracer && m.spans) out.push(m.spans(ctx));
+  if (opts.config.exporters.includes('console') && m.console) {
+    out.push(m.console({ write: opts.write, prefix: opts.prefix, config: section, kernel: opts.kernel }));
+  }
+  return out;
+}
+
 export async function run(opts: RunOptions): Promise<void> {
   const { config, log } = opts;
   const kernel = readKernelInfo();
   preflight(kernel);
   checkTargets(config);
   routeLibbpfLog(log);
+  void loadKernelSymbols(); // in the background: kprobe targets and kernel stacks need it later
 
-  const names = enabledProbes(config);
-  if (names.length === 0) {
+  const probes = enabledProbes(config);
+  if (probes.length === 0) {
     throw new ConfigError('no probe is enabled: name one (-s, -r, -a, -p, -l PID) or set a probes.<name>.enabled key to true');
   }
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
-  const exportCtx: ExportContext = { meter, tracer: telemetry?.tracer, config, log, kernel };
-
-  const handlers = new Map<ProbeName, Array<RecordHandler<unknown>>>();
-  const consoleBindings = new Map<ProbeName, ConsoleBinding<unknown>>();
   const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
-  const useConsole = config.exporters.includes('console');
-  const defs: Array<ProbeDefinition<unknown>> = [];
-  for (const name of names) {
-    const entry = PROBES[name];
-    if (!entry) continue;
-    defs.push(entry.definition);
-    const hs: Array<RecordHandler<unknown>> = [];
-    if (telemetry && entry.metrics) hs.push(entry.metrics(exportCtx));
-    if (telemetry?.tracer && entry.spans) hs.push(entry.spans(exportCtx));
-    handlers.set(name, hs);
-    if (useConsole && entry.console) {
-      consoleBindings.set(name, entry.console(write, names.length > 1 ? `${name.padEnd(8)} ` : '', exportCtx));
-    }
-  }
 
-  const consoleSink = new ConsoleSink(consoleBindings);
+  const runs: ProbeRun[] = probes.map((p) => {
+    const section = sectionOf(config, p);
+    const prefix = probes.length > 1 ? `${p.name.padEnd(8)} ` : '';
+    return {
+      definition: p.definition as ProbeRun['definition'],
+      config: section,
+      strategy: (section as { strategy?: string }).strategy ?? 'auto',
+      exporters: exportersOf(p, section, { telemetry, meter, config, log, kernel, write, prefix }),
+    };
+  });
+
   let probeStop: (why: string) => void = () => {};
   const probeStopped = new Promise<string>((resolve) => { probeStop = resolve; });
-  const ctx: ProbeContext = { config, log, kernel, requestStop: (why) => probeStop(why) };
-  const runtime = new Runtime(ctx, [new DispatchSink(handlers), consoleSink]);
-  selfMetrics(exportCtx, runtime);
+  const runtime = new Runtime({ interval: config.interval, log, kernel, requestStop: (why) => probeStop(why) });
+  selfMetrics(meter, runtime);
 
   let stopped = false;
   const stop = async (why: string) => {
@@ -94,18 +82,14 @@ export async function run(opts: RunOptions): Promise<void> {
     stopped = true;
     log.debug(`stopping: ${why}`);
     runtime.stop();
-    consoleSink.stop();
     await telemetry?.shutdown();
   };
 
   try {
-    runtime.start(defs);
+    runtime.start(runs);
     if (runtime.attachedCount === 0) {
       throw new RuntimeFailure(`no probe could attach on kernel ${kernel.release}: ${runtime.status.map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ') || 'not started'}`).join(' | ')}`);
     }
-    // A skipped probe prints no table header (its skip line says why).
-    for (const s of runtime.status) if (!s.strategy) consoleBindings.delete(s.probe);
-    consoleSink.start();
     const reasons: Array<Promise<string>> = [opts.stopSignal, probeStopped];
     let durationTimer: NodeJS.Timeout | undefined;
     if (config.duration > 0) {

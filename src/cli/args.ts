@@ -1,62 +1,47 @@
-// The command line: the original tool's flags (-a -p -r -s -l PID, combinable) and ours,
-// turned into config values by key path. Config validation happens once, in config/load.ts.
-import { parseArgs } from 'node:util';
-import type { ProbeName } from '../runtime/probe.ts';
+// The command line: the original tool's flags (-a -p -r -s -l PID, combinable) and ours, turned
+// into config values by key path. Each probe brings its own flags (src/probes/<probe>/index.ts);
+// config validation happens once, in config/load.ts.
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { PROBES, type ProbeName } from '../app/registry.ts';
+import type { ProbeFlag } from '../probes/module.ts';
 
 export class UsageError extends Error {}
 
-const OPTIONS = {
-  paf: { type: 'boolean', short: 'a' },
-  pr: { type: 'boolean', short: 'p' },
-  procstat: { type: 'boolean', short: 'r' },
-  sysstat: { type: 'boolean', short: 's' },
-  memleak: { type: 'string', short: 'l', multiple: true },
-  pid: { type: 'string', multiple: true },
-  comm: { type: 'string', multiple: true },
-  top: { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  exporter: { type: 'string', multiple: true },
-  duration: { type: 'string' },
-  interval: { type: 'string' },
-  'print-config': { type: 'boolean' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  'memleak-lib': { type: 'string' },
-  'memleak-prefix': { type: 'string' },
-  'memleak-command': { type: 'string' },
-  'memleak-top': { type: 'string' },
-  'memleak-min-size': { type: 'string' },
-  'memleak-max-size': { type: 'string' },
-  'memleak-min-age': { type: 'string', short: 'o' },
-  'memleak-sample-rate': { type: 'string' },
-  'memleak-combined-only': { type: 'boolean' },
-  'memleak-trace': { type: 'boolean', short: 't' },
-  'memleak-kernel': { type: 'boolean' },
-  'memleak-count': { type: 'string' },
-  'memleak-stack-map-size': { type: 'string' },
-  'memleak-pprof': { type: 'string' },
-} as const;
+interface RunFlag {
+  name: string;
+  short?: string;
+  type: 'boolean' | 'string';
+  multiple?: boolean;
+  /** Config key path it sets. */
+  key?: string;
+  value?(raw: string | string[] | boolean): unknown;
+  arg?: string;
+  help: string;
+}
 
-/** Flag -> config key path, for flags that set one key. */
-const FLAG_KEYS: Record<string, string> = {
-  top: 'probes.procstat.top',
-  duration: 'duration',
-  interval: 'interval',
-  'memleak-lib': 'probes.memleak.lib',
-  'memleak-prefix': 'probes.memleak.symbol_prefix',
-  'memleak-top': 'probes.memleak.top',
-  'memleak-min-size': 'probes.memleak.min_size',
-  'memleak-max-size': 'probes.memleak.max_size',
-  'memleak-min-age': 'probes.memleak.min_age_ms',
-  'memleak-sample-rate': 'probes.memleak.sample_rate',
-  'memleak-combined-only': 'probes.memleak.combined_only',
-  'memleak-trace': 'probes.memleak.trace',
-  'memleak-kernel': 'probes.memleak.kernel',
-  'memleak-count': 'probes.memleak.report_count',
-  'memleak-stack-map-size': 'probes.memleak.stack_map_size',
-  'memleak-pprof': 'probes.memleak.pprof',
-};
+/** Flags that are not a probe's. */
+const RUN_FLAGS: readonly RunFlag[] = [
+  { name: 'exporter', type: 'string', multiple: true, key: 'exporters', value: (v) => (v as string[]).flatMap((e) => e.split(',')), arg: 'NAME', help: 'console | otlp | prometheus | none (repeatable; default console)' },
+  { name: 'interval', type: 'string', key: 'interval', arg: 'SECONDS', help: 'report period (default 5)' },
+  { name: 'duration', type: 'string', key: 'duration', arg: 'SECONDS', help: 'stop cleanly after this long' },
+  { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'JSON config file (keys as --print-config shows)' },
+  { name: 'print-config', type: 'boolean', help: 'print the effective config (secrets masked) and exit' },
+  { name: 'verbose', short: 'v', type: 'boolean', key: 'verbose', help: 'debug log, libbpf log, stack traces' },
+  { name: 'help', short: 'h', type: 'boolean', help: 'this help' },
+  { name: 'version', type: 'boolean', help: 'print the version' },
+];
+
+interface ProbeFlagOf {
+  probe: ProbeName;
+  flag: ProbeFlag;
+}
+
+const PROBE_FLAGS: readonly ProbeFlagOf[] = PROBES.flatMap((p) => p.flags.map((flag) => ({ probe: p.name, flag })));
+
+const OPTIONS: ParseArgsOptionsConfig = Object.fromEntries([
+  ...RUN_FLAGS,
+  ...PROBE_FLAGS.map((f) => f.flag),
+].map((f) => [f.name, { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) }]));
 
 export interface CliArgs {
   configFile?: string;
@@ -77,6 +62,15 @@ function numeric(v: string): number | string {
   return /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
 }
 
+function defaultValue(raw: string | string[] | boolean): unknown {
+  if (typeof raw === 'boolean') return raw;
+  return Array.isArray(raw) ? raw.map(numeric) : numeric(raw);
+}
+
+function flagLabel(f: { name: string; short?: string }): string {
+  return f.short ? `-${f.short}/--${f.name}` : `--${f.name}`;
+}
+
 export function parseCli(argv: string[]): CliArgs {
   let parsed;
   try {
@@ -85,89 +79,78 @@ export function parseCli(argv: string[]): CliArgs {
     const msg = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '').replace(/\.$/, '');
     throw new UsageError(`${msg}: see mem-watcher --help`);
   }
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const flags: Record<string, unknown> = {};
   const flagNames: Record<string, string> = {};
-  const set = (path: string, value: unknown, flag: string) => {
+  const probes = new Set<ProbeName>();
+  const set = (f: RunFlag | ProbeFlag, path: string | undefined, raw: string | string[] | boolean) => {
+    if (!path) return;
+    let value: unknown;
+    try {
+      value = (f.value ?? defaultValue)(raw);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     flags[path] = value;
-    flagNames[path] = flag;
+    flagNames[path] = flagLabel(f);
   };
-
-  for (const [flag, path] of Object.entries(FLAG_KEYS)) {
-    const value = (v as Record<string, unknown>)[flag];
-    if (value === undefined) continue;
-    set(path, typeof value === 'string' ? numeric(value) : value, `--${flag}`);
+  for (const f of RUN_FLAGS) {
+    const raw = v[f.name];
+    if (raw !== undefined && !(f.type === 'boolean' && raw === false)) set(f, f.key, raw);
   }
-  if (v.pid) set('probes.procstat.pids', v.pid.map(numeric), '--pid');
-  if (v.comm) set('probes.procstat.comms', v.comm, '--comm');
-  if (v.exporter) set('exporters', v.exporter.flatMap((e) => e.split(',')), '--exporter');
-  if (v.memleak) set('probes.memleak.pids', v.memleak.map(numeric), '-l/--memleak');
-  if (v['memleak-command'] !== undefined) {
-    const cmd = v['memleak-command'].trim().split(/\s+/).filter(Boolean);
-    if (cmd.length === 0) throw new UsageError('--memleak-command needs a program to run, e.g. --memleak-command "./server --port 8080"');
-    set('probes.memleak.command', cmd, '--memleak-command');
+  for (const { probe, flag } of PROBE_FLAGS) {
+    const raw = v[flag.name];
+    if (raw === undefined) continue;
+    set(flag, flag.key ? `probes.${probe}.${flag.key}` : undefined, raw);
+    if (flag.selects) probes.add(probe);
   }
-  if (v.verbose) set('verbose', true, '-v');
-
-  const probes: ProbeName[] = [];
-  if (v.paf) probes.push('paf');
-  if (v.pr) probes.push('pr');
-  if (v.procstat) probes.push('procstat');
-  if (v.sysstat) probes.push('sysstat');
-  if (v.memleak || v['memleak-command'] || v['memleak-kernel']) probes.push('memleak');
-
   return {
-    configFile: v.config,
-    printConfig: v['print-config'] ?? false,
-    help: v.help ?? false,
-    version: v.version ?? false,
-    verbose: v.verbose ?? false,
-    probes,
+    configFile: v.config as string | undefined,
+    printConfig: (v['print-config'] as boolean | undefined) ?? false,
+    help: (v.help as boolean | undefined) ?? false,
+    version: (v.version as boolean | undefined) ?? false,
+    verbose: (v.verbose as boolean | undefined) ?? false,
+    // In registry order, whatever the order on the command line.
+    probes: PROBES.map((p) => p.name).filter((p) => probes.has(p)),
     flags,
     flagNames,
   };
 }
 
-export const USAGE = `Usage: mem-watcher [probes] [options]
+function helpLine(f: RunFlag | ProbeFlag): string {
+  const names = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.arg ? ` ${f.arg}` : ''}`;
+  return `  ${names.padEnd(28)}${f.help}`;
+}
 
-Probes (combinable; with none, procstat, sysstat, paf and pr run):
-  -a, --paf                 page allocation failures
-  -p, --pr                  page reclaim
-  -r, --procstat            per-process memory
-  -s, --sysstat             system memory
-  -l, --memleak PID         outstanding allocations of process PID (repeatable)
+function usage(): string {
+  const defaults = PROBES.filter((p) => (p.enabled as (c: unknown) => boolean)(defaultConfigOf(p.config))).map((p) => p.name);
+  const lines = [
+    'Usage: mem-watcher [probes] [options]',
+    '',
+    `Probes (combinable; with none, ${defaults.slice(0, -1).join(', ')} and ${defaults.at(-1)} run):`,
+    ...PROBE_FLAGS.filter((f) => f.flag.selects && f.flag.short).map((f) => helpLine(f.flag)),
+  ];
+  for (const p of PROBES) {
+    const options = p.flags.filter((f) => !(f.selects && f.short));
+    if (!p.optionsTitle || options.length === 0) continue;
+    lines.push('', `${p.optionsTitle}:`, ...options.map(helpLine));
+  }
+  lines.push(
+    '',
+    'Output and run:',
+    ...RUN_FLAGS.map(helpLine),
+    '',
+    'Every config key also has an environment variable: MEMWATCHER_<KEY_PATH>, e.g.',
+    'MEMWATCHER_PROBES_MEMLEAK_PIDS=1234. The standard OTEL_* variables are honoured.',
+    'Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags, config or environment.',
+    '',
+  );
+  return lines.join('\n');
+}
 
-procstat filters:
-      --pid PID             always report this process (repeatable)
-      --comm NAME           always report processes named NAME (repeatable)
-      --top N               report the N largest processes by RSS (default 50)
+/** A probe's config section with every key at its default. */
+function defaultConfigOf(schema: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(schema).map(([k, leaf]) => [k, (leaf as { default: unknown }).default]));
+}
 
-memleak options:
-      --memleak-command CMD run CMD (split on spaces, no shell) and trace it
-      --memleak-lib PATH    allocator library to attach to (default: the libc the process maps)
-      --memleak-prefix P    allocator symbol prefix (je_ for prefixed jemalloc)
-      --memleak-top N       stacks per report (default 10)
-      --memleak-min-size B  / --memleak-max-size B   size filter in bytes
-  -o, --memleak-min-age MS  report allocations older than MS milliseconds
-      --memleak-sample-rate N  trace one allocation in N
-      --memleak-combined-only  per-stack totals only
-  -t, --memleak-trace       print every allocation and free
-      --memleak-kernel      trace kernel allocations instead
-      --memleak-count N     stop after N reports
-      --memleak-stack-map-size N   distinct stacks kept
-      --memleak-pprof FILE  write outstanding allocations as a gzipped pprof profile
-
-Output and run:
-      --exporter NAME       console | otlp | prometheus | none (repeatable; default console)
-      --interval SECONDS    report period (default 5)
-      --duration SECONDS    stop cleanly after this long
-  -c, --config FILE         JSON config file (keys as --print-config shows)
-      --print-config        print the effective config (secrets masked) and exit
-  -v, --verbose             debug log, libbpf log, stack traces
-  -h, --help                this help
-      --version             print the version
-
-Every config key also has an environment variable: MEMWATCHER_<KEY_PATH>, e.g.
-MEMWATCHER_PROBES_MEMLEAK_PIDS=1234. The standard OTEL_* variables are honoured.
-Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags, config or environment.
-`;
+export const USAGE = usage();

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 // Entry point: parse flags, load config, run; map every failure to its exit code and one line.
 import { parseCli, UsageError, USAGE } from './args.ts';
-import { ConfigError, loadConfig } from '../config/load.ts';
-import { keyPaths, envName } from '../config/schema.ts';
-import { createLogger } from '../log.ts';
-import { EnvironmentError } from '../app/preflight.ts';
+import { keyPaths, loadConfig } from '../app/config.ts';
+import { EnvironmentError } from '../errors.ts';
 import { PROBES } from '../app/registry.ts';
+import { ConfigError } from '../config/load.ts';
+import { envName } from '../config/schema.ts';
+import { createLogger } from '../log.ts';
 import { SERVICE_VERSION } from '../telemetry/resource.ts';
-import { PROBE_NAMES } from '../runtime/probe.ts';
-import { BpfError } from '../libbpf/errors.ts';
 import { TelemetryStartError } from '../telemetry/otel.ts';
 
 // The launchers start Node with --disable-sigusr1; a listener also keeps SIGUSR1 from opening
@@ -33,8 +32,8 @@ async function main(argv: string[]): Promise<number> {
     }
     // Probe flags select exactly those probes; the config's enabled keys decide otherwise.
     if (cli.probes.length > 0) {
-      for (const p of PROBE_NAMES) {
-        if (p !== 'memleak') cli.flags[`probes.${p}.enabled`] = cli.probes.includes(p);
+      for (const p of PROBES) {
+        if ('enabled' in p.config) cli.flags[`probes.${p.name}.enabled`] = cli.probes.includes(p.name);
       }
     }
     const loaded = loadConfig({ file: cli.configFile, flags: cli.flags, flagNames: cli.flagNames });
@@ -44,9 +43,6 @@ async function main(argv: string[]): Promise<number> {
       for (const path of keyPaths()) process.stderr.write(`# ${envName(path).padEnd(40)} ${path} (${loaded.origin(path)})\n`);
       return EXIT_OK;
     }
-    for (const p of cli.probes) {
-      if (!PROBES[p]) throw new UsageError(`the ${p} probe is not implemented yet in this version: leave out its flag`);
-    }
     const log = createLogger({ verbose });
     const { run } = await import('../app/run.ts');
     await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
@@ -55,9 +51,7 @@ async function main(argv: string[]): Promise<number> {
     const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
     process.stderr.write(`mem-watcher: ${(err as Error).message}\n`);
     if (verbose && !usage) process.stderr.write(`${(err as Error).stack}\n`);
-    if (usage) return EXIT_USAGE;
-    if (err instanceof BpfError) return EXIT_RUNTIME;
-    return EXIT_RUNTIME;
+    return usage ? EXIT_USAGE : EXIT_RUNTIME;
   }
 }
 

@@ -2,7 +2,7 @@
 // (OTEL_* then MEMWATCHER_*) < flags. Every failure is one ConfigError line naming what to fix.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { convict, schemaWithEnv, keyPaths, envName, type Config } from './schema.ts';
+import { convict, schemaWithEnv, keyPaths, envName, type Infer } from './schema.ts';
 import { OTEL_ENV_KEYS, translateOtelValue } from './otel-env.ts';
 
 export class ConfigError extends Error {
@@ -27,19 +27,20 @@ export interface LoadOptions {
   defaultFile?: string;
 }
 
-export interface LoadedConfig {
-  config: Config;
+export interface LoadedConfig<C> {
+  config: C;
   /** Where a key's value came from: default, a file, an environment variable or a flag. */
   origin(path: string): string;
   /** The effective config with secrets masked (what --print-config prints). */
   printable(): Record<string, unknown>;
 }
 
-export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+/** Loads the config `schema` describes (the app assembles it: the core keys and each probe's). */
+export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = {}): LoadedConfig<Infer<S>> {
   const env = opts.env ?? process.env;
   const origins = new Map<string, string>();
   const effectiveEnv: Record<string, string> = {};
-  const keys = new Set(keyPaths());
+  const keys = new Set(keyPaths(schema));
 
   for (const [variable, path] of OTEL_ENV_KEYS) {
     const v = env[variable];
@@ -62,7 +63,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
   let conf;
   try {
-    conf = convict(schemaWithEnv() as never, { env: effectiveEnv, args: [] });
+    conf = convict(schemaWithEnv(schema) as never, { env: effectiveEnv, args: [] });
   } catch (err) {
     throw new ConfigError(oneLine(err, origins));
   }
@@ -97,7 +98,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     throw new ConfigError(oneLine(err, origins));
   }
 
-  const config = conf.getProperties() as unknown as Config;
+  const config = conf.getProperties() as Infer<S>;
   return {
     config,
     origin: (path) => origins.get(path) ?? 'default',

@@ -3,7 +3,6 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 
-const STRATEGIES = ['auto', 'iter', 'uprobe', 'kprobe', 'fentry', 'tracepoint', 'tp_btf'] as const;
 export const EXPORTERS = ['console', 'otlp', 'prometheus', 'none'] as const;
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 
@@ -125,17 +124,33 @@ convict.addFormat({
   },
 });
 
-const strategy = (probe: string) => ({
-  doc: `Attach strategy for ${probe}: auto tries the probe's hooks in order; a name forces one`,
-  format: oneOf(STRATEGIES),
-  default: 'auto',
-});
+/** The config object a schema describes: each leaf's type is its default's. */
+export type Infer<S> = { -readonly [K in keyof S]: S[K] extends { default: infer D } ? Widen<D> : Infer<S[K]> };
+type Widen<D> = D extends string ? string : D extends number ? number : D extends boolean ? boolean : D;
 
-export const schema = {
+/** probes.<name>.enabled */
+export function enabledOption(doc: string, on = true) {
+  return { doc, format: 'strict-boolean', default: on };
+}
+
+/** probes.<name>.strategy: 'auto' or one of the strategy names. */
+export function strategyOption(probe: string, strategies: readonly string[]) {
+  return {
+    doc: `Attach strategy for ${probe}: auto tries the probe's hooks in order; a name forces one`,
+    format: oneOf(['auto', ...strategies]),
+    default: 'auto',
+  };
+}
+
+/** Helpers for a probe's own keys. */
+export const formats = { range, oneOf };
+
+/** Every key but the probes' (each probe module brings its own part: probes.<name>.*). */
+export const CORE_SCHEMA = {
   exporters: {
     doc: 'Where telemetry goes: console (live tables), otlp, prometheus, none',
     format: 'exporter-list',
-    default: ['console'],
+    default: ['console'] as Array<(typeof EXPORTERS)[number]>,
   },
   interval: {
     doc: 'Report period in seconds: sampling, console refresh and metric export',
@@ -148,47 +163,6 @@ export const schema = {
     default: 0,
   },
   verbose: { doc: 'Debug logging, libbpf log and stack traces', format: 'strict-boolean', default: false },
-  probes: {
-    sysstat: {
-      enabled: { doc: 'Run the system memory probe', format: 'strict-boolean', default: true },
-      strategy: strategy('sysstat'),
-    },
-    procstat: {
-      enabled: { doc: 'Run the per-process memory probe', format: 'strict-boolean', default: true },
-      strategy: strategy('procstat'),
-      pids: { doc: 'Always report these processes (besides the top N)', format: 'pid-list', default: [] as number[] },
-      comms: { doc: 'Always report processes with these command names', format: 'string-list', default: [] as string[] },
-      top: { doc: 'Report the N processes with the largest RSS', format: range(1, 100000, true), default: 50 },
-      max_processes: { doc: 'Processes tracked in the kernel map (bounds its memory)', format: range(64, 4194304, true), default: 32768 },
-    },
-    paf: {
-      enabled: { doc: 'Run the page allocation failure probe', format: 'strict-boolean', default: true },
-      strategy: strategy('paf'),
-      span_rate_limit: { doc: 'At most this many page_alloc.failure spans per second (excess counted)', format: range(0, 100000, true), default: 10 },
-    },
-    pr: {
-      enabled: { doc: 'Run the page reclaim probe', format: 'strict-boolean', default: true },
-      strategy: strategy('pr'),
-    },
-    memleak: {
-      pids: { doc: 'Trace allocations of these processes (enables memleak)', format: 'pid-list', default: [] as number[] },
-      command: { doc: 'Run this command (argv, not a shell) under trace', format: 'string-list', default: [] as string[] },
-      lib: { doc: 'Allocator library to attach to instead of the libc the process maps', format: String, default: '' },
-      symbol_prefix: { doc: 'Prefix of the allocator symbols (je_ for jemalloc built with a prefix)', format: String, default: '' },
-      top: { doc: 'Report the N stacks with the most outstanding bytes', format: range(1, 100000, true), default: 10 },
-      min_size: { doc: 'Ignore allocations smaller than this many bytes', format: range(0, Number.MAX_SAFE_INTEGER, true), default: 0 },
-      max_size: { doc: 'Ignore allocations larger than this many bytes (0: no limit)', format: range(0, Number.MAX_SAFE_INTEGER, true), default: 0 },
-      min_age_ms: { doc: 'Report only allocations older than this many milliseconds', format: range(0, 86400000, true), default: 0 },
-      sample_rate: { doc: 'Trace one allocation in N', format: range(1, 1000000, true), default: 1 },
-      combined_only: { doc: 'Keep only per-stack totals (no per-address ages)', format: 'strict-boolean', default: false },
-      trace: { doc: 'Print every allocation and free', format: 'strict-boolean', default: false },
-      kernel: { doc: 'Trace kernel allocations (kmalloc, kmem_cache, pages) instead', format: 'strict-boolean', default: false },
-      stack_map_size: { doc: 'Distinct stacks the kernel keeps', format: range(64, 4194304, true), default: 16384 },
-      max_allocations: { doc: 'Outstanding allocations tracked per run', format: range(1024, 16777216, true), default: 1000000 },
-      report_count: { doc: 'Stop after this many reports (0: no limit)', format: range(0, 1000000, true), default: 0 },
-      pprof: { doc: 'Write the outstanding allocations as a gzipped pprof profile here', format: String, default: '' },
-    },
-  },
   otlp: {
     endpoint: { doc: 'OTLP/HTTP base URL (/v1/metrics and /v1/traces are appended)', format: 'http-url', default: 'http://localhost:4318' },
     protocol: { doc: 'OTLP encoding', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
@@ -216,33 +190,7 @@ export const schema = {
   },
 };
 
-export interface Config {
-  exporters: Array<(typeof EXPORTERS)[number]>;
-  interval: number;
-  duration: number;
-  verbose: boolean;
-  probes: {
-    sysstat: { enabled: boolean; strategy: string };
-    procstat: { enabled: boolean; strategy: string; pids: number[]; comms: string[]; top: number; max_processes: number };
-    paf: { enabled: boolean; strategy: string; span_rate_limit: number };
-    pr: { enabled: boolean; strategy: string };
-    memleak: {
-      pids: number[]; command: string[]; lib: string; symbol_prefix: string; top: number;
-      min_size: number; max_size: number; min_age_ms: number; sample_rate: number;
-      combined_only: boolean; trace: boolean; kernel: boolean; stack_map_size: number;
-      max_allocations: number; report_count: number; pprof: string;
-    };
-  };
-  otlp: {
-    endpoint: string; protocol: (typeof OTLP_PROTOCOLS)[number]; headers: string; timeout_ms: number;
-    metrics_endpoint: string; traces_endpoint: string; metrics_headers: string; traces_headers: string;
-    export_interval_ms: number; max_queue_size: number;
-  };
-  traces: { exporter: 'auto' | 'otlp' | 'console' | 'none' };
-  prometheus: { host: string; port: number };
-  service: { name: string };
-  resource: { attributes: string };
-}
+export type CoreConfig = Infer<typeof CORE_SCHEMA>;
 
 /** Environment variable of a key path: probes.memleak.pids -> MEMWATCHER_PROBES_MEMLEAK_PIDS. */
 export function envName(path: string): string {
@@ -250,20 +198,20 @@ export function envName(path: string): string {
 }
 
 /** Every leaf key path of the schema, in schema order. */
-export function keyPaths(node: Record<string, unknown> = schema, prefix = ''): string[] {
+export function keyPaths(node: object, prefix = ''): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(node)) {
+  for (const [k, v] of Object.entries(node) as Array<[string, unknown]>) {
     const path = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === 'object' && 'doc' in v) out.push(path);
-    else out.push(...keyPaths(v as Record<string, unknown>, path));
+    else out.push(...keyPaths(v as object, path));
   }
   return out;
 }
 
 /** The schema with an env variable attached to every key (convict reads them). */
-export function schemaWithEnv(): Record<string, unknown> {
+export function schemaWithEnv(schema: object): Record<string, unknown> {
   const clone = deepClone(schema) as Record<string, unknown>;
-  for (const path of keyPaths()) {
+  for (const path of keyPaths(schema)) {
     let node: Record<string, unknown> = clone;
     for (const part of path.split('.')) node = node[part] as Record<string, unknown>;
     node.env = envName(path);

@@ -2,7 +2,7 @@
 // the first that loads and attaches. Every failure is kept to explain a skipped probe.
 import { join } from 'node:path';
 import { BpfObject, type BpfProgram, type BpfLink } from '../libbpf/object.ts';
-import { resolveKernelFunction } from './kernel.ts';
+import { kernelSymbols } from '../host/kallsyms.ts';
 import { selfTriggerBinary, SELF_TRIGGER_FUNCTION } from './self-trigger.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProgramAttach, Strategy } from './probe.ts';
 
@@ -14,17 +14,17 @@ export interface AttachOutcome {
   refused: Array<{ strategy: string; reason: string }>;
 }
 
-export function objectPath(def: ProbeDefinition<unknown>): string {
+export function objectPath(def: ProbeDefinition<unknown, unknown>): string {
   return join(BPF_OBJECT_DIR, `${def.object}.bpf.o`);
 }
 
 /** Strategies to try: all in preference order, or the one the config forces. */
-export function candidateStrategies(def: ProbeDefinition<unknown>, forced: string): Strategy[] {
+export function candidateStrategies(def: ProbeDefinition<unknown, unknown>, forced: string): Strategy[] {
   if (forced === 'auto') return [...def.strategies];
   return def.strategies.filter((s) => s.name === forced);
 }
 
-export function loadProbe(def: ProbeDefinition<unknown>, ctx: ProbeContext, forced = 'auto'): AttachOutcome {
+export function loadProbe(def: ProbeDefinition<unknown, unknown>, ctx: ProbeContext<unknown>, forced = 'auto'): AttachOutcome {
   const refused: AttachOutcome['refused'] = [];
   const candidates = candidateStrategies(def, forced);
   if (candidates.length === 0) {
@@ -53,7 +53,7 @@ export function loadProbe(def: ProbeDefinition<unknown>, ctx: ProbeContext, forc
   return { refused };
 }
 
-function attachPrograms(loaded: LoadedProbe, ctx: ProbeContext): void {
+function attachPrograms(loaded: LoadedProbe, ctx: ProbeContext<unknown>): void {
   for (const spec of loaded.strategy.programs) {
     try {
       if (!spec.iterator) attachOne(loaded.obj.program(spec.program), spec, loaded.strategy);
@@ -73,7 +73,7 @@ function attachOne(prog: BpfProgram, spec: ProgramAttach, strategy: Strategy): B
   if (strategy.name !== 'kprobe' || !spec.functions) return prog.attach();
   const errors: string[] = [];
   for (const fn of spec.functions) {
-    const sym = resolveKernelFunction(fn);
+    const sym = kernelSymbols().functionNamed(fn);
     if (!sym) {
       errors.push(`${fn} not in /proc/kallsyms`);
       continue;

@@ -1,12 +1,8 @@
 // What a probe is, as data: its BPF object, the hooks it can use in order of preference, and
 // how to turn what the kernel side produces into records. The runtime does the rest.
+import type { KernelInfo } from '../host/kernel.ts';
 import type { BpfObject } from '../libbpf/object.ts';
-import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { KernelInfo } from './kernel.ts';
-
-export const PROBE_NAMES = ['sysstat', 'procstat', 'paf', 'pr', 'memleak'] as const;
-export type ProbeName = (typeof PROBE_NAMES)[number];
 
 // iter: a BPF iterator the probe's source runs once per interval (procstat's task iterator).
 export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe', 'iter'] as const;
@@ -34,10 +30,15 @@ export interface Strategy {
   note?: string;
 }
 
-export interface ProbeContext {
-  config: Config;
+export interface ProbeContext<C = unknown> {
+  /** This probe's own config section (probes.<name>). */
+  config: C;
+  /** The report period, in seconds. */
+  interval: number;
   log: Logger;
   kernel: KernelInfo;
+  /** Other probes run beside this one (memleak then keeps the run going when its targets end). */
+  othersRunning: boolean;
   /** Ends the run cleanly (memleak: report_count reached, traced command exited); absent outside the CLI run. */
   requestStop?(reason: string): void;
 }
@@ -60,21 +61,15 @@ export interface LoadedProbe {
   skipped: Array<{ program: string; reason: string }>;
 }
 
-export interface ProbeDefinition<R> {
-  name: ProbeName;
+export interface ProbeDefinition<R, C = unknown> {
+  name: string;
   /** Object file stem: build/bpf/<object>.bpf.o */
   object: string;
   strategies: readonly Strategy[];
   /** Before load: tunables (rodata) and map sizes. */
-  configure?(obj: BpfObject, ctx: ProbeContext, strategy: Strategy): void;
+  configure?(obj: BpfObject, ctx: ProbeContext<C>, strategy: Strategy): void;
   /** Replaces the generic attach loop (memleak attaches per target process). */
-  attach?(loaded: LoadedProbe, ctx: ProbeContext): void;
+  attach?(loaded: LoadedProbe, ctx: ProbeContext<C>): void;
   /** After attach: start producing records. */
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit: (record: R) => void): ProbeSource;
-}
-
-/** Whatever the probes emit, tagged by probe, is what every exporter consumes. */
-export interface ProbeRecord<R = unknown> {
-  probe: ProbeName;
-  record: R;
+  start(loaded: LoadedProbe, ctx: ProbeContext<C>, emit: (record: R) => void): ProbeSource;
 }

@@ -1,19 +1,15 @@
 // Runs the enabled probes: attach each through the one attach loop, poll them on one timer,
-// hand their records to the sinks (exporters), and stop everything on one path.
+// hand their records to their exporters, and stop everything on one path.
+import type { KernelInfo } from '../host/kernel.ts';
+import type { Logger } from '../log.ts';
 import { loadProbe, usesSelfTrigger } from './attach.ts';
 import { Cadence } from './cadence.ts';
+import type { RecordExporter } from './exporter.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from './probe.ts';
 import { fireSelfTrigger } from './self-trigger.ts';
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource } from './probe.ts';
-
-export interface RecordSink {
-  /** Called for every record; a sink that throws is logged and keeps receiving. */
-  onRecord(probe: ProbeName, record: unknown): void;
-  /** After every poll of all probes (the console prints accumulated rows here). */
-  afterPoll?(): void;
-}
 
 export interface ProbeStatus {
-  probe: ProbeName;
+  probe: string;
   /** The strategy that attached, or undefined when the probe was skipped. */
   strategy?: string;
   /** Strategies tried and refused, with the kernel's reason. */
@@ -21,8 +17,24 @@ export interface ProbeStatus {
   skippedHooks: Array<{ program: string; reason: string }>;
 }
 
+/** One probe to run: its definition, its config section, the strategy forced ('auto': none) and its exporters. */
+export interface ProbeRun {
+  definition: ProbeDefinition<unknown, unknown>;
+  config: unknown;
+  strategy: string;
+  exporters: ReadonlyArray<RecordExporter<unknown>>;
+}
+
+/** What every probe of a run shares. */
+export interface RunContext {
+  interval: number;
+  log: Logger;
+  kernel: KernelInfo;
+  requestStop?(reason: string): void;
+}
+
 interface Running {
-  def: ProbeDefinition<unknown>;
+  run: ProbeRun;
   loaded: LoadedProbe;
   source: ProbeSource;
 }
@@ -30,19 +42,17 @@ interface Running {
 export const POLL_PERIOD_MS = 200;
 
 export class Runtime {
-  readonly #ctx: ProbeContext;
-  readonly #sinks: RecordSink[];
+  readonly #ctx: RunContext;
   readonly #running: Running[] = [];
   readonly #status: ProbeStatus[] = [];
-  readonly #finalCounters = new Map<ProbeName, { received: number; dropped: number }>();
+  readonly #finalCounters = new Map<string, { received: number; dropped: number }>();
   #timer: NodeJS.Timeout | undefined;
-  #sinkErrors = 0;
+  #exporterErrors = 0;
   readonly #trigger: Cadence;
 
-  constructor(ctx: ProbeContext, sinks: RecordSink[]) {
+  constructor(ctx: RunContext) {
     this.#ctx = ctx;
-    this.#sinks = sinks;
-    this.#trigger = new Cadence(ctx.config.interval * 1000);
+    this.#trigger = new Cadence(ctx.interval * 1000);
   }
 
   get status(): readonly ProbeStatus[] {
@@ -50,10 +60,11 @@ export class Runtime {
   }
 
   /** Attaches every probe it can; a probe that attaches nowhere is reported and skipped. */
-  start(defs: ReadonlyArray<ProbeDefinition<unknown>>): void {
-    for (const def of defs) {
-      const forced = (this.#ctx.config.probes as Record<string, { strategy?: string }>)[def.name]?.strategy ?? 'auto';
-      const outcome = loadProbe(def, this.#ctx, forced);
+  start(runs: readonly ProbeRun[]): void {
+    for (const run of runs) {
+      const def = run.definition;
+      const ctx: ProbeContext<unknown> = { ...this.#ctx, config: run.config, othersRunning: runs.length > 1 };
+      const outcome = loadProbe(def, ctx, run.strategy);
       const status: ProbeStatus = { probe: def.name, refused: outcome.refused, skippedHooks: outcome.loaded?.skipped ?? [] };
       this.#status.push(status);
       if (!outcome.loaded) {
@@ -62,8 +73,8 @@ export class Runtime {
         continue;
       }
       try {
-        const source = def.start(outcome.loaded, this.#ctx, (record) => this.#dispatch(def.name, record));
-        this.#running.push({ def, loaded: outcome.loaded, source });
+        const source = def.start(outcome.loaded, ctx, (record) => this.#dispatch(run, record));
+        this.#running.push({ run, loaded: outcome.loaded, source });
         status.strategy = outcome.loaded.strategy.name;
         this.#ctx.log.info(`${def.name}: attached with ${status.strategy}`);
       } catch (err) {
@@ -72,6 +83,7 @@ export class Runtime {
         this.#ctx.log.warn(`${def.name} skipped: ${(err as Error).message}`);
       }
     }
+    for (const r of this.#running) for (const e of r.run.exporters) this.#guard(r.run, () => e.start?.());
     if (this.#running.length > 0) this.#timer = setInterval(() => this.poll(), POLL_PERIOD_MS);
   }
 
@@ -87,53 +99,58 @@ export class Runtime {
       try {
         r.source.poll(now);
       } catch (err) {
-        this.#ctx.log.warn(`${r.def.name}: poll failed: ${(err as Error).message}`);
+        this.#ctx.log.warn(`${r.run.definition.name}: poll failed: ${(err as Error).message}`);
       }
     }
-    for (const sink of this.#sinks) {
-      try {
-        sink.afterPoll?.();
-      } catch (err) {
-        this.#sinkErrors++;
-        if (this.#sinkErrors <= 5) this.#ctx.log.warn(`exporter failed: ${(err as Error).message}`);
-      }
-    }
+    for (const r of this.#running) for (const e of r.run.exporters) this.#guard(r.run, () => e.afterPoll?.());
   }
 
-  counters(): Map<ProbeName, { received: number; dropped: number }> {
+  counters(): Map<string, { received: number; dropped: number }> {
     const out = new Map(this.#finalCounters);
-    for (const r of this.#running) out.set(r.def.name, r.source.counters());
+    for (const r of this.#running) out.set(r.run.definition.name, r.source.counters());
     return out;
   }
 
-  get sinkErrors(): number {
-    return this.#sinkErrors;
+  get exporterErrors(): number {
+    return this.#exporterErrors;
   }
 
-  #dispatch(probe: ProbeName, record: unknown): void {
-    for (const sink of this.#sinks) {
-      try {
-        sink.onRecord(probe, record);
-      } catch (err) {
-        this.#sinkErrors++;
-        if (this.#sinkErrors <= 5) this.#ctx.log.warn(`exporter failed on a ${probe} record: ${(err as Error).message}`);
-      }
+  #dispatch(run: ProbeRun, record: unknown): void {
+    for (const e of run.exporters) this.#guard(run, () => e.onRecord(record));
+  }
+
+  /** An exporter that throws is logged (the first few times) and keeps receiving. */
+  #guard(run: ProbeRun, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#exporterErrors++;
+      if (this.#exporterErrors <= 5) this.#ctx.log.warn(`exporter failed on ${run.definition.name}: ${(err as Error).message}`);
     }
   }
 
-  /** Final drain of every probe, then detach and close; idempotent. */
+  /** Final drain of every probe, then detach and close, then the exporters' stop; idempotent. */
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.poll();
-    for (const r of this.#running.splice(0)) {
+    const stopped = this.#running.splice(0);
+    for (const r of stopped) {
       try {
         r.source.stop();
-        this.#finalCounters.set(r.def.name, r.source.counters());
+        this.#finalCounters.set(r.run.definition.name, r.source.counters());
       } catch (err) {
-        this.#ctx.log.warn(`${r.def.name}: stop failed: ${(err as Error).message}`);
+        this.#ctx.log.warn(`${r.run.definition.name}: stop failed: ${(err as Error).message}`);
       } finally {
         r.loaded.obj.close();
+      }
+    }
+    for (const r of stopped) {
+      for (const e of r.run.exporters) {
+        this.#guard(r.run, () => {
+          e.afterPoll?.();
+          e.stop?.();
+        });
       }
     }
   }

@@ -9,6 +9,7 @@
 // (bpf/self_trigger.bpf.h, with selfTriggerRodata() below): another process mapping libbpf
 // carries a breakpoint it never reaches, as with any system-wide uprobe.
 import { readFileSync, statSync } from 'node:fs';
+import { parseMaps } from '../host/maps.ts';
 import { native } from '../libbpf/ffi.ts';
 
 /** libbpf_major_version(): a libbpf function mem-watcher never calls for anything else. */
@@ -16,10 +17,8 @@ export const SELF_TRIGGER_FUNCTION = 'libbpf_major_version';
 
 /** The libbpf shared object as this process maps it (the uprobe goes on that file). */
 export function selfTriggerBinary(): string {
-  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-    const path = line.split(/\s+/)[5];
-    if (path && /\/libbpf\.so[.\d]*$/.test(path)) return path;
-  }
+  const lib = parseMaps(readFileSync('/proc/self/maps', 'latin1')).find((m) => /\/libbpf\.so[.\d]*$/.test(m.path));
+  if (lib) return lib.path;
   throw new Error('libbpf is not mapped into this process: cannot place the self-trigger uprobe');
 }
 

@@ -7,7 +7,7 @@ export interface Frame {
   module?: string;
   /** The address in the module's ELF address space (what `addr2line -e MODULE` takes). */
   moduleAddress?: bigint;
-  /** Start of the function's symbol in the module's ELF address space (the seed's `@ 0xstart+0xoff`). */
+  /** Start of the function's symbol in the module's ELF address space (the original tool's `@ 0xstart+0xoff`). */
   moduleStart?: bigint;
   /** The function the address is in (its symbol), demangled when C++. */
   function?: string;
@@ -25,13 +25,13 @@ const hex = (v: bigint) => '0x' + v.toString(16);
 const fileLine = (f: Frame) => (f.file === undefined ? '' : f.line === undefined ? ` ${f.file}` : ` ${f.file}:${f.line}`);
 
 /**
- * The contract's console line, as the seed printed it: `%016x: function @ 0xstart+0xoff file:line`
+ * The contract's console line, as the original tool printed it: `%016x: function @ 0xstart+0xoff file:line`
  * (start and offset in the module's address space; the `@` part is left out when the symbol's
  * start is unknown), `<no-symbol>` when nothing resolved (then
  * the module and module address, when known). Inlined frames follow on their own lines, outermost
  * call first, as `<16 spaces>  function @ file:line [inlined]`.
  */
-export function formatFrameSeed(f: Frame): string {
+export function formatFrameConsole(f: Frame): string {
   const addr = f.address.toString(16).padStart(16, '0');
   let line: string;
   if (f.function === undefined) {

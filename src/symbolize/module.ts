@@ -14,7 +14,7 @@
 import { constants, type BigIntStats } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { readElfInfo, readFunctionSymbols, type ElfInfo, type SymbolTable } from './elf.ts';
-import { parseMaps, type Mapping } from './maps.ts';
+import { devMajorMinor, parseMaps, type Mapping } from '../host/maps.ts';
 
 export interface OpenModule {
   fh: FileHandle;
@@ -30,13 +30,6 @@ export interface OpenModule {
 }
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY; // libuv adds O_CLOEXEC itself
-
-/** dev_t as glibc encodes it (gnu_dev_major / gnu_dev_minor). */
-export function devMajorMinor(dev: bigint): { major: number; minor: number } {
-  const major = ((dev >> 32n) & 0xfffff000n) | ((dev >> 8n) & 0xfffn);
-  const minor = ((dev >> 12n) & 0xffffff00n) | (dev & 0xffn);
-  return { major: Number(major), minor: Number(minor) };
-}
 
 function sameFile(st: BigIntStats, m: Mapping): boolean {
   const { major, minor } = devMajorMinor(st.dev);

@@ -7,7 +7,7 @@ import { fileOffsetToVaddr } from './elf.ts';
 import type { Frame } from './frame.ts';
 import { LlvmSymbolizerProcess, findLlvmSymbolizer, type LlvmAnswer } from './llvm.ts';
 import { Lru } from './lru.ts';
-import { findMapping, isFileMapping, moduleName, type Mapping, type ProcessMaps } from './maps.ts';
+import { findMapping, isFileMapping, moduleName, type Mapping, type ProcessMaps } from '../host/maps.ts';
 import { moduleSymbols, openMappedFile, type OpenModule } from './module.ts';
 
 export interface SymbolizerOptions {

@@ -1,16 +1,14 @@
-// What a probe's exporters get: the meter and tracer of this run, the config, the log.
+// What a probe's metric and span exporters get: the meter and tracer of this run, the probe's
+// own config section, the log, and the kernel's facts.
 import type { Meter, Tracer } from '@opentelemetry/api';
-import type { Config } from '../config/schema.ts';
+import type { KernelInfo } from '../host/kernel.ts';
 import type { Logger } from '../log.ts';
-import type { KernelInfo } from '../runtime/kernel.ts';
 
-export interface ExportContext {
+export interface ExportContext<C = unknown> {
   meter: Meter;
+  /** Present when spans are exported somewhere. */
   tracer?: Tracer;
-  config: Config;
+  config: C;
   log: Logger;
   kernel: KernelInfo;
 }
-
-/** Consumes one probe's records; a probe's exporters are one of these per signal. */
-export type RecordHandler<R> = (record: R) => void;

@@ -10,7 +10,7 @@ import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/expo
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig as Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { BoundedSpanProcessor } from './bounded-span-processor.ts';
 import { ObservedInstruments } from './observed-instruments.ts';

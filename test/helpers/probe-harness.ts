@@ -1,11 +1,10 @@
 // Runs one probe through the real runtime (attach loop, ring buffer, decoders) on the running
 // kernel, collecting its records for assertions. Needs root.
-import { loadConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { createLogger } from '../../src/log.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import type { ProbeDefinition, ProbeName } from '../../src/runtime/probe.ts';
+import type { ProbeDefinition } from '../../src/runtime/probe.ts';
 import { Runtime, type ProbeStatus } from '../../src/runtime/runtime.ts';
 import { scaled } from './time-scale.ts';
 
@@ -25,15 +24,19 @@ export function forcedStrategies(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MEMWATCHER_PROBES_[A-Z]+_STRATEGY$/.test(e[0]) && e[1] !== undefined));
 }
 
-export function startProbe<R>(def: ProbeDefinition<R>, env: Record<string, string> = {}): ProbeHarness<R> {
+export function startProbe<R, C = unknown>(def: ProbeDefinition<R, C>, env: Record<string, string> = {}): ProbeHarness<R> {
   const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '0.1', ...forcedStrategies(), ...env } });
   const log = createLogger({ verbose: process.env.MEMWATCHER_TEST_VERBOSE === '1' });
   routeLibbpfLog(log);
   const records: R[] = [];
-  const runtime = new Runtime({ config: config as Config, log, kernel: readKernelInfo() }, [
-    { onRecord: (_p: ProbeName, r: unknown) => records.push(r as R) },
-  ]);
-  runtime.start([def as ProbeDefinition<unknown>]);
+  const section = (config.probes as Record<string, unknown>)[def.name] as { strategy?: string };
+  const runtime = new Runtime({ interval: config.interval, log, kernel: readKernelInfo() });
+  runtime.start([{
+    definition: def as ProbeDefinition<unknown, unknown>,
+    config: section,
+    strategy: section.strategy ?? 'auto',
+    exporters: [{ onRecord: (r: unknown) => records.push(r as R) }],
+  }]);
   const status = runtime.status[0]!;
   return {
     records,

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { memleakProbe, type MemleakRecord, type MemleakReport, type MemleakTraceEvent } from '../../src/probes/memleak/index.ts';
+import { type MemleakRecord, type MemleakReport, type MemleakTraceEvent } from '../../src/probes/memleak/index.ts';
+import { memleakProbe } from '../../src/probes/memleak/definition.ts';
 import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
-import { kernelAtLeast, readKernelInfo } from '../../src/runtime/kernel.ts';
+import { kernelAtLeast, readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
-import {
-  buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build,
-} from './memleak-leaker.ts';
+import { buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
 
 let build: Build;
 const lines = tagLines();
@@ -83,7 +82,7 @@ function assertScenario(report: MemleakReport, binary: string): void {
     }
   }
   // Precision: every outstanding allocation made by the program's own functions is a leak we
-  // made. The freed ones (churn_*, and realloc's seed block) must be gone.
+  // made. The freed ones (churn_*, and realloc's first block) must be gone.
   const expected = new Set(Object.keys(SCENARIO_LEAKS).map(key));
   for (const [k, site] of got) {
     if (/^(leak|churn)_/.test(site.function)) assert.ok(expected.has(k), `reported but freed or unknown: ${k} (${site.bytes} bytes)`);

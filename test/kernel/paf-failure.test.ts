@@ -10,8 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { pafProbe, type PafFailure, type PafRecord } from '../../src/probes/paf.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { pafProbe, type PafFailure, type PafRecord } from '../../src/probes/paf/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { scaled } from '../helpers/time-scale.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { decodeGfp, loadGfpTable } from '../../src/probes/gfp.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { decodeGfp, loadGfpTable } from '../../src/probes/paf/gfp.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 
 const KERNEL = readKernelInfo();
 const NO_TRACEFS = KERNEL.tracefs ? undefined : 'tracefs is not mounted (scripts/setup.sh mounts it at /sys/kernel/tracing)';

@@ -6,8 +6,8 @@
 // this kernel can run is checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pafProbe, type PafRecord, type PafZones, type ZoneState } from '../../src/probes/paf.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { pafProbe, type PafRecord, type PafZones, type ZoneState } from '../../src/probes/paf/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { readZoneinfo, type ZoneinfoZone } from '../fixtures/paf-provoke.ts';
 

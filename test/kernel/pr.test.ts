@@ -16,8 +16,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { counterDelta, PR_SOURCES, prProbe, type PrCounters, type PrRecord, type PrStallRecord, type PrTotalsRecord } from '../../src/probes/pr.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { counterDelta, PR_SOURCES, prProbe, type PrCounters, type PrRecord, type PrStallRecord, type PrTotalsRecord } from '../../src/probes/pr/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { readVmstat } from '../helpers/proc.ts';
 

@@ -7,11 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { loadConfig } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { silentLogger } from '../../src/log.ts';
-import { ProcessTable, procstatProbe, type ProcstatRecord, type ProcstatSample } from '../../src/probes/procstat.ts';
+import { ProcessTable, procstatProbe, type ProcstatRecord, type ProcstatSample } from '../../src/probes/procstat/definition.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
-import { kernelAtLeast, readKernelInfo } from '../../src/runtime/kernel.ts';
+import { kernelAtLeast, readKernelInfo } from '../../src/host/kernel.ts';
 import type { LoadedProbe, ProbeDefinition, ProbeSource } from '../../src/runtime/probe.ts';
 import { buildHolder, differences, Holder, memoryKb, sleep, statusKb, type HolderBuild } from '../fixtures/procstat-holder.ts';
 
@@ -37,8 +37,8 @@ interface RunningProbe {
 
 function startProbe(strategy: string): RunningProbe {
   const { config } = loadConfig({ env: {}, flags: { interval: INTERVAL_S } });
-  const ctx = { config, log: silentLogger, kernel: KERNEL };
-  const outcome = loadProbe(procstatProbe as ProbeDefinition<unknown>, ctx, strategy);
+  const ctx = { config: config.probes.procstat, interval: config.interval, log: silentLogger, kernel: KERNEL, othersRunning: false };
+  const outcome = loadProbe(procstatProbe as ProbeDefinition<unknown, unknown>, ctx, strategy);
   if (!outcome.loaded) throw new Error(outcome.refused.map((r) => `${r.strategy}: ${r.reason}`).join('; '));
   const loaded = outcome.loaded;
   const table = new ProcessTable();

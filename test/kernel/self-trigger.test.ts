@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { pafProbe, type PafRecord } from '../../src/probes/paf.ts';
-import { sysstatProbe, type SysstatRecord } from '../../src/probes/sysstat.ts';
+import { pafProbe, type PafRecord } from '../../src/probes/paf/definition.ts';
+import { sysstatProbe, type SysstatRecord } from '../../src/probes/sysstat/definition.ts';
 import { fireSelfTrigger } from '../../src/runtime/self-trigger.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 

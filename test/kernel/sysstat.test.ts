@@ -2,8 +2,8 @@
 // equals what /proc/meminfo says (summed over nodes), read around the same moment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sysstatProbe, SYSSTAT_FIELDS, type SysstatField, type SysstatRecord } from '../../src/probes/sysstat.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { sysstatProbe, SYSSTAT_FIELDS, type SysstatField, type SysstatRecord } from '../../src/probes/sysstat/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { readKbFile } from '../helpers/proc.ts';
 

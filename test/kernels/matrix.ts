@@ -17,15 +17,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROBES } from '../../src/app/registry.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { envName, keyPaths, type Config } from '../../src/config/schema.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { envName } from '../../src/config/schema.ts';
+import { keyPaths } from '../../src/app/config.ts';
 import { BpfObject } from '../../src/libbpf/object.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadProbe, objectPath } from '../../src/runtime/attach.ts';
-import { readKernelInfo, resolveKernelFunction, type KernelInfo } from '../../src/runtime/kernel.ts';
-import { PROBE_NAMES, type ProbeDefinition, type Strategy } from '../../src/runtime/probe.ts';
+import { kernelSymbols } from '../../src/host/kallsyms.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
+import type { ProbeContext, ProbeDefinition, Strategy } from '../../src/runtime/probe.ts';
+import { PROBE_NAMES, probeNamed } from '../../src/app/registry.ts';
 import { expectationFor, formatHooks, formatResult, readExpected, seriesOf, type ResultRow } from './matrix-format.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -122,15 +124,15 @@ interface AttachCheck {
   log: string[];
 }
 
-function contextFor(probe: string, strategy: string, log: string[]): { config: Config; log: ReturnType<typeof createLogger>; kernel: KernelInfo } {
+function contextFor(probe: string, strategy: string, log: string[]): ProbeContext<unknown> {
   const env = ATTACH_ENV[probe]?.[strategy]?.() ?? {};
   const { config } = loadConfig({ env });
   const logger = createLogger({ verbose: true, write: (l) => log.push(l) });
   routeLibbpfLog(logger);
-  return { config, log: logger, kernel };
+  return { config: (config.probes as Record<string, unknown>)[probe], interval: config.interval, log: logger, kernel, othersRunning: false };
 }
 
-function checkAttach(def: ProbeDefinition<unknown>, strategy: string): AttachCheck {
+function checkAttach(def: ProbeDefinition<unknown, unknown>, strategy: string): AttachCheck {
   const log: string[] = [];
   const ctx = contextFor(def.name, strategy, log);
   const outcome = loadProbe(def, ctx, strategy);
@@ -140,7 +142,7 @@ function checkAttach(def: ProbeDefinition<unknown>, strategy: string): AttachChe
   const loaded = outcome.loaded;
   const notes: string[] = [];
   if (strategy === 'kprobe') {
-    const targets = loaded.strategy.programs.flatMap((p) => (p.functions ?? []).map((f) => resolveKernelFunction(f)).filter((f) => f !== undefined).slice(0, 1));
+    const targets = loaded.strategy.programs.flatMap((p) => (p.functions ?? []).map((f) => kernelSymbols().functionNamed(f)).filter((f) => f !== undefined).slice(0, 1));
     if (targets.length) notes.push(`kprobe on ${[...new Set(targets)].join(', ')}`);
   }
   // pr declares fentry twice (shrink_folio_list, or shrink_page_list before 6.1): say which one attached.
@@ -344,7 +346,7 @@ const wantStrategy = (s: string) => opts.strategy.length === 0 || opts.strategy.
 const sharedRuns = new Map<string, TestRun>();
 
 function runProbe(probe: string, variant: string): void {
-  const def = PROBES[probe as keyof typeof PROBES]!.definition;
+  const def = probeNamed(probe)!.definition as ProbeDefinition<unknown, unknown>;
   const strategies = [...new Set(def.strategies.map((s) => s.name))].filter(wantStrategy);
   let files = testsOf(probe);
   const strategyKey = `probes.${probe}.strategy`;
@@ -402,7 +404,7 @@ function lruGenOn(): boolean {
 say(`MATRIX kernel=${kernel.release} series=${series} kprobes=${kernel.kprobes} btf=${kernel.btf} lru_gen=${existsSync(LRU_GEN) ? readFileSync(LRU_GEN, 'utf8').trim() : 'absent'}`);
 // What this run owes, so that run-all.ts can tell a run that stopped early from a complete one.
 for (const probe of PROBE_NAMES.filter(wantProbe)) {
-  const def = PROBES[probe]?.definition;
+  const def = probeNamed(probe)?.definition;
   say(`PLAN probe=${probe} strategies=${def ? [...new Set(def.strategies.map((s) => s.name))].filter(wantStrategy).join(',') : '-'}`);
 }
 
@@ -416,7 +418,7 @@ if (opts['other-tests']) {
 
 for (const probe of PROBE_NAMES) {
   if (!wantProbe(probe)) continue;
-  if (!PROBES[probe]) {
+  if (!probeNamed(probe)) {
     report({ kernel: kernel.release, variant: '-', probe, strategy: '-', outcome: 'not-implemented', detail: 'not in src/app/registry.ts' });
     continue;
   }
@@ -424,7 +426,7 @@ for (const probe of PROBE_NAMES) {
 }
 
 if (opts.mglru) {
-  const probes = MGLRU_PROBES.filter((p) => wantProbe(p) && PROBES[p as keyof typeof PROBES]);
+  const probes = MGLRU_PROBES.filter((p) => wantProbe(p) && probeNamed(p));
   if (!existsSync(LRU_GEN)) say(`MATRIX mglru: ${kernel.release} has no ${LRU_GEN} (MGLRU not built): no MGLRU pass`);
   else if (lruGenOn()) say(`MATRIX mglru: ${LRU_GEN} is on at boot: the run above was the MGLRU one`);
   else if (probes.length) {

@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/load.ts';
-import { envName, keyPaths, schema } from '../../src/config/schema.ts';
+import { ConfigError } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { envName } from '../../src/config/schema.ts';
+import { keyPaths, SCHEMA as schema } from '../../src/app/config.ts';
 import { OTEL_ENV_KEYS } from '../../src/config/otel-env.ts';
 import { parseCli, UsageError } from '../../src/cli/args.ts';
 

@@ -1,15 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ATTR_CONTAINER_ID,
-  ATTR_K8S_POD_UID,
-  containerAttributes,
-  containerFromCgroup,
-  containerFromCgroupPath,
-  createContainerResolver,
-  readContainerOf,
-  startTimeFromStat,
-} from '../../src/telemetry/container.ts';
+import { containerFromCgroup, containerFromCgroupPath, createContainerResolver, readContainerOf } from '../../src/host/container.ts';
+import { containerAttributes } from '../../src/telemetry/attributes.ts';
+import { startTimeFromStat } from '../../src/host/proc.ts';
 
 const ID = '3f4a9c2e8b1d7f6a5c0e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f';
 const ID2 = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -151,8 +144,6 @@ describe('containerFromCgroup: host processes and junk', () => {
 
 describe('containerAttributes', () => {
   it('uses the semantic-convention names', () => {
-    assert.equal(ATTR_CONTAINER_ID, 'container.id');
-    assert.equal(ATTR_K8S_POD_UID, 'k8s.pod.uid');
     assert.deepEqual(containerAttributes({ containerId: ID, podUid: UID }), {
       'container.id': ID,
       'k8s.pod.uid': UID,

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EXPORTERS, envName, keyPaths } from '../../src/config/schema.ts';
+import { EXPORTERS, envName } from '../../src/config/schema.ts';
+import { keyPaths } from '../../src/app/config.ts';
 import { ATTR, METRIC, UNIT } from '../../src/telemetry/semconv.ts';
 
 type YamlModule = typeof import('yaml');

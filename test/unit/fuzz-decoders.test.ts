@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { DecodeError, HEADER_SIZE } from '../../src/probes/decode.ts';
+import { DecodeError, HEADER_SIZE } from '../../src/runtime/record.ts';
 
 const PROBES_DIR = join(import.meta.dirname, '../../src/probes');
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d77);
@@ -80,25 +80,25 @@ const num = (mod: Record<string, unknown>, name: string) => {
 
 /** How to call each decoder; one found by grep and missing here fails the first test. */
 const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
-  'sysstat.ts:decodeSysstat': { kind: 'record', call: (fn, b) => fn(b, KERNEL), valid: (r, m) => record(r, 1, num(m, 'SYSSTAT_RECORD_SIZE')) },
-  'procstat.ts:decodeProcstat': {
+  'sysstat/definition.ts:decodeSysstat': { kind: 'record', call: (fn, b) => fn(b, KERNEL), valid: (r, m) => record(r, 1, num(m, 'SYSSTAT_RECORD_SIZE')) },
+  'procstat/definition.ts:decodeProcstat': {
     kind: 'record',
     call: (fn, b) => fn(b, KERNEL),
     valid: (r, m) => (r() < 0.5 ? record(r, 2, num(m, 'PROCSTAT_RECORD_SIZE')) : record(r, 3, num(m, 'PROCSTAT_EXIT_RECORD_SIZE'))),
   },
-  'procstat.ts:decodeSeed': {
+  'procstat/definition.ts:decodeSnapshot': {
     kind: 'record',
     call: (fn, b) => fn(b, KERNEL),
     valid: (r, m) => Buffer.concat(Array.from({ length: Math.floor(r() * 4) }, () => record(r, 2, num(m, 'PROCSTAT_RECORD_SIZE')))),
   },
-  'pr.ts:decodePrStall': {
+  'pr/definition.ts:decodePrStall': {
     kind: 'record',
     call: (fn, b) => fn(b),
     // Stalls come from direct or memcg reclaim: a source index the reader knows.
     valid: (r, m) => record(r, 5, num(m, 'PR_STALL_RECORD_SIZE'), (b) => b.writeUInt32LE((m.PR_SOURCES as string[]).indexOf(r() < 0.5 ? 'direct' : 'memcg'), HEADER_SIZE)),
   },
   'memleak/layout.ts:decodeTraceEvent': { kind: 'record', call: (fn, b) => fn(b), valid: (r, m) => record(r, 6, num(m, 'MEMLEAK_RECORD_SIZE')) },
-  'paf.ts:decodePafEvent': {
+  'paf/definition.ts:decodePafEvent': {
     kind: 'record',
     call: (fn, b) => fn(b, PAF_VOCAB),
     valid: (r, m) => {
@@ -107,16 +107,16 @@ const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
       return record(r, 4, num(m, zones ? 'PAF_ZONES_RECORD_SIZE' : 'PAF_FAILURE_RECORD_SIZE'), (b) => b.writeUInt32LE(zones ? kinds.ZONES : kinds.FAILURE, HEADER_SIZE));
     },
   },
-  'pr.ts:decodePrTotals': {
+  'pr/definition.ts:decodePrTotals': {
     kind: 'map',
     call: (fn, r, m) => fn(randomBytes(r, Math.ceil(num(m, 'PR_TOTALS_SIZE') / 8) * 8 * (1 + Math.floor(r() * 8))), { unqueuedDirty: r() < 0.5, nrToReclaim: r() < 0.5 }, r() < 0.5),
   },
   'memleak/layout.ts:decodeStackTotals': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'STACK_KEY_SIZE')), randomBytes(r, num(m, 'STACK_TOTALS_SIZE'))) },
   'memleak/layout.ts:decodeAlloc': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'ALLOC_KEY_SIZE')), randomBytes(r, num(m, 'ALLOC_INFO_SIZE'))) },
   'memleak/layout.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
-  'paf.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
-  'paf.ts:decodeCountKey': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 16)) },
-  'paf.ts:decodeRetry': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 12), randomBytes(r, 40)) },
+  'paf/definition.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
+  'paf/definition.ts:decodeCountKey': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 16)) },
+  'paf/definition.ts:decodeRetry': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 12), randomBytes(r, 40)) },
 };
 
 const found = discover();

@@ -3,7 +3,7 @@
 // the last symbol at or below it, and a table of zero addresses (kptr_restrict) says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatFrame, KernelSymbols } from '../../src/probes/kallsyms.ts';
+import { formatFrame, KernelSymbols } from '../../src/host/kallsyms.ts';
 
 const KALLSYMS = [
   'ffffffff81000000 T _stext',

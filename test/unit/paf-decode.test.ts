@@ -6,13 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecodeError } from '../../src/probes/decode.ts';
-import { GfpDecoder, parseGfpFormat } from '../../src/probes/gfp.ts';
-import { KernelSymbols } from '../../src/probes/kallsyms.ts';
-import {
-  decodeCountKey, decodePafEvent, decodeRetry, decodeStack, PAF_FAILURE_RECORD_SIZE, PAF_ZONES_RECORD_SIZE,
-  symbolizeStack, targetZone, type PafFailure, type PafVocabulary, type PafZones, type ZoneState,
-} from '../../src/probes/paf.ts';
+import { DecodeError } from '../../src/runtime/record.ts';
+import { GfpDecoder, parseGfpFormat } from '../../src/probes/paf/gfp.ts';
+import { KernelSymbols } from '../../src/host/kallsyms.ts';
+import { decodeCountKey, decodePafEvent, decodeRetry, PAF_FAILURE_RECORD_SIZE, PAF_ZONES_RECORD_SIZE, symbolizeStack, targetZone, type PafFailure, type PafVocabulary, type PafZones, type ZoneState } from '../../src/probes/paf/definition.ts';
+import { decodeStack } from '../../src/runtime/record.ts';
 import { readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');

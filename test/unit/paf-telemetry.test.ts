@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { pafConsole } from '../../src/console/paf.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import { pafConsole } from '../../src/probes/paf/console.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { PafFailure, PafRecord, ZoneState } from '../../src/probes/paf.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import { monotonicToWall, pafMetrics, pafSpans, SpanRateLimiter } from '../../src/telemetry/paf.ts';
+import type { PafFailure, PafRecord, ZoneState } from '../../src/probes/paf/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
+import { pafMetrics, pafSpans, SpanRateLimiter } from '../../src/probes/paf/telemetry.ts';
+import { monotonicToWall } from '../../src/host/clock.ts';
 
 class CollectingReader extends MetricReader {
   protected onShutdown(): Promise<void> { return Promise.resolve(); }
@@ -44,8 +45,8 @@ const kernel = readKernelInfo();
 async function collect(feed: (h: (r: PafRecord) => void) => void): Promise<Map<string, MetricData>> {
   const reader = new CollectingReader();
   const provider = new MeterProvider({ readers: [reader] });
-  const handle = pafMetrics({ meter: provider.getMeter('test'), config, log: silentLogger, kernel });
-  feed(handle);
+  const handle = pafMetrics({ meter: provider.getMeter('test'), config: config.probes.paf, log: silentLogger, kernel });
+  feed((r) => handle.onRecord(r));
   const { resourceMetrics } = await reader.collect();
   await provider.shutdown();
   return new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]));
@@ -98,10 +99,10 @@ async function spans(limit: number, records: Array<[number, PafRecord]>) {
   const mp = new MeterProvider({ readers: [reader] });
   const cfg = loadConfig({ env: { MEMWATCHER_PROBES_PAF_SPAN_RATE_LIMIT: String(limit) } }).config;
   let now = 0;
-  const h = pafSpans({ meter: mp.getMeter('t'), tracer: tp.getTracer('t'), config: cfg, log: silentLogger, kernel }, { now: () => now });
+  const h = pafSpans({ meter: mp.getMeter('t'), tracer: tp.getTracer('t'), config: cfg.probes.paf, log: silentLogger, kernel }, { now: () => now });
   for (const [t, r] of records) {
     now = t;
-    h(r);
+    h.onRecord(r);
   }
   const { resourceMetrics } = await reader.collect();
   const dropped = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'memwatcher.page_alloc.spans_dropped');

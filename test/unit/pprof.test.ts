@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { encodePprof, writePprof, type PprofSample } from '../../src/symbolize/pprof.ts';
-import { parseMaps } from '../../src/symbolize/maps.ts';
+import { parseMaps } from '../../src/host/maps.ts';
 import type { Frame } from '../../src/symbolize/frame.ts';
 
 type Field = bigint | Buffer;

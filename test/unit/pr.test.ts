@@ -11,13 +11,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
-import { prConsole } from '../../src/console/pr.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import { prConsole } from '../../src/probes/pr/console.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { silentLogger } from '../../src/log.ts';
-import { DecodeError } from '../../src/probes/decode.ts';
-import { decodePrStall, decodePrTotals, PR_STALL_RECORD_SIZE, PR_TOTALS_SIZE, prProbe, visibility, type PrCounters, type PrStallRecord, type PrTotalsRecord } from '../../src/probes/pr.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import { prMetrics, STALL_BUCKETS_S } from '../../src/telemetry/pr.ts';
+import { DecodeError } from '../../src/runtime/record.ts';
+import { decodePrStall, decodePrTotals, PR_STALL_RECORD_SIZE, PR_TOTALS_SIZE, prProbe, visibility, type PrCounters, type PrStallRecord, type PrTotalsRecord, type PrRecord } from '../../src/probes/pr/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
+import { prMetrics, STALL_BUCKETS_S } from '../../src/probes/pr/metrics.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
@@ -104,7 +104,7 @@ function stall(source: 'direct' | 'memcg', durationNs: number): PrStallRecord {
   return { kind: 'stall', tsNs: 0n, source, tid: 1, comm: 'dd', durationNs, nrReclaimed: 32, gfp: 0, order: 0 };
 }
 
-test('console: the seed\'s columns, one row per active source, deltas per interval, - where unseen', () => {
+test('console: the original tool\'s columns, one row per active source, deltas per interval, - where unseen', () => {
   const lines: string[] = [];
   const c = prConsole((l) => lines.push(l), '');
   c.start!();
@@ -150,12 +150,12 @@ class CollectingReader extends MetricReader {
   protected onForceFlush(): Promise<void> { return Promise.resolve(); }
 }
 
-async function collect(feed: (h: ReturnType<typeof prMetrics>) => void): Promise<Map<string, MetricData>> {
+async function collect(feed: (h: (r: PrRecord) => void) => void): Promise<Map<string, MetricData>> {
   const reader = new CollectingReader();
   const provider = new MeterProvider({ readers: [reader] });
   const { config } = loadConfig({ env: {} });
-  const handle = prMetrics({ meter: provider.getMeter('test'), config, log: silentLogger, kernel: readKernelInfo() });
-  feed(handle);
+  const handle = prMetrics({ meter: provider.getMeter('test'), config: config.probes.pr, log: silentLogger, kernel: readKernelInfo() });
+  feed((r) => handle.onRecord(r));
   const { resourceMetrics } = await reader.collect();
   await provider.shutdown();
   return new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]));

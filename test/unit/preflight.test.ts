@@ -1,8 +1,9 @@
 // What mem-watcher says before touching BPF when the host cannot run it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { preflight, EnvironmentError } from '../../src/app/preflight.ts';
-import type { KernelInfo } from '../../src/runtime/kernel.ts';
+import { preflight } from '../../src/app/preflight.ts';
+import { EnvironmentError } from '../../src/errors.ts';
+import type { KernelInfo } from '../../src/host/kernel.ts';
 
 const kernel: KernelInfo = { release: '6.1.0-test', version: [6, 1], btf: true, kprobes: true, numaNodes: [0], pageSize: 4096, tracefs: '/sys/kernel/tracing' };
 const bit = (n: number) => 1n << BigInt(n);

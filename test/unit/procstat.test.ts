@@ -8,16 +8,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
-import { loadConfig } from '../../src/config/load.ts';
-import { clockTime, monotonicToWallMs, PROCSTAT_HEADER, procstatConsole, procstatRow } from '../../src/console/procstat.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { clockTime, PROCSTAT_HEADER, procstatConsole, procstatRow } from '../../src/probes/procstat/console.ts';
+import { monotonicToWallMs } from '../../src/host/clock.ts';
 import { silentLogger } from '../../src/log.ts';
-import { DecodeError } from '../../src/probes/decode.ts';
-import {
-  commMatches, decodeProcstat, decodeSeed, ProcessTable, PROCSTAT_EXIT_RECORD_SIZE, PROCSTAT_RECORD_SIZE,
-  type ProcessMemory, type ProcstatRecord, type ProcstatSample,
-} from '../../src/probes/procstat.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
-import { executableName, procstatMetrics } from '../../src/telemetry/procstat.ts';
+import { DecodeError } from '../../src/runtime/record.ts';
+import { commMatches, decodeProcstat, decodeSnapshot, ProcessTable, PROCSTAT_EXIT_RECORD_SIZE, PROCSTAT_RECORD_SIZE, type ProcessMemory, type ProcstatRecord, type ProcstatSample } from '../../src/probes/procstat/definition.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
+import { procstatMetrics } from '../../src/probes/procstat/metrics.ts';
+import { executableName } from '../../src/host/proc.ts';
 
 const SAMPLE = Buffer.from(
   '020078000000000075cf73a74e010000751c000000000000c9189f6b4e010000686f6c6465720000000000000000' +
@@ -72,9 +71,9 @@ test('records of another type or layout are rejected, not misread', () => {
 
 test('the start-up snapshot is records back to back, whole ones only', () => {
   const two = Buffer.concat([SAMPLE, SAMPLE]);
-  assert.equal(decodeSeed(two, PAGE).length, 2);
-  assert.deepEqual(decodeSeed(Buffer.alloc(0), PAGE), []);
-  assert.throws(() => decodeSeed(two.subarray(0, 200), PAGE), DecodeError);
+  assert.equal(decodeSnapshot(two, PAGE).length, 2);
+  assert.deepEqual(decodeSnapshot(Buffer.alloc(0), PAGE), []);
+  assert.throws(() => decodeSnapshot(two.subarray(0, 200), PAGE), DecodeError);
 });
 
 // --- selection --------------------------------------------------------------------------
@@ -175,8 +174,8 @@ async function metricsRun(sel: { top: number; pids: number[]; comms: string[] },
   const reader = new CollectingReader({ aggregationTemporalitySelector: () => temporality });
   const provider = new MeterProvider({ readers: [reader] });
   const { config } = loadConfig({ env: {}, flags: {} });
-  const handle = procstatMetrics(
-    { meter: provider.getMeter('test'), config, log: silentLogger, kernel: readKernelInfo() },
+  const exporter = procstatMetrics(
+    { meter: provider.getMeter('test'), config: config.probes.procstat, log: silentLogger, kernel: readKernelInfo() },
     {
       selection: sel,
       alive,
@@ -189,7 +188,7 @@ async function metricsRun(sel: { top: number; pids: number[]; comms: string[] },
     for (const sm of resourceMetrics.scopeMetrics) for (const m of sm.metrics) byName.set(m.descriptor.name, m);
     return byName;
   };
-  return { handle, collect };
+  return { handle: (r: ProcstatRecord) => exporter.onRecord(r), collect };
 }
 
 const points = (m: MetricData | undefined) => (m?.dataPoints ?? []).map((p) => ({ attrs: p.attributes, value: p.value as number }));

@@ -7,10 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { README } from '../../scripts/update-readme.ts';
 import { declaredStrategies, readProbeNotes, renderStrategyTable, withStrategyTable } from '../../scripts/strategy-table.ts';
-import {
-  COMMITTED_MATRIX, expectationFor, formatResult, formatTsv, KERNELS_DIR, parseExpected, parseResult, parseTsv, readExpected, readTsv,
-  rowsFromOutput, seriesOf, type MatrixRow,
-} from '../kernels/matrix-format.ts';
+import { COMMITTED_MATRIX, expectationFor, formatResult, formatTsv, KERNELS_DIR, parseExpected, parseResult, parseTsv, readExpected, readTsv, rowsFromOutput, seriesOf, type MatrixRow } from '../kernels/matrix-format.ts';
 
 const matrix = readTsv(COMMITTED_MATRIX);
 
@@ -68,11 +65,11 @@ test('the table: kernels by version, a column for the MGLRU pass, reasons as num
     r('6.18.4', 'kprobe', 'unavailable', 'kprobes not compiled in'),
     { kernel: '6.1.0-9', variant: '-', probe: 'paf', strategy: '-', outcome: 'not-implemented' as const, hooks: '', detail: '' },
   ];
-  const table = renderStrategyTable(rows, [{ probe: 'pr', strategies: [{ name: 'kprobe', note: 'the seed\'s' }] }, { probe: 'paf' }], new Map([['pr', 'a|b']]));
+  const table = renderStrategyTable(rows, [{ probe: 'pr', strategies: [{ name: 'kprobe', note: 'the original tool\'s' }] }, { probe: 'paf' }], new Map([['pr', 'a|b']]));
   const lines = table.split('\n');
   assert.ok(lines.includes('| probe | strategy | hooks | 6.1 | 6.1 MGLRU | 6.12 | 6.18 | notes |'), table);
   assert.ok(lines.includes('| **pr** | | | | | | | a\\|b |'), table);
-  assert.ok(lines.includes('| | 1. `kprobe` | kprobe shrink_folio_list | pass | pass [1] | pass | n/a [2] | the seed\'s |'), table);
+  assert.ok(lines.includes('| | 1. `kprobe` | kprobe shrink_folio_list | pass | pass [1] | pass | n/a [2] | the original tool\'s |'), table);
   assert.ok(lines.includes('| **paf** | not implemented yet | | | | | | |'), table);
   assert.ok(lines.includes('1. counters stay 0 under MGLRU') && lines.includes('2. kprobes not compiled in'), table);
 });

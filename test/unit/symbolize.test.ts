@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createLogger } from '../../src/log.ts';
 import { Symbolizer, type SymbolizerOptions } from '../../src/symbolize/symbolizer.ts';
-import { findMapping, parseMaps, readProcessMaps, type ProcessMaps } from '../../src/symbolize/maps.ts';
-import { formatFrameSeed, formatFrameStacktrace, type Frame } from '../../src/symbolize/frame.ts';
+import { findMapping, parseMaps, readProcessMaps, type ProcessMaps } from '../../src/host/maps.ts';
+import { formatFrameConsole, formatFrameStacktrace, type Frame } from '../../src/symbolize/frame.ts';
 import { fileOffsetToVaddr, type ElfInfo } from '../../src/symbolize/elf.ts';
 
 const SRC = new URL('../fixtures/symbolize/', import.meta.url).pathname;
@@ -208,7 +208,7 @@ describe('Symbolizer with llvm-symbolizer, live process', () => {
     const start = exeSyms.get('main')!;
     const off = main.address - proc.fn.get('main')!;
     const file = join(SRC, 'symfix_main.c');
-    assert.equal(formatFrameSeed(f!), `${main.address.toString(16).padStart(16, '0')}: main @ 0x${start.toString(16)}+0x${off.toString(16)} ${file}:${main.line}`);
+    assert.equal(formatFrameConsole(f!), `${main.address.toString(16).padStart(16, '0')}: main @ 0x${start.toString(16)}+0x${off.toString(16)} ${file}:${main.line}`);
     assert.equal(formatFrameStacktrace(f!), `main+0x${off.toString(16)} (${built.exe}) ${file}:${main.line}`);
     const [g] = await sym.symbolize(maps, [proc.inl.address]);
     assert.equal(formatFrameStacktrace(g!), [
@@ -223,7 +223,7 @@ describe('Symbolizer with llvm-symbolizer, live process', () => {
     assert.equal(inStack!.module, '[stack]');
     assert.equal(inStack!.function, undefined);
     assert.deepEqual(nowhere, { address: 0x10n });
-    assert.equal(formatFrameSeed(nowhere!), '0000000000000010: <no-symbol>');
+    assert.equal(formatFrameConsole(nowhere!), '0000000000000010: <no-symbol>');
   });
 
   test('a snapshot that no longer matches the process (pid reused, exec) is not read through /proc/PID', async () => {
@@ -463,13 +463,13 @@ describe('formatting frames', () => {
       { address: 0x7f12a0001234n, function: 'middle', file: '/src/middle.h', line: 9 },
     ],
   };
-  test('the seed console line, inlined frames after it, outermost call first', () => {
-    assert.equal(formatFrameSeed(full), [
+  test('the original console line, inlined frames after it, outermost call first', () => {
+    assert.equal(formatFrameConsole(full), [
       '00007f12a0001234: ns::Foo::bar(int) @ 0x1200+0x34 /src/foo.cc:42',
       '                  middle @ /src/middle.h:9 [inlined]',
       '                  inner @ /src/inner.h:3 [inlined]',
     ].join('\n'));
-    assert.equal(formatFrameSeed({ address: 0x401000n, module: '/bin/x', moduleAddress: 0x1000n }), '0000000000401000: <no-symbol> /bin/x+0x1000');
+    assert.equal(formatFrameConsole({ address: 0x401000n, module: '/bin/x', moduleAddress: 0x1000n }), '0000000000401000: <no-symbol> /bin/x+0x1000');
   });
   test('code.stacktrace: one frame a line, innermost first', () => {
     assert.equal(formatFrameStacktrace(full), [

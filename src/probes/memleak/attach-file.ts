@@ -8,8 +8,7 @@
 //      (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE);
 //   2. /proc/PID/root/PATH: accepted only when its device and inode are the mapping's.
 import { closeSync, constants, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
-import { parseMaps, type Mapping } from '../../symbolize/maps.ts';
-import { devMajorMinor } from '../../symbolize/module.ts';
+import { devMajorMinor, parseMaps, type Mapping } from '../../host/maps.ts';
 
 /** Where uprobes attach: a file as the process maps it, or a file on this host. */
 export interface AttachFile {

@@ -1,138 +1,49 @@
-// memleak (-l PID, --memleak-command, --memleak-kernel): outstanding allocations by stack.
-// One strategy per mode: uprobes on the target's allocator for user space, the kmem
-// tracepoints for the kernel. Attaching is per target process, so this probe replaces the
-// generic attach loop with its own.
-import type { BpfObject } from '../../libbpf/object.ts';
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
-import { spawnHeld, type HeldCommand } from './command.ts';
-import { attachUserHooks, EXEC_PROGRAM, KERNEL_PROGRAMS, USER_HOOKS, userPrograms } from './hooks.ts';
-import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
-import { allocatorFiles, processIdentity } from './process.ts';
-import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
-import { Target } from './target.ts';
+// memleak (-l PID): outstanding allocations grouped by user stack, symbolized to function, file
+// and line; or kernel allocations (--memleak-kernel).
+import { defineProbe } from '../module.ts';
+import { checkMemleakTargets } from './check.ts';
+import { MEMLEAK_CONFIG } from './config.ts';
+import { memleakConsole } from './console.ts';
+import { memleakProbe } from './definition.ts';
+import { memleakMetrics, memleakSpans } from './telemetry.ts';
 
 export type { MemleakRecord } from './source.ts';
 export type { MemleakReport, MemleakStack } from './report.ts';
 export type { MemleakTraceEvent } from './layout.ts';
 
-const runs = new WeakMap<BpfObject, MemleakRun>();
-
-function kernelMode(ctx: ProbeContext): boolean {
-  return ctx.config.probes.memleak.kernel;
+/** "./server --port 8080" -> argv (no shell). */
+function commandArgv(raw: unknown): string[] {
+  const argv = String(raw).trim().split(/\s+/).filter(Boolean);
+  if (argv.length === 0) throw new Error('--memleak-command needs a program to run, e.g. --memleak-command "./server --port 8080"');
+  return argv;
 }
 
-const STRATEGIES: readonly Strategy[] = [
-  {
-    name: 'uprobe',
-    programs: [...userPrograms().map((program) => ({ program })), { program: EXEC_PROGRAM }],
-    note: 'uprobes and uretprobes on the allocator the target process maps, by pid',
-  },
-  {
-    name: 'tracepoint',
-    programs: KERNEL_PROGRAMS.map((program) => ({ program })),
-    note: '--memleak-kernel: kmem:kmalloc/kfree, kmem_cache_alloc/free, mm_page_alloc/free',
-  },
-];
-
-function configure(obj: BpfObject, ctx: ProbeContext, strategy: Strategy): void {
-  const c = ctx.config.probes.memleak;
-  const kernel = kernelMode(ctx);
-  if (kernel !== (strategy.name === 'tracepoint')) {
-    throw new Error(kernel ? 'user space only (--memleak-kernel traces the kernel)' : 'kernel allocations only (with --memleak-kernel)');
-  }
-  if (c.combined_only && c.min_age_ms > 0) {
-    ctx.log.warn('memleak: --memleak-min-age is ignored with --memleak-combined-only (no per-allocation ages are kept)');
-  }
-  obj.setRodata({
-    min_size: BigInt(c.min_size),
-    max_size: BigInt(c.max_size),
-    sample_rate: c.sample_rate,
-    combined_only: c.combined_only,
-    trace_all: c.trace,
-    page_size: BigInt(ctx.kernel.pageSize),
-    kernel_filter_tgid: kernel && c.pids.length > 0,
-  });
-  const processes = kernel ? 1 : Math.max(1, c.pids.length + (c.command.length > 0 ? 1 : 0));
-  obj.map('stack_traces').setMaxEntries(c.stack_map_size);
-  // One bucket per (process, stack) plus each process's lost-stack bucket.
-  obj.map('stack_totals').setMaxEntries(c.stack_map_size * processes + processes);
-  obj.map('allocs').setMaxEntries(c.max_allocations);
-  if (!c.trace) obj.map('events').setMaxEntries(ctx.kernel.pageSize);
-}
-
-function attach(loaded: LoadedProbe, ctx: ProbeContext): void {
-  const c = ctx.config.probes.memleak;
-  const obj = loaded.obj;
-  const targetsMap = obj.map('targets');
-  const run: MemleakRun = {
-    kernel: kernelMode(ctx),
-    targets: [],
-    allocatorFunctions: USER_HOOKS.filter((h) => h.file === 'allocator').map((h) => c.symbol_prefix + h.func),
-  };
-
-  if (run.kernel) {
-    for (const program of KERNEL_PROGRAMS) {
-      obj.program(program).attach();
-      loaded.attached.push(program);
-    }
-    for (const pid of c.pids) targetsMap.update(tgidKey(pid), u32Value(TARGET_STATE.TRACE));
-    runs.set(obj, run);
-    return;
-  }
-
-  let command: HeldCommand | undefined;
-  const stateOf = (pid: number) => () => targetsMap.lookup(tgidKey(pid))?.readUInt32LE(0) === TARGET_STATE.TRACE;
-  try {
-    obj.program(EXEC_PROGRAM).attach();
-    loaded.attached.push(EXEC_PROGRAM);
-    const skipped = new Map<string, string>();
-    const attached = new Set<string>();
-    const hook = (t: Target) => {
-      const r = attachUserHooks(obj, t.pid, t.files, c.symbol_prefix);
-      t.links = r.links;
-      for (const f of r.attached) attached.add(f);
-      for (const s of r.skipped) skipped.set(s.func, s.reason);
-    };
-    for (const pid of c.pids) {
-      if (!processIdentity(pid)) throw new Error(`process ${pid} does not exist`);
-      const t = new Target(pid, allocatorFiles(pid, c.lib), false, stateOf(pid));
-      hook(t);
-      run.targets.push(t);
-    }
-    if (c.command.length > 0) {
-      command = spawnHeld(c.command);
-      run.command = command;
-      // The helper is this Node binary: the C library it maps is the one the program will.
-      const t = new Target(command.pid, allocatorFiles(process.pid, c.lib), true, stateOf(command.pid));
-      hook(t);
-      run.targets.push(t);
-    }
-    // Traced only once every hook is in place, so no allocation is seen half.
-    for (const t of run.targets) {
-      targetsMap.update(tgidKey(t.pid), u32Value(t.state === 'armed' ? TARGET_STATE.ARM_EXEC : TARGET_STATE.TRACE));
-      t.refreshMaps(Date.now(), true);
-    }
-    for (const f of attached) loaded.attached.push(f);
-    for (const [func, reason] of skipped) {
-      loaded.skipped.push({ program: func, reason });
-      ctx.log.info(`memleak: ${func} not traced (the allocator lacks it): ${reason}`);
-    }
-  } catch (err) {
-    command?.terminate();
-    throw err;
-  }
-  runs.set(obj, run);
-}
-
-export const memleakProbe: ProbeDefinition<MemleakRecord> = {
+export const memleak = defineProbe({
   name: 'memleak',
-  object: 'memleak',
-  strategies: STRATEGIES,
-  configure,
-  attach,
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
-    const run = runs.get(loaded.obj);
-    if (!run) throw new Error('memleak: started without attach');
-    return new MemleakSource(loaded.obj, ctx, emit, run);
-  },
-};
+  summary: 'outstanding allocations of process PID (repeatable)',
+  definition: memleakProbe,
+  config: MEMLEAK_CONFIG,
+  flags: [
+    { name: 'memleak', short: 'l', type: 'string', multiple: true, key: 'pids', arg: 'PID', help: 'outstanding allocations of process PID (repeatable)', selects: true },
+    { name: 'memleak-command', type: 'string', key: 'command', value: commandArgv, arg: 'CMD', help: 'run CMD (split on spaces, no shell) and trace it', selects: true },
+    { name: 'memleak-lib', type: 'string', key: 'lib', value: (v) => v, arg: 'PATH', help: 'allocator library to attach to (default: the libc the process maps)' },
+    { name: 'memleak-prefix', type: 'string', key: 'symbol_prefix', value: (v) => v, arg: 'P', help: 'allocator symbol prefix (je_ for prefixed jemalloc)' },
+    { name: 'memleak-top', type: 'string', key: 'top', arg: 'N', help: 'stacks per report (default 10)' },
+    { name: 'memleak-min-size', type: 'string', key: 'min_size', arg: 'B', help: 'ignore allocations smaller than B bytes' },
+    { name: 'memleak-max-size', type: 'string', key: 'max_size', arg: 'B', help: 'ignore allocations larger than B bytes' },
+    { name: 'memleak-min-age', short: 'o', type: 'string', key: 'min_age_ms', arg: 'MS', help: 'report allocations older than MS milliseconds' },
+    { name: 'memleak-sample-rate', type: 'string', key: 'sample_rate', arg: 'N', help: 'trace one allocation in N' },
+    { name: 'memleak-combined-only', type: 'boolean', key: 'combined_only', help: 'per-stack totals only' },
+    { name: 'memleak-trace', short: 't', type: 'boolean', key: 'trace', help: 'print every allocation and free' },
+    { name: 'memleak-kernel', type: 'boolean', key: 'kernel', help: 'trace kernel allocations instead', selects: true },
+    { name: 'memleak-count', type: 'string', key: 'report_count', arg: 'N', help: 'stop after N reports' },
+    { name: 'memleak-stack-map-size', type: 'string', key: 'stack_map_size', arg: 'N', help: 'distinct stacks kept' },
+    { name: 'memleak-pprof', type: 'string', key: 'pprof', value: (v) => v, arg: 'FILE', help: 'write outstanding allocations as a gzipped pprof profile' },
+  ],
+  optionsTitle: 'memleak options',
+  enabled: (c) => c.pids.length > 0 || c.command.length > 0 || c.kernel,
+  check: (c) => checkMemleakTargets(c),
+  metrics: memleakMetrics,
+  spans: memleakSpans,
+  console: (c) => memleakConsole(c.write, c.prefix),
+});

@@ -1,5 +1,5 @@
 // The byte layouts of bpf/memleak.h: map keys and values, and the trace-mode record.
-import { EVENT_TYPE, expectRecord, HEADER_SIZE } from '../decode.ts';
+import { EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
 
 export const STACK_DEPTH = 127;
 export const STACK_LOST = -1;
@@ -69,17 +69,6 @@ export function decodeAlloc(key: Buffer, value: Buffer): OutstandingAlloc {
     tsNs: value.readBigUInt64LE(8),
     stackId: value.readInt32LE(16),
   };
-}
-
-/** Instruction pointers of one stack map value, innermost first, up to the first zero. */
-export function decodeStack(value: Buffer): bigint[] {
-  const out: bigint[] = [];
-  for (let off = 0; off + 8 <= value.length; off += 8) {
-    const ip = value.readBigUInt64LE(off);
-    if (ip === 0n) break;
-    out.push(ip);
-  }
-  return out;
 }
 
 export interface MemleakTraceEvent {

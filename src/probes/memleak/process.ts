@@ -1,49 +1,10 @@
-// What memleak needs to know about a target process from /proc: is it still the same process,
-// its executable's name, and which mapped file holds its allocator (attach-file.ts opens it as
+// Which mapped file of a target process holds its allocator (attach-file.ts opens it as
 // the process maps it, in a container or deleted on disk).
-import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseMaps, isFileMapping, type Mapping } from '../../symbolize/maps.ts';
-import { startTimeFromStat } from '../../telemetry/container.ts';
+import { parseMaps, isFileMapping, type Mapping } from '../../host/maps.ts';
+import { executablePath } from '../../host/proc.ts';
 import { hostFile, mappedFile, type AttachFile } from './attach-file.ts';
-
-export interface ProcessIdentity {
-  pid: number;
-  /** Field 22 of /proc/PID/stat: tells a reused pid from the process we attached to. */
-  startTime: string;
-}
-
-/** The process's identity, or undefined when it is gone or a zombie. */
-export function processIdentity(pid: number): ProcessIdentity | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const close = stat.lastIndexOf(')');
-  const state = stat.slice(close + 2, close + 3);
-  if (state === 'Z' || state === 'X') return undefined;
-  const startTime = startTimeFromStat(stat);
-  return startTime === undefined ? undefined : { pid, startTime };
-}
-
-export function isSameProcess(id: ProcessIdentity): boolean {
-  return processIdentity(id.pid)?.startTime === id.startTime;
-}
-
-/** process.executable.name: the base name of /proc/PID/exe's target, else comm. */
-export function executableName(pid: number): string {
-  try {
-    return basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
-  } catch {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      return '';
-    }
-  }
-}
 
 export interface AllocatorFiles {
   /** malloc, free and the rest of the allocator family (prefixed symbols). */
@@ -74,10 +35,7 @@ export function allocatorFiles(pid: number, lib = ''): AllocatorFiles {
     throw new Error(`cannot read /proc/${pid}/maps: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such process' : (err as Error).message}`);
   }
   const libcMap = mapped.find((m) => LIBC.test(basename(m.path)));
-  let exe: string | undefined;
-  try {
-    exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
-  } catch { /* kernel thread or gone */ }
+  const exe = executablePath(pid);
   const exeMap = exe === undefined ? undefined : mapped.find((m) => m.path === exe);
   const libcOrExe = libcMap ?? exeMap;
   const libc = libcOrExe ? mappedFile(pid, libcOrExe) : undefined;

@@ -3,9 +3,10 @@
 // still exist), then symbolization, which is asynchronous and never holds up the probes.
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { Frame } from '../../symbolize/frame.ts';
-import type { ProcessMaps } from '../../symbolize/maps.ts';
-import type { ContainerInfo } from '../../telemetry/container.ts';
-import { decodeAlloc, decodeStack, decodeStackTotals, STACK_LOST, type StackTotals } from './layout.ts';
+import type { ContainerInfo } from '../../host/container.ts';
+import type { ProcessMaps } from '../../host/maps.ts';
+import { decodeStack } from '../../runtime/record.ts';
+import { decodeAlloc, decodeStackTotals, STACK_LOST, type StackTotals } from './layout.ts';
 
 export interface MemleakStack {
   /** Id in the kernel's stack map; -1 for allocations whose stack was lost. */

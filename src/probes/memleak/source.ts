@@ -2,11 +2,12 @@
 // and stops the run after report_count reports or once every traced process has ended.
 import type { BpfObject } from '../../libbpf/object.ts';
 import { RingBuffer } from '../../libbpf/ringbuf.ts';
+import { kernelSymbols, type KernelSymbols } from '../../host/kallsyms.ts';
 import type { ProbeContext, ProbeSource } from '../../runtime/probe.ts';
 import type { Frame } from '../../symbolize/frame.ts';
 import { Symbolizer } from '../../symbolize/symbolizer.ts';
 import type { HeldCommand } from './command.ts';
-import { KernelSymbols } from '../kallsyms.ts';
+import type { MemleakConfig } from './config.ts';
 import { decodeTraceEvent, TARGET_STATE, tgidKey, type MemleakTraceEvent } from './layout.ts';
 import { writeProfile } from './profile.ts';
 import {
@@ -29,7 +30,7 @@ const MAX_BACKLOG = 2;
 
 export class MemleakSource implements ProbeSource {
   readonly #obj: BpfObject;
-  readonly #ctx: ProbeContext;
+  readonly #ctx: ProbeContext<MemleakConfig>;
   readonly #emit: (r: MemleakRecord) => void;
   readonly #run: MemleakRun;
   readonly #rb: RingBuffer | undefined;
@@ -45,13 +46,13 @@ export class MemleakSource implements ProbeSource {
   #finished = false;
   #stopRequested = false;
 
-  constructor(obj: BpfObject, ctx: ProbeContext, emit: (r: MemleakRecord) => void, run: MemleakRun) {
+  constructor(obj: BpfObject, ctx: ProbeContext<MemleakConfig>, emit: (r: MemleakRecord) => void, run: MemleakRun) {
     this.#obj = obj;
     this.#ctx = ctx;
     this.#emit = emit;
     this.#run = run;
-    this.#nextReportMs = Date.now() + ctx.config.interval * 1000;
-    if (ctx.config.probes.memleak.trace) {
+    this.#nextReportMs = Date.now() + ctx.interval * 1000;
+    if (ctx.config.trace) {
       this.#rb = new RingBuffer(obj.map('events'), (buf) => {
         this.#emit(decodeTraceEvent(buf));
         this.#received++;
@@ -88,7 +89,7 @@ export class MemleakSource implements ProbeSource {
     this.#watchTargets();
     for (const t of this.#run.targets) t.refreshMaps(nowMs);
     if (nowMs >= this.#nextReportMs) {
-      this.#nextReportMs = nowMs + this.#ctx.config.interval * 1000;
+      this.#nextReportMs = nowMs + this.#ctx.interval * 1000;
       this.#round();
     }
   }
@@ -152,8 +153,7 @@ export class MemleakSource implements ProbeSource {
 
   /** With other probes running, a traced process that ends does not end the run. */
   #stopWhenTargetsEnd(): boolean {
-    const p = this.#ctx.config.probes;
-    return this.#run.command !== undefined || !(p.sysstat.enabled || p.procstat.enabled || p.paf.enabled || p.pr.enabled);
+    return this.#run.command !== undefined || !this.#ctx.othersRunning;
   }
 
   #requestStop(reason: string): void {
@@ -189,7 +189,7 @@ export class MemleakSource implements ProbeSource {
     this.#rounds++;
     const snap = this.#snapshot(pids);
     this.#enqueue(this.#rounds, snap, new Map(traced.map((t) => [t.pid, t])));
-    const limit = this.#ctx.config.probes.memleak.report_count;
+    const limit = this.#ctx.config.report_count;
     if (limit > 0 && this.#rounds >= limit) {
       this.#finished = true;
       this.#requestStop(`memleak: ${limit} report${limit === 1 ? '' : 's'} done`);
@@ -197,7 +197,7 @@ export class MemleakSource implements ProbeSource {
   }
 
   #snapshot(pids: ReadonlySet<number>): Map<number, StackSnapshot> {
-    const c = this.#ctx.config.probes.memleak;
+    const c = this.#ctx.config;
     const minAge = c.combined_only ? 0 : c.min_age_ms;
     const totals = readStackTotals(this.#obj, pids, minAge, process.hrtime.bigint());
     const snaps = snapshotStacks(this.#obj, totals, c.top, c.pprof !== '');
@@ -221,7 +221,7 @@ export class MemleakSource implements ProbeSource {
       for (const j of jobs) {
         const resolver = j.snap.tgid === 0 ? this.#kernelResolver() : userResolver((m, a, o) => this.#userSymbolizer().symbolize(m, a, o), j.maps);
         const stacks = await resolveStacks(j.snap, resolver);
-        const c = this.#ctx.config.probes.memleak;
+        const c = this.#ctx.config;
         const report: MemleakReport = {
           kind: 'report',
           seq,
@@ -245,7 +245,7 @@ export class MemleakSource implements ProbeSource {
         this.#emit(r);
         this.#received++;
       }
-      const path = this.#ctx.config.probes.memleak.pprof;
+      const path = this.#ctx.config.pprof;
       if (path !== '' && reports.length > 0) await writeProfile(path, reports);
     }).catch((err: unknown) => {
       this.#ctx.log.warn(`memleak: report failed: ${(err as Error).message}`);
@@ -260,7 +260,7 @@ export class MemleakSource implements ProbeSource {
   }
 
   #kernelResolver(): FrameResolver {
-    this.#ksyms ??= KernelSymbols.load();
+    this.#ksyms ??= kernelSymbols();
     const k = this.#ksyms;
     return async (ips) => ips.map((address): Frame => {
       const sym = k.resolve(address);

@@ -1,9 +1,10 @@
 // One traced process: its identity, hooks, latest maps snapshot (to symbolize after it is
 // gone) and lifecycle: armed (--memleak-command, before exec) -> traced -> ended.
 import type { BpfLink } from '../../libbpf/object.ts';
-import { readProcessMaps, type ProcessMaps } from '../../symbolize/maps.ts';
-import { readContainerOf, type ContainerInfo } from '../../telemetry/container.ts';
-import { executableName, isSameProcess, processIdentity, type AllocatorFiles, type ProcessIdentity } from './process.ts';
+import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
+import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
+import { executableName, isSameProcess, processIdentity, type ProcessIdentity } from '../../host/proc.ts';
+import type { AllocatorFiles } from './process.ts';
 
 export type TargetState = 'armed' | 'traced' | 'ended';
 

@@ -1,9 +1,10 @@
-// The -r table: the seed's columns, in kB as /proc/PID/status shows them; one row per change
+// The -r table: the original tool's columns, in kB as /proc/PID/status shows them; one row per change
 // of a process in the selection: the processes named by --pid/--comm when there are any, else
 // the current top N by RSS (printing every process's every change would flood the terminal).
-import { ProcessTable, type ProcessMemory, type ProcessSelection, type ProcstatRecord, type ProcstatSample } from '../probes/procstat.ts';
-import { createTable, type Column } from './table.ts';
-import type { ConsoleBinding } from './sink.ts';
+import { monotonicToWallMs } from '../../host/clock.ts';
+import { createTable, type Column } from '../../console/table.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { ProcessTable, type ProcessMemory, type ProcessSelection, type ProcstatRecord, type ProcstatSample } from './definition.ts';
 
 const COLUMNS: ReadonlyArray<[string, keyof ProcessMemory]> = [
   ['VMSIZE', 'vmSize'],
@@ -29,12 +30,7 @@ export function procstatRow(s: ProcstatSample, wallMs: number): Array<string | n
   return [clockTime(wallMs), s.pid, ...COLUMNS.map(([, field]) => Math.floor(s.memory[field] / 1024))];
 }
 
-/** Wall-clock milliseconds of a bpf_ktime_get_ns() stamp (both clocks are CLOCK_MONOTONIC). */
-export function monotonicToWallMs(tsNs: bigint, nowWallMs = Date.now(), nowMonoNs = process.hrtime.bigint()): number {
-  return nowWallMs - Number(nowMonoNs - tsNs) / 1e6;
-}
-
-export function procstatConsole(write: (line: string) => void, prefix: string, selection: ProcessSelection): ConsoleBinding<ProcstatRecord> {
+export function procstatConsole(write: (line: string) => void, prefix: string, selection: ProcessSelection): RecordExporter<ProcstatRecord> {
   const table = createTable(PROCSTAT_HEADER.map((title, i): Column => ({ title, width: i < 2 ? 8 : 9 })), write, prefix);
   const processes = new ProcessTable();
   const filtered = selection.pids.length > 0 || selection.comms.length > 0;

@@ -1,8 +1,8 @@
-// The -s table: the seed's columns and order, in kB as /proc/meminfo shows them, summed over
+// The -s table: the original tool's columns and order, in kB as /proc/meminfo shows them, summed over
 // NUMA nodes; one row per interval in which something changed.
-import type { SysstatField, SysstatRecord } from '../probes/sysstat.ts';
-import { createTable, type Column } from './table.ts';
-import type { ConsoleBinding } from './sink.ts';
+import { createTable, type Column } from '../../console/table.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import type { SysstatField, SysstatRecord } from './definition.ts';
 
 const COLUMNS: ReadonlyArray<[string, SysstatField]> = [
   ['ACTIVE', 'active'],
@@ -27,7 +27,7 @@ const COLUMNS: ReadonlyArray<[string, SysstatField]> = [
   ['SHMHUG', 'shmem_huge_pages'],
 ];
 
-export function sysstatConsole(write: (line: string) => void, prefix: string): ConsoleBinding<SysstatRecord> {
+export function sysstatConsole(write: (line: string) => void, prefix: string): RecordExporter<SysstatRecord> {
   const table = createTable(COLUMNS.map(([title]): Column => ({ title })), write, prefix);
   const latest = new Map<number, SysstatRecord>();
   let dirty = false;

@@ -1,9 +1,10 @@
 // pr as OTel metrics: per-source counters observed from the kernel's cumulative totals, and
 // each direct or memcg reclaim call recorded into the stall duration histogram.
 import type { ObservableResult } from '@opentelemetry/api';
-import { PR_SOURCES, type PrCounters, type PrRecord, type PrTotalsRecord } from '../probes/pr.ts';
-import type { ExportContext, RecordHandler } from './export-context.ts';
-import { ATTR, METRIC, UNIT } from './semconv.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import type { ExportContext } from '../../telemetry/export-context.ts';
+import { ATTR, METRIC, UNIT } from '../../telemetry/semconv.ts';
+import { PR_SOURCES, type PrCounters, type PrRecord, type PrTotalsRecord } from './definition.ts';
 
 /** Seconds: reclaim stalls run from tens of microseconds (one batch) to seconds (thrashing). */
 export const STALL_BUCKETS_S: readonly number[] = [
@@ -21,7 +22,7 @@ const PER_PASS: ReadonlyArray<[string, keyof PrCounters, string]> = [
   [METRIC.RECLAIM_ACTIVATED, 'activated', 'Pages reclaim moved back to the active lists'],
 ];
 
-export function prMetrics(ctx: ExportContext): RecordHandler<PrRecord> {
+export function prMetrics(ctx: ExportContext): RecordExporter<PrRecord> {
   let latest: PrTotalsRecord | undefined;
   const observe = (r: ObservableResult, field: keyof PrCounters, sources: readonly string[] = PR_SOURCES) => {
     if (!latest) return;
@@ -46,8 +47,10 @@ export function prMetrics(ctx: ExportContext): RecordHandler<PrRecord> {
     advice: { explicitBucketBoundaries: [...STALL_BUCKETS_S] },
   });
 
-  return (rec) => {
-    if (rec.kind === 'totals') latest = rec;
-    else stalls.record(rec.durationNs / 1e9, { [ATTR.RECLAIM_SOURCE]: rec.source });
+  return {
+    onRecord(rec) {
+      if (rec.kind === 'totals') latest = rec;
+      else stalls.record(rec.durationNs / 1e9, { [ATTR.RECLAIM_SOURCE]: rec.source });
+    },
   };
 }

@@ -89,3 +89,10 @@ export function isFileMapping(m: Mapping): boolean {
 export function moduleName(m: Mapping): string {
   return m.path === '' ? '[anon]' : m.path;
 }
+
+/** dev_t as glibc encodes it (gnu_dev_major / gnu_dev_minor). */
+export function devMajorMinor(dev: bigint): { major: number; minor: number } {
+  const major = ((dev >> 32n) & 0xfffff000n) | ((dev >> 8n) & 0xfffn);
+  const minor = ((dev >> 12n) & 0xffffff00n) | (dev & 0xffn);
+  return { major: Number(major), minor: Number(minor) };
+}

@@ -2,15 +2,16 @@
 // interval by a task iterator (or, in the fallback strategies, when one of its threads is
 // switched out), emitted on change (bpf/procstat.bpf.c). Here: the records, the strategies, and
 // the table of latest values per process that exporters select from.
-import { readIterator } from '../libbpf/ffi.ts';
-import { nrPossibleCpus } from '../libbpf/map.ts';
-import type { BpfObject } from '../libbpf/object.ts';
-import type { Logger } from '../log.ts';
-import { Cadence } from '../runtime/cadence.ts';
-import type { KernelInfo } from '../runtime/kernel.ts';
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
-import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
-import { RingBufferSource } from './ringbuf-source.ts';
+import type { KernelInfo } from '../../host/kernel.ts';
+import { readIterator } from '../../libbpf/ffi.ts';
+import { nrPossibleCpus } from '../../libbpf/map.ts';
+import type { BpfObject } from '../../libbpf/object.ts';
+import type { Logger } from '../../log.ts';
+import { Cadence } from '../../runtime/cadence.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
+import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
+import type { ProcstatConfig } from './config.ts';
 
 /** struct procstat_event (bpf/procstat.h): header, tgid, pad, start_ns, comm[16], 9 u64. */
 export const PROCSTAT_RECORD_SIZE = HEADER_SIZE + 8 + 8 + 16 + 9 * 8;
@@ -91,7 +92,7 @@ export function decodeProcstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>
 }
 
 /** The iterator's output: procstat records back to back. */
-export function decodeSeed(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>): ProcstatRecord[] {
+export function decodeSnapshot(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>): ProcstatRecord[] {
   if (buf.length % PROCSTAT_RECORD_SIZE !== 0) {
     throw new DecodeError(`procstat snapshot of ${buf.length} bytes is not a whole number of ${PROCSTAT_RECORD_SIZE}-byte records`);
   }
@@ -211,7 +212,7 @@ export class IteratorSource implements ProbeSource {
   pass(): void {
     let records: ProcstatRecord[];
     try {
-      records = decodeSeed(readIterator(this.#progFd, 'procstat_iter'), this.#kernel);
+      records = decodeSnapshot(readIterator(this.#progFd, 'procstat_iter'), this.#kernel);
     } catch (err) {
       // A failed pass leaves what was sent unchanged for what it did not write: the next one retries.
       if (this.#failed++ === 0) this.#log.warn(`procstat: task iterator pass failed: ${(err as Error).message}`);
@@ -238,14 +239,14 @@ export class IteratorSource implements ProbeSource {
   }
 }
 
-export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
+export const procstatProbe: ProbeDefinition<ProcstatRecord, ProcstatConfig> = {
   name: 'procstat',
   object: 'procstat',
   // The task iterator first: every process read once per interval in mem-watcher's own task,
   // and nothing on the host's context switches or page faults (5.8+, which every supported
   // kernel is). Then tracepoints: a stable ABI on every kernel, where finish_task_switch is a
   // static function that gets inlined or renamed (.isra) and is invisible to kprobes on kernels
-  // built without them. The seed's finish_task_switch hooks stay for kernels whose tracepoints
+  // built without them. The original tool's finish_task_switch hooks stay for kernels whose tracepoints
   // are off. The exit hook is sched_process_exit everywhere; rss_stat (5.5+) is optional, and
   // only the switch strategies need it (a process that sleeps is read by the iterator anyway).
   strategies: [
@@ -277,7 +278,7 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     },
     {
       name: 'fentry',
-      note: 'the seed\'s finish_task_switch through a trampoline; exit via tp_btf',
+      note: 'the original tool\'s finish_task_switch through a trampoline; exit via tp_btf',
       programs: [
         { program: 'procstat_fentry_switch' },
         { program: 'procstat_tp_btf_exit' },
@@ -286,7 +287,7 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     },
     {
       name: 'kprobe',
-      note: 'the seed\'s hook (finish_task_switch, or its .isra clone); exit via the classic tracepoint',
+      note: 'the original tool\'s hook (finish_task_switch, or its .isra clone); exit via the classic tracepoint',
       programs: [
         { program: 'procstat_kprobe_switch', functions: ['finish_task_switch'] },
         { program: 'procstat_tracepoint_exit' },
@@ -295,9 +296,9 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     },
   ],
   configure(obj, ctx, strategy) {
-    const p = ctx.config.probes.procstat;
+    const p = ctx.config;
     obj.setRodata({
-      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      min_interval_ns: BigInt(Math.round(ctx.interval * 1e9)),
       nr_cpus: nrPossibleCpus(),
     });
     obj.map('procs').setMaxEntries(p.max_processes);
@@ -305,13 +306,13 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     obj.map('deferred').setMaxEntries(strategy.name === 'iter' ? 1 : p.max_processes);
     // The start-up snapshot (see start) is loaded with the switch strategies: iterators need
     // 5.8, as the ring buffer does. The iter strategy's first pass is its snapshot.
-    if (strategy.name !== 'iter') obj.program('procstat_seed').setAutoload(true);
+    if (strategy.name !== 'iter') obj.program('procstat_snapshot').setAutoload(true);
   },
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+  start(loaded: LoadedProbe, ctx: ProbeContext<ProcstatConfig>, emit): ProbeSource {
     const cpus = nrPossibleCpus();
     if (cpus > 1024) ctx.log.warn(`procstat: ${cpus} possible CPUs; per-CPU RSS deltas are summed over the first 1024 only`);
     if (loaded.strategy.name === 'iter') {
-      const source = new IteratorSource(loaded.obj, ctx.config.interval * 1000, ctx.kernel, ctx.log, emit);
+      const source = new IteratorSource(loaded.obj, ctx.interval * 1000, ctx.kernel, ctx.log, emit);
       source.poll(Date.now()); // every process now, not one interval from now
       if (source.passes === 0) {
         source.stop();
@@ -322,7 +323,7 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord> = {
     const source = new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeProcstat(buf, ctx.kernel)), ctx.log, 'procstat');
     // Processes that sleep throughout never switch: one pass over all tasks reports them now.
     try {
-      for (const rec of decodeSeed(readIterator(loaded.obj.program('procstat_seed').fd, 'procstat_seed'), ctx.kernel)) emit(rec);
+      for (const rec of decodeSnapshot(readIterator(loaded.obj.program('procstat_snapshot').fd, 'procstat_snapshot'), ctx.kernel)) emit(rec);
     } catch (err) {
       ctx.log.warn(`procstat: no start-up snapshot (${(err as Error).message}): sleeping processes appear when they next run`);
     }

@@ -1,8 +1,9 @@
 // sysstat as OTel metrics: the latest record per NUMA node, observed at each collection.
 import type { Attributes, ObservableResult } from '@opentelemetry/api';
-import type { SysstatField, SysstatRecord } from '../probes/sysstat.ts';
-import type { ExportContext, RecordHandler } from './export-context.ts';
-import { ATTR, METRIC, UNIT } from './semconv.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import type { ExportContext } from '../../telemetry/export-context.ts';
+import { ATTR, METRIC, UNIT } from '../../telemetry/semconv.ts';
+import type { SysstatField, SysstatRecord } from './definition.ts';
 
 const LRU_LISTS: ReadonlyArray<[SysstatField, string]> = [
   ['active_anon', 'active_anon'],
@@ -24,7 +25,7 @@ const SINGLE: ReadonlyArray<[string, SysstatField, string]> = [
   [METRIC.SYSTEM_NFS_UNSTABLE, 'nfs_unstable', 'NFS pages sent but not yet committed (NFS_Unstable; kernels before 5.9)'],
 ];
 
-export function sysstatMetrics(ctx: ExportContext): RecordHandler<SysstatRecord> {
+export function sysstatMetrics(ctx: ExportContext): RecordExporter<SysstatRecord> {
   const latest = new Map<number, SysstatRecord>();
   const each = (fn: (rec: SysstatRecord, node: Attributes) => void) => {
     for (const rec of latest.values()) fn(rec, { [ATTR.NUMA_NODE]: rec.node });
@@ -49,7 +50,5 @@ export function sysstatMetrics(ctx: ExportContext): RecordHandler<SysstatRecord>
       observe(r, rec.bytes.sunreclaim, { ...node, [ATTR.SLAB_STATE]: 'unreclaimable' });
     }));
 
-  return (rec) => {
-    latest.set(rec.node, rec);
-  };
+  return { onRecord: (rec) => latest.set(rec.node, rec) };
 }

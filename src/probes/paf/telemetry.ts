@@ -1,17 +1,20 @@
 // paf as OpenTelemetry: failure and reclaim-retry counters, zone watermark and page gauges (the
 // latest snapshot per node, live without failures), and one `page_alloc.failure` span per
 // failure, rate-limited by probes.paf.span_rate_limit.
-import { SpanKind, type Attributes, type HrTime } from '@opentelemetry/api';
-import type { PafFailure, PafRecord, ZoneState } from '../probes/paf.ts';
-import { containerAttributes } from './container.ts';
-import type { ExportContext, RecordHandler } from './export-context.ts';
-import { ATTR, METRIC, SPAN, UNIT } from './semconv.ts';
+import { SpanKind, type Attributes } from '@opentelemetry/api';
+import { monotonicToWall } from '../../host/clock.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { containerAttributes } from '../../telemetry/attributes.ts';
+import type { ExportContext } from '../../telemetry/export-context.ts';
+import { ATTR, METRIC, SPAN, UNIT } from '../../telemetry/semconv.ts';
+import type { PafConfig } from './config.ts';
+import type { PafFailure, PafRecord, ZoneState } from './definition.ts';
 
 function zoneAttributes(z: ZoneState): Attributes {
   return { [ATTR.NUMA_NODE]: z.node, [ATTR.ZONE_NAME]: z.name };
 }
 
-export function pafMetrics(ctx: ExportContext): RecordHandler<PafRecord> {
+export function pafMetrics(ctx: ExportContext): RecordExporter<PafRecord> {
   const latest = new Map<number, { tsNs: bigint; zones: ZoneState[] }>();
   // Zones without pages (an empty Movable or Device zone) are left out: /proc/zoneinfo lists
   // them but their watermarks mean nothing.
@@ -42,7 +45,7 @@ export function pafMetrics(ctx: ExportContext): RecordHandler<PafRecord> {
     }
   });
 
-  return (rec) => {
+  const onRecord = (rec: PafRecord) => {
     switch (rec.kind) {
       case 'zones':
       case 'failure': {
@@ -60,6 +63,7 @@ export function pafMetrics(ctx: ExportContext): RecordHandler<PafRecord> {
         break;
     }
   };
+  return { onRecord };
 }
 
 /** Token bucket: up to `perSecond` spans in any burst, refilled at `perSecond` a second; 0 lets none through. */
@@ -84,12 +88,6 @@ export class SpanRateLimiter {
     this.#tokens -= 1;
     return true;
   }
-}
-
-/** bpf_ktime_get_ns() and process.hrtime() both read CLOCK_MONOTONIC: shift to wall time. */
-export function monotonicToWall(tsNs: bigint): HrTime {
-  const wall = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint() + tsNs;
-  return [Number(wall / 1_000_000_000n), Number(wall % 1_000_000_000n)];
 }
 
 export function failureAttributes(rec: PafFailure): Attributes {
@@ -120,15 +118,15 @@ export function failureAttributes(rec: PafFailure): Attributes {
   return a;
 }
 
-export function pafSpans(ctx: ExportContext, opts: { now?: () => number } = {}): RecordHandler<PafRecord> {
+export function pafSpans(ctx: ExportContext<PafConfig>, opts: { now?: () => number } = {}): RecordExporter<PafRecord> {
   const tracer = ctx.tracer;
-  const limit = ctx.config.probes.paf.span_rate_limit;
+  const limit = ctx.config.span_rate_limit;
   const dropped = ctx.meter.createCounter(METRIC.PAGE_ALLOC_SPANS_DROPPED, {
     unit: UNIT.SPANS,
     description: `page_alloc.failure spans not sent because more than probes.paf.span_rate_limit (${limit}) came in a second`,
   });
   const limiter = new SpanRateLimiter(limit, opts.now);
-  return (rec) => {
+  const onRecord = (rec: PafRecord) => {
     if (!tracer || rec.kind !== 'failure') return;
     if (!limiter.take()) {
       dropped.add(1);
@@ -137,4 +135,5 @@ export function pafSpans(ctx: ExportContext, opts: { now?: () => number } = {}):
     const t = monotonicToWall(rec.tsNs);
     tracer.startSpan(SPAN.PAGE_ALLOC_FAILURE, { kind: SpanKind.INTERNAL, startTime: t, attributes: failureAttributes(rec) }).end(t);
   };
+  return { onRecord };
 }

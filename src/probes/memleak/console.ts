@@ -1,10 +1,11 @@
-// The -l report as the seed printed it: per stack a `stack_id=0x.. with outstanding
+// The -l report as the original tool printed it: per stack a `stack_id=0x.. with outstanding
 // allocations: total_size=N nr_allocs=N` line, then one frame a line
 // (`ADDRESS: function @ 0xstart+0xoff file:line`); and, with -t, one line per call.
-import type { MemleakRecord, MemleakReport } from '../probes/memleak/index.ts';
-import type { MemleakTraceEvent } from '../probes/memleak/layout.ts';
-import { formatFrameSeed } from '../symbolize/frame.ts';
-import type { ConsoleBinding } from './sink.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { formatFrameConsole } from '../../symbolize/frame.ts';
+import type { MemleakTraceEvent } from './layout.ts';
+import type { MemleakReport } from './report.ts';
+import type { MemleakRecord } from './source.ts';
 
 function clock(ms: number): string {
   return new Date(ms).toTimeString().slice(0, 8);
@@ -20,7 +21,7 @@ export function formatReport(r: MemleakReport): string[] {
   for (const s of r.top) {
     lines.push(`stack_id=0x${(s.stackId >>> 0).toString(16)} with outstanding allocations: total_size=${s.bytes} nr_allocs=${s.allocations}`);
     if (s.stackId < 0) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
-    for (const f of s.frames) lines.push(formatFrameSeed(f));
+    for (const f of s.frames) lines.push(formatFrameConsole(f));
   }
   const st = r.stats;
   if (st.stackCollisions > 0 || st.stackFailures > 0) {
@@ -38,7 +39,7 @@ export function formatTraceEvent(e: MemleakTraceEvent): string {
     : `${who} ${e.call}(${addr}) frees ${e.size} bytes`;
 }
 
-export function memleakConsole(write: (line: string) => void, prefix: string): ConsoleBinding<MemleakRecord> {
+export function memleakConsole(write: (line: string) => void, prefix: string): RecordExporter<MemleakRecord> {
   const out = (text: string) => {
     for (const line of text.split('\n')) write(prefix + line);
   };

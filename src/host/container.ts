@@ -16,16 +16,12 @@
 // private cgroup namespace, another container's path looks like /../../system.slice/docker-<id>.scope,
 // which parses the same way since only the components matter.
 import { readFileSync } from 'node:fs';
-import { ATTR } from './semconv.ts';
+import { startTimeFromStat } from './proc.ts';
 
 export interface ContainerInfo {
   containerId?: string;
   podUid?: string;
 }
-
-/** OpenTelemetry semantic-convention attribute names. */
-export const ATTR_CONTAINER_ID = ATTR.CONTAINER_ID;
-export const ATTR_K8S_POD_UID = ATTR.K8S_POD_UID;
 
 // A runtime prefix (docker-, cri-containerd-, crio-, libpod-, …) or none, 64 hex digits, and an
 // optional systemd unit suffix.
@@ -87,25 +83,6 @@ export function containerFromCgroup(text: string): ContainerInfo {
     if (out.containerId !== undefined && out.podUid !== undefined) break;
   }
   return out;
-}
-
-/** The data-point attributes for a container, empty for a host process. */
-export function containerAttributes(info: ContainerInfo): Record<string, string> {
-  const attrs: Record<string, string> = {};
-  if (info.containerId !== undefined) attrs[ATTR_CONTAINER_ID] = info.containerId;
-  if (info.podUid !== undefined) attrs[ATTR_K8S_POD_UID] = info.podUid;
-  return attrs;
-}
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined. */
-export function startTimeFromStat(stat: string): string | undefined {
-  // comm (field 2) is in parentheses and may itself hold spaces and parentheses.
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const rest = stat.slice(close + 2).split(' ');
-  // rest[0] is field 3 (state), so field 22 is rest[19].
-  const v = rest[19];
-  return v !== undefined && /^\d+$/.test(v) ? v : undefined;
 }
 
 export interface ContainerResolver {

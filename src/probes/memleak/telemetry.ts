@@ -2,23 +2,20 @@
 // report), and per report a `memleak.report` trace whose child `memleak.stack` spans carry the
 // symbolized stacks, readable in Jaeger/Tempo without any other tool.
 import { context, trace, type Attributes } from '@opentelemetry/api';
-import type { MemleakRecord, MemleakReport } from '../probes/memleak/index.ts';
-import { firstUserFrame } from '../probes/memleak/report.ts';
-import { formatFrameStacktrace } from '../symbolize/frame.ts';
-import { containerAttributes } from './container.ts';
-import type { ExportContext, RecordHandler } from './export-context.ts';
-import { ATTR, METRIC, SPAN, UNIT } from './semconv.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { formatFrameStacktrace } from '../../symbolize/frame.ts';
+import { processAttributes as attributesOf } from '../../telemetry/attributes.ts';
+import type { ExportContext } from '../../telemetry/export-context.ts';
+import { ATTR, METRIC, SPAN, UNIT } from '../../telemetry/semconv.ts';
+import { firstUserFrame, type MemleakReport } from './report.ts';
+import type { MemleakRecord } from './source.ts';
 
 function processAttributes(r: MemleakReport): Attributes {
   if (r.kernel) return {};
-  return {
-    [ATTR.PROCESS_PID]: r.pid,
-    [ATTR.PROCESS_EXECUTABLE_NAME]: r.executable,
-    ...containerAttributes(r.container),
-  };
+  return attributesOf(r.pid, r.executable, r.container);
 }
 
-export function memleakMetrics(ctx: ExportContext): RecordHandler<MemleakRecord> {
+export function memleakMetrics(ctx: ExportContext): RecordExporter<MemleakRecord> {
   const latest = new Map<number, MemleakReport>();
   const observeAll = (value: (r: MemleakReport) => number) => (result: { observe(v: number, a: Attributes): void }) => {
     for (const r of latest.values()) result.observe(value(r), processAttributes(r));
@@ -35,14 +32,16 @@ export function memleakMetrics(ctx: ExportContext): RecordHandler<MemleakRecord>
     // A process that ended is observed one last time, then its series stops.
     for (const [pid, r] of latest) if (r.ended) latest.delete(pid);
   });
-  return (r) => {
-    if (r.kind === 'report') latest.set(r.pid, r);
+  return {
+    onRecord(r) {
+      if (r.kind === 'report') latest.set(r.pid, r);
+    },
   };
 }
 
-export function memleakSpans(ctx: ExportContext): RecordHandler<MemleakRecord> {
+export function memleakSpans(ctx: ExportContext): RecordExporter<MemleakRecord> {
   const tracer = ctx.tracer;
-  return (r) => {
+  const onRecord = (r: MemleakRecord) => {
     if (!tracer || r.kind !== 'report') return;
     const attributes: Attributes = {
       ...processAttributes(r),
@@ -69,5 +68,5 @@ export function memleakSpans(ctx: ExportContext): RecordHandler<MemleakRecord> {
       tracer.startSpan(SPAN.MEMLEAK_STACK, { startTime: r.timeMs, attributes: a }, parent).end(r.timeMs);
     }
     root.end(r.timeMs);
-  };
+  };  return { onRecord };
 }

@@ -1,12 +1,12 @@
-// The -a table: one row per page allocation failure, the seed's MIN LOW HIGH PRESENT FLAG
+// The -a table: one row per page allocation failure, the original tool's MIN LOW HIGH PRESENT FLAG
 // columns (pages; FLAG is the GFP mask) then ORDER, ZONE and the GFP flag names. The zone is
 // the one the allocation started from (gfp_zone(), or the nearest populated zone below it):
 // its watermarks are the ones the allocator checked first. Every zone of the node is in the
 // span and the zone gauges.
-import type { PafRecord } from '../probes/paf.ts';
-import type { ExportContext } from '../telemetry/export-context.ts';
-import type { ConsoleBinding } from './sink.ts';
-import { createTable, type Column } from './table.ts';
+import { createTable, type Column } from '../../console/table.ts';
+import type { KernelInfo } from '../../host/kernel.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import type { PafRecord } from './definition.ts';
 
 const COLUMNS: readonly Column[] = [
   { title: 'MIN' },
@@ -19,7 +19,7 @@ const COLUMNS: readonly Column[] = [
   { title: 'GFP', width: 3 },
 ];
 
-export function pafConsole(write: (line: string) => void, prefix: string, ctx?: Pick<ExportContext, 'kernel'>): ConsoleBinding<PafRecord> {
+export function pafConsole(write: (line: string) => void, prefix: string, ctx?: { kernel: Pick<KernelInfo, 'numaNodes'> }): RecordExporter<PafRecord> {
   const table = createTable(COLUMNS, write, prefix);
   const showNode = (ctx?.kernel.numaNodes.length ?? 1) > 1;
   return {

@@ -46,3 +46,14 @@ export function cString(buf: Buffer, offset: number, length: number): string {
   const end = slice.indexOf(0);
   return slice.subarray(0, end < 0 ? slice.length : end).toString('utf8');
 }
+
+/** The addresses of a stack map value (BPF_MAP_TYPE_STACK_TRACE), innermost first, up to the first 0. */
+export function decodeStack(value: Buffer): bigint[] {
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= value.length; off += 8) {
+    const a = value.readBigUInt64LE(off);
+    if (a === 0n) break;
+    out.push(a);
+  }
+  return out;
+}

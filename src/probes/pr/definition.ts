@@ -9,11 +9,11 @@
 // reports (callReclaimed, which includes slab pages). kswapd has no call events: under MGLRU
 // on those kernels its reclaim is not visible to pr.
 import { readFileSync } from 'node:fs';
-import type { BpfObject } from '../libbpf/object.ts';
-import type { Logger } from '../log.ts';
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach } from '../runtime/probe.ts';
-import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE } from './decode.ts';
-import { RingBufferSource } from './ringbuf-source.ts';
+import type { BpfObject } from '../../libbpf/object.ts';
+import type { Logger } from '../../log.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach } from '../../runtime/probe.ts';
+import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 
 /** enum pr_source (bpf/pr.h), in order. */
 export const PR_SOURCES = ['kswapd', 'direct', 'memcg'] as const;
@@ -227,7 +227,7 @@ const TRACEPOINT_HOOKS: readonly ProgramAttach[] = [
   { program: 'pr_softlimit_end_tp', optional: true },
 ];
 
-export const prProbe: ProbeDefinition<PrRecord> = {
+export const prProbe: ProbeDefinition<PrRecord, unknown> = {
   name: 'pr',
   object: 'pr',
   // tp_btf first: the BTF tracepoint hands over struct reclaim_stat, so it has the most fields
@@ -243,10 +243,10 @@ export const prProbe: ProbeDefinition<PrRecord> = {
     {
       name: 'kprobe',
       programs: [{ program: 'pr_folio_list_kprobe', functions: ['shrink_folio_list', 'shrink_page_list'] }, ...TRACEPOINT_HOOKS],
-      note: 'the seed\'s kprobe for RECLAIM, with the classic tracepoints: no unqueued dirty',
+      note: 'the original tool\'s kprobe for RECLAIM, with the classic tracepoints: no unqueued dirty',
     },
   ],
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
-    return new PrSource(loaded.obj, visibility(loaded.attached), ctx.config.interval * 1000, emit, ctx.log);
+  start(loaded: LoadedProbe, ctx: ProbeContext<unknown>, emit): ProbeSource {
+    return new PrSource(loaded.obj, visibility(loaded.attached), ctx.interval * 1000, emit, ctx.log);
   },
 };

@@ -1,9 +1,9 @@
 // sysstat: system memory per NUMA node, read in the kernel from pglist_data.vm_stat.
-import { kernelAtLeast, type KernelInfo } from '../runtime/kernel.ts';
-import type { ProbeDefinition, ProbeSource, LoadedProbe, ProbeContext } from '../runtime/probe.ts';
-import { selfTriggerRodata } from '../runtime/self-trigger.ts';
-import { EVENT_TYPE, expectRecord, HEADER_SIZE } from './decode.ts';
-import { RingBufferSource } from './ringbuf-source.ts';
+import { kernelAtLeast, type KernelInfo } from '../../host/kernel.ts';
+import type { ProbeDefinition, ProbeSource, LoadedProbe, ProbeContext } from '../../runtime/probe.ts';
+import { EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
+import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 
 /** Raw items in the order of enum sysstat_item (bpf/sysstat.h). */
 const RAW_ITEMS = [
@@ -89,28 +89,28 @@ function deriveFields(raw: Record<RawItem, number | undefined>, kernel: Pick<Ker
   };
 }
 
-export const sysstatProbe: ProbeDefinition<SysstatRecord> = {
+export const sysstatProbe: ProbeDefinition<SysstatRecord, unknown> = {
   name: 'sysstat',
   object: 'sysstat',
   // Self-triggered first: one sample per interval in our own task and nothing on the host's
   // context switches (the counters are node-wide, so any task reaches them). Then tracepoints:
-  // a stable ABI, cheaper than a kprobe. The seed's finish_task_switch hooks remain for kernels
+  // a stable ABI, cheaper than a kprobe. The original tool's finish_task_switch hooks remain for kernels
   // where neither works.
   strategies: [
     { name: 'uprobe', programs: [{ program: 'sysstat_uprobe', selfTrigger: true }], note: 'self-triggered once per interval: no per-switch cost' },
     { name: 'tp_btf', programs: [{ program: 'sysstat_tp_btf' }], note: 'sched_switch as a BTF tracepoint (5.5+)' },
     { name: 'tracepoint', programs: [{ program: 'sysstat_tracepoint' }], note: 'classic sched:sched_switch' },
-    { name: 'fentry', programs: [{ program: 'sysstat_fentry' }], note: 'the seed\'s finish_task_switch, trampoline' },
-    { name: 'kprobe', programs: [{ program: 'sysstat_kprobe', functions: ['finish_task_switch'] }], note: 'the seed\'s hook' },
+    { name: 'fentry', programs: [{ program: 'sysstat_fentry' }], note: 'the original tool\'s finish_task_switch, through a trampoline' },
+    { name: 'kprobe', programs: [{ program: 'sysstat_kprobe', functions: ['finish_task_switch'] }], note: 'the original tool\'s hook' },
   ],
   configure(obj, ctx) {
     obj.setRodata({
       nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
-      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      min_interval_ns: BigInt(Math.round(ctx.interval * 1e9)),
       ...selfTriggerRodata(),
     });
   },
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+  start(loaded: LoadedProbe, ctx: ProbeContext<unknown>, emit): ProbeSource {
     return new RingBufferSource(loaded.obj, 'events', (buf) => emit(decodeSysstat(buf, ctx.kernel)), ctx.log, 'sysstat');
   },
 };

@@ -1,18 +1,17 @@
 // paf: page allocation failures (kmem:mm_page_alloc with a NULL page), the zone state of the
 // failing node at that moment, periodic zone snapshots, exact failure counts per (order, GFP)
 // and slow-path reclaim retries (oom:reclaim_retry_zone). Layouts: bpf/paf.h.
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import type { BpfMap } from '../libbpf/map.ts';
-import type { BpfObject } from '../libbpf/object.ts';
-import type { Logger } from '../log.ts';
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../runtime/probe.ts';
-import { selfTriggerRodata } from '../runtime/self-trigger.ts';
-import { readContainerOf, type ContainerInfo } from '../telemetry/container.ts';
-import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from './decode.ts';
+import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
+import { kernelSymbols, loadKernelSymbols, refreshKernelSymbols, type KernelSymbols } from '../../host/kallsyms.ts';
+import { processComm } from '../../host/proc.ts';
+import type { BpfMap } from '../../libbpf/map.ts';
+import type { BpfObject } from '../../libbpf/object.ts';
+import type { Logger } from '../../log.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
+import { cString, decodeStack, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
+import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from './gfp.ts';
-import { KernelSymbols } from './kallsyms.ts';
-import { RingBufferSource } from './ringbuf-source.ts';
 
 // --- layouts (bpf/paf.h) -----------------------------------------------------------------------
 
@@ -219,17 +218,6 @@ function stackErrorText(errno: number): string {
   return `no stack (errno ${errno})`;
 }
 
-/** The addresses of a stack map value, innermost first, up to the first 0. */
-export function decodeStack(value: Buffer): bigint[] {
-  const out: bigint[] = [];
-  for (let off = 0; off + 8 <= value.length; off += 8) {
-    const a = value.readBigUInt64LE(off);
-    if (a === 0n) break;
-    out.push(a);
-  }
-  return out;
-}
-
 // The frames a stack taken from a BPF program starts with before the allocator's own: the
 // program ([bpf]), the tracepoint or kprobe machinery that ran it.
 const TRACING_FRAME = /^(?:bpf_trace_run\d+|__bpf_trace_|__traceiter_|trace_call_bpf|perf_trace_|kprobe_|kretprobe_|__kretprobe_|pre_handler_kretprobe|rethook_|arch_rethook_|bpf_get_stack)|\[bpf\]$/;
@@ -269,40 +257,18 @@ export function decodeRetry(key: Buffer, value: Buffer): Omit<PafRetry, 'count' 
 // --- the source ------------------------------------------------------------------------------------
 
 /** Kernel stacks by id: the stack map never replaces an id's stack (no BPF_F_REUSE_STACKID), so
- * each id is read and symbolized once. /proc/kallsyms is slow to read (~0.7 s): it is read in
- * the background from start-up and again, at most once a minute, when an address misses. */
+ * each id is read and symbolized once. The kernel's symbol table is read in the background from
+ * start-up (host/kallsyms.ts), and again, at most once a minute, when an address misses. */
 class StackResolver {
   readonly #map: BpfMap;
-  readonly #log: Logger;
   readonly #cache = new Map<number, KernelFrame[]>();
-  #syms: KernelSymbols | undefined;
-  #loading: Promise<void> | undefined;
-  #loadedAt = 0;
 
   constructor(map: BpfMap, log: Logger) {
     this.#map = map;
-    this.#log = log;
-    this.#loading = readFile('/proc/kallsyms', 'utf8').then(
-      (text) => this.#set(KernelSymbols.parse(text)),
-      (err: Error) => this.#log.warn(`paf: cannot read /proc/kallsyms (${err.message}): kernel stacks stay unsymbolized`),
-    ).finally(() => { this.#loading = undefined; });
-  }
-
-  #set(syms: KernelSymbols): void {
-    this.#syms = syms;
-    this.#loadedAt = Date.now();
-    if (syms.restricted) this.#log.warn('paf: /proc/kallsyms shows no addresses (kptr_restrict): kernel stacks stay unsymbolized');
-  }
-
-  #symbols(): KernelSymbols | undefined {
-    if (!this.#syms && this.#loadedAt === 0) {
-      try {
-        this.#set(KernelSymbols.load()); // a failure before the background read finished
-      } catch {
-        this.#loadedAt = Date.now();
-      }
-    }
-    return this.#syms;
+    void loadKernelSymbols().then((syms) => {
+      if (syms.size === 0) log.warn('paf: /proc/kallsyms cannot be read: kernel stacks stay unsymbolized');
+      else if (syms.restricted) log.warn('paf: /proc/kallsyms shows no addresses (kptr_restrict): kernel stacks stay unsymbolized');
+    });
   }
 
   frames(id: number): KernelFrame[] | undefined {
@@ -312,14 +278,9 @@ class StackResolver {
     key.writeUInt32LE(id);
     const value = this.#map.lookup(key);
     if (!value) return undefined;
-    let syms = this.#symbols();
+    let syms = kernelSymbols();
     const addrs = decodeStack(value);
-    if (syms && !this.#loading && addrs.some((a) => unresolved(syms!, a)) && Date.now() - this.#loadedAt > 60_000) {
-      try {
-        this.#set(KernelSymbols.load()); // a module loaded since
-        syms = this.#syms;
-      } catch { /* keep the old table */ }
-    }
+    if (addrs.some((a) => unresolved(syms, a))) syms = refreshKernelSymbols(); // a module loaded since
     const frames = symbolizeStack(addrs, syms);
     this.#cache.set(id, frames);
     return frames;
@@ -330,14 +291,6 @@ class StackResolver {
 function unresolved(syms: KernelSymbols, addr: bigint): boolean {
   const sym = syms.resolve(addr);
   return !sym || sym.offset > 0x100000n;
-}
-
-function processName(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }
 
 /** Turns per-key running totals read from a map into per-poll increments. */
@@ -375,7 +328,7 @@ export class PafSource implements ProbeSource {
     const rec = decodePafEvent(buf, this.#vocab);
     if (rec.zones.length) this.#zoneNames.set(rec.node, rec.zones.map((z) => z.name));
     if (rec.kind === 'failure') {
-      rec.processName = processName(rec.pid) ?? rec.comm;
+      rec.processName = processComm(rec.pid) ?? rec.comm;
       rec.container = readContainerOf(rec.pid);
       if (rec.stackId >= 0) {
         const frames = this.#stacks.frames(rec.stackId);
@@ -430,13 +383,13 @@ export class PafSource implements ProbeSource {
 /** The page allocator's entry point, newest name first (the kprobe strategy's target). */
 export const ALLOC_FUNCTIONS = ['__alloc_frozen_pages_noprof', '__alloc_pages_noprof', '__alloc_pages', '__alloc_pages_nodemask'] as const;
 
-export function pafVocabulary(ctx: ProbeContext): PafVocabulary {
+export function pafVocabulary(ctx: Pick<ProbeContext, 'kernel' | 'log'>): PafVocabulary {
   const { table, fallbackReason } = loadGfpTable(ctx.kernel.tracefs, ctx.kernel.version);
   if (fallbackReason) ctx.log.warn(`paf: GFP flag names from the built-in table, which may differ from this kernel's: ${fallbackReason}`);
   return { gfp: new GfpDecoder(table), migratetypes: migratetypeNames() };
 }
 
-export const pafProbe: ProbeDefinition<PafRecord> = {
+export const pafProbe: ProbeDefinition<PafRecord, unknown> = {
   name: 'paf',
   object: 'paf',
   // Failures are only seen on kmem:mm_page_alloc (every allocation runs its program, which
@@ -479,19 +432,19 @@ export const pafProbe: ProbeDefinition<PafRecord> = {
         { program: 'paf_zones_kprobe', functions: ['finish_task_switch'], optional: true },
         { program: 'paf_retry_tracepoint', optional: true },
       ],
-      note: 'the seed\'s kprobe/kretprobe pair on the allocator: every allocation pays a map update',
+      note: 'the original tool\'s kprobe/kretprobe pair on the allocator: every allocation pays a map update',
     },
   ],
   configure(obj, ctx, strategy) {
     obj.setRodata({
       nr_nodes: Math.max(...ctx.kernel.numaNodes) + 1,
-      min_interval_ns: BigInt(Math.round(ctx.config.interval * 1e9)),
+      min_interval_ns: BigInt(Math.round(ctx.interval * 1e9)),
       ...selfTriggerRodata(),
     });
     // Calls in flight per thread: only the kprobe pair uses them (1.1 MiB at full size).
     if (strategy.name !== 'kprobe') obj.map('inflight').setMaxEntries(1);
   },
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+  start(loaded: LoadedProbe, ctx: ProbeContext<unknown>, emit): ProbeSource {
     return new PafSource(loaded.obj, pafVocabulary(ctx), ctx.log, emit);
   },
 };

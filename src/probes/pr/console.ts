@@ -1,13 +1,13 @@
-// The -p table: the seed's RECLAIM RECLAIMED UNQUEUE CONGESTED WRITEBACK, in pages per interval,
+// The -p table: the original tool's RECLAIM RECLAIMED UNQUEUE CONGESTED WRITEBACK, in pages per interval,
 // one row per reclaim source that did something in the interval. RECLAIM (the sum of
 // scan_control.nr_to_reclaim over shrink_folio_list calls) and UNQUEUE show `-` where the
 // attached strategy cannot see them; CALLS and the stall columns only exist for direct/memcg.
 // Where MGLRU evicts without the per-pass event (lru_gen on 6.1; 6.12 emits it), the per-pass
 // columns of an interval with calls but no passes show `-`, and RECLAIMED what the calls
 // reported at their end (the only reclaim count left there; it includes slab pages).
-import { counterDelta, PR_SOURCES, type PrCounters, type PrRecord, type PrSourceName, type PrTotalsRecord } from '../probes/pr.ts';
-import { createTable, type Column } from './table.ts';
-import type { ConsoleBinding } from './sink.ts';
+import { createTable, type Column } from '../../console/table.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { counterDelta, PR_SOURCES, type PrCounters, type PrRecord, type PrSourceName, type PrTotalsRecord } from './definition.ts';
 
 const COLUMNS: readonly Column[] = [
   { title: 'SOURCE', width: 6 },
@@ -44,7 +44,7 @@ export function prRow(source: PrSourceName, d: PrCounters, maxStallNs: number | 
   ];
 }
 
-export function prConsole(write: (line: string) => void, prefix: string): ConsoleBinding<PrRecord> {
+export function prConsole(write: (line: string) => void, prefix: string): RecordExporter<PrRecord> {
   const table = createTable(COLUMNS, write, prefix);
   let printed: PrTotalsRecord | undefined;
   let pending: PrTotalsRecord | undefined;

@@ -54,26 +54,3 @@ function pageSize(): number {
   } catch { /* fall through */ }
   return 4096;
 }
-
-let kallsymsFunctions: Set<string> | undefined;
-
-function kernelFunctions(): Set<string> {
-  if (!kallsymsFunctions) {
-    kallsymsFunctions = new Set();
-    try {
-      for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
-        const parts = line.split(' ');
-        if (parts[1] === 't' || parts[1] === 'T') kallsymsFunctions.add(parts[2] ?? '');
-      }
-    } catch { /* unreadable: every lookup misses */ }
-  }
-  return kallsymsFunctions;
-}
-
-/** The symbol kprobes can use for a kernel function (static ones may be renamed: foo.isra.0). */
-export function resolveKernelFunction(name: string): string | undefined {
-  const fns = kernelFunctions();
-  if (fns.has(name)) return name;
-  for (const sym of fns) if (sym.startsWith(name + '.')) return sym;
-  return undefined;
-}

@@ -1,13 +1,16 @@
 // procstat as OTel metrics: at each collection, the latest values of the top N processes by
 // RSS plus the selected ones; a process that exited (or is no longer selected) has no data
 // point. Every data point names its process and, when it is in one, its container.
-import { existsSync, readlinkSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Attributes, BatchObservableResult, Observable } from '@opentelemetry/api';
-import { ProcessTable, selectionFromConfig, type ProcessMemory, type ProcessSelection, type ProcstatRecord, type ProcstatSample } from '../probes/procstat.ts';
-import { containerAttributes, readContainerOf, type ContainerInfo } from './container.ts';
-import type { ExportContext, RecordHandler } from './export-context.ts';
-import { ATTR, METRIC, UNIT } from './semconv.ts';
+import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
+import { executableName } from '../../host/proc.ts';
+import type { RecordExporter } from '../../runtime/exporter.ts';
+import { processAttributes } from '../../telemetry/attributes.ts';
+import type { ExportContext } from '../../telemetry/export-context.ts';
+import { ATTR, METRIC, UNIT } from '../../telemetry/semconv.ts';
+import type { ProcstatConfig } from './config.ts';
+import { ProcessTable, selectionFromConfig, type ProcessMemory, type ProcessSelection, type ProcstatRecord, type ProcstatSample } from './definition.ts';
 
 const RSS_KINDS: ReadonlyArray<[string, keyof ProcessMemory]> = [
   ['anon', 'rssAnon'],
@@ -23,16 +26,6 @@ const GAUGES: ReadonlyArray<[string, keyof ProcessMemory, string]> = [
   [METRIC.PROCESS_PAGE_TABLES, 'vmPte', 'Memory taken by the process\'s page tables (VmPTE)'],
 ];
 
-/** The name of the program a process runs: the basename of /proc/PID/exe, else its comm. */
-export function executableName(pid: number, comm: string, procRoot = '/proc'): string {
-  try {
-    const exe = readlinkSync(`${procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, '');
-    const name = basename(exe);
-    if (name !== '') return name;
-  } catch { /* kernel-owned, gone, or not ours to read */ }
-  return comm;
-}
-
 export interface ProcstatMetricsOptions {
   /** Who is observed (default: from the config). */
   selection?: ProcessSelection;
@@ -42,8 +35,8 @@ export interface ProcstatMetricsOptions {
   describe?: (s: ProcstatSample) => { executable: string; container: ContainerInfo };
 }
 
-export function procstatMetrics(ctx: ExportContext, opts: ProcstatMetricsOptions = {}): RecordHandler<ProcstatRecord> {
-  const selection = opts.selection ?? selectionFromConfig(ctx.config.probes.procstat);
+export function procstatMetrics(ctx: ExportContext<ProcstatConfig>, opts: ProcstatMetricsOptions = {}): RecordExporter<ProcstatRecord> {
+  const selection = opts.selection ?? selectionFromConfig(ctx.config);
   const alive = opts.alive ?? ((pid: number) => existsSync(`/proc/${pid}`));
   const describe = opts.describe ?? ((s: ProcstatSample) => ({
     executable: executableName(s.pid, s.comm),
@@ -58,7 +51,7 @@ export function procstatMetrics(ctx: ExportContext, opts: ProcstatMetricsOptions
     let attrs = described.get(key);
     if (!attrs) {
       const d = describe(s);
-      attrs = { [ATTR.PROCESS_PID]: s.pid, [ATTR.PROCESS_EXECUTABLE_NAME]: d.executable, ...containerAttributes(d.container) };
+      attrs = processAttributes(s.pid, d.executable, d.container);
     }
     next.set(key, attrs);
     return attrs;
@@ -93,5 +86,5 @@ export function procstatMetrics(ctx: ExportContext, opts: ProcstatMetricsOptions
     described = next;
   }, all);
 
-  return (rec) => table.apply(rec);
+  return { onRecord: (rec) => table.apply(rec) };
 }
