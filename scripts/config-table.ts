@@ -1,5 +1,6 @@
-// Prints the README's configuration table from the schema, so the two cannot drift apart
-// (test/unit/readme.test.ts checks the README holds this exact table).
+// Prints the configuration table of docs/configuration.md from the schema, so the two cannot
+// drift apart (test/unit/readme.test.ts checks the page holds exactly this table; node
+// scripts/update-readme.ts writes it).
 import { schema, keyPaths, envName } from '../src/config/schema.ts';
 
 export function configTable(): string {
