@@ -1,11 +1,11 @@
 // Regenerates the generated parts of the documentation in place: the configuration table of
-// docs/configuration.md, from the schema. (The attach-strategy table of docs/architecture.md:
-// scripts/strategy-table.ts --write.)
+// docs/configuration.md and the README's list of config keys, both from the schema. (The
+// attach-strategy table of docs/architecture.md: scripts/strategy-table.ts --write.)
 //
 //   node scripts/update-readme.ts
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configTable } from './config-table.ts';
+import { configKeyList, configTable } from './config-table.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const README = join(ROOT, 'README.md');
@@ -23,6 +23,12 @@ export function withConfigTable(doc: string): string {
   return between(doc, 'config-table', configTable(), 'docs/configuration.md');
 }
 
+/** README.md with its key list between the config-keys markers regenerated. */
+export function withConfigKeys(readme: string): string {
+  return between(readme, 'config-keys', configKeyList(), 'README.md');
+}
+
 if (import.meta.main) {
   writeFileSync(CONFIGURATION, withConfigTable(readFileSync(CONFIGURATION, 'utf8')));
+  writeFileSync(README, withConfigKeys(readFileSync(README, 'utf8')));
 }

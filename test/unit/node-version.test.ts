@@ -1,6 +1,6 @@
 // One Node.js version: package.json engines and its `node` dependency, the lock, the
-// Dockerfile, @types/node and CI agree (scripts/node-version.ts), and the Node running the
-// tests is that one.
+// Dockerfile, @types/node, CI and the docs agree (scripts/node-version.ts), and the Node
+// running the tests is that one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -14,6 +14,12 @@ test('engines (in package.json and the lock), the node dependency and its lock e
 test('the Node running the tests is within engines', () => {
   const { engines } = nodeVersions();
   assert.ok(satisfies(process.version, engines), `${process.version} is outside ${engines}: run the tests with node_modules/.bin/node`);
+});
+
+test('the docs say which: the README the engines range, docs/deployment.md the image\'s Node', () => {
+  const { engines, dockerfile } = nodeVersions();
+  assert.ok(readFileSync(join(ROOT, 'README.md'), 'utf8').includes(`\`${engines}\``), `README.md does not name engines ${engines}`);
+  assert.ok(readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8').includes(`node:${dockerfile}-bookworm-slim`), `docs/deployment.md does not name node:${dockerfile}-bookworm-slim`);
 });
 
 test('CI checks the version', () => {
