@@ -10,7 +10,9 @@
 # typecheck), leaky-build (the demo program), runtime (the agent), leaky (demo image), and the
 # default last stage, which is the runtime.
 
-ARG NODE_VERSION=24.11
+# The Node of package.json's engines and `node` dependency (the locked version): one version in
+# the image and everywhere else (scripts/node-version.ts checks they agree).
+ARG NODE_VERSION=24.21.0
 
 # ---------------------------------------------------------------------------------------------
 # BPF objects. They are CO-RE (compile once, run everywhere): vmlinux.h is generated from the
@@ -101,7 +103,7 @@ COPY src/ src/
 COPY config/ config/
 COPY --from=bpf /src/build/bpf/ build/bpf/
 # Runs as root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux
-# 5.8), which the container runtime grants to root only. See deploy/README-SECTION.md.
+# 5.8), which the container runtime grants to root only. See docs/deployment.md.
 # Prometheus exporter, when enabled (--exporter prometheus).
 EXPOSE 9464
 ENTRYPOINT ["node", "--disable-sigusr1", "/app/src/cli/main.ts"]

@@ -1,11 +1,13 @@
 // `npm run bench`: every cost that matters, each beside its baseline from the same run, printed
-// as tables at the end and written to bench/results/latest.{md,json}.
+// as tables at the end and written to bench/RESULTS.md (committed; the README links to it) and
+// bench/results/latest.{md,json} (not committed).
 //   node bench/run.ts [--quick] [--reps N] [--only drain,overhead,programs,footprint,churn,extra,scaling]
-//                     [--before FILE [--before-label TEXT]] [--readme]
-//   node bench/run.ts --render [--readme]
-// --readme copies the tables into README.md's "## Benchmarks" section; --render measures nothing
-// and renders the tables again from bench/results/latest.json. With --only, the sections not
-// run are kept from the previous latest.json (the tables say they come from that earlier run).
+//                     [--before FILE [--before-label TEXT]]
+//   node bench/run.ts --render
+// --render measures nothing and renders the tables again from bench/results/latest.json (into
+// latest.md and RESULTS.md). With --only, the sections not run are kept from the previous
+// latest.json (the tables say they come from that earlier run); without a latest.json they are
+// missing from the new RESULTS.md.
 // --reps sets the storms' repetitions (default 4, 2 with --quick). --before FILE (a results
 // JSON, e.g. a saved latest.json) puts that run's storm ratios and program costs beside the new
 // ones, labelled with --before-label.
@@ -26,7 +28,7 @@ import { runDrain, type DrainResult } from './drain.ts';
 import { churnBench, footprintBench } from './footprint.ts';
 import { ROOT } from './lib/cbuild.ts';
 import { describeMachine } from './lib/machine.ts';
-import { earlierRuns, renderMarkdown, type BenchResults, type EarlierRun, type ExtraSection } from './lib/report.ts';
+import { earlierRuns, renderMarkdown, resultsPage, type BenchResults, type EarlierRun, type ExtraSection } from './lib/report.ts';
 import { overheadBench, programCosts } from './overhead.ts';
 
 const SECTIONS = ['drain', 'overhead', 'programs', 'footprint', 'churn', 'extra', 'scaling'] as const;
@@ -47,7 +49,6 @@ interface Options {
   only: Set<Section>;
   /** --only was given: the other sections come from the previous results. */
   partial: boolean;
-  readme: boolean;
   render: boolean;
   reps?: number;
   before?: string;
@@ -55,11 +56,11 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: new Set<Section>(SECTIONS), partial: false, readme: false, render: false };
+  const o: Options = { quick: false, only: new Set<Section>(SECTIONS), partial: false, render: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') o.quick = true;
-    else if (a === '--readme') o.readme = true;
+    else if (a === '--readme') throw new Error('--readme is gone: the results go to bench/RESULTS.md, which the README links to');
     else if (a === '--render') o.render = true;
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -74,7 +75,7 @@ function parseArgs(argv: string[]): Options {
       o.before = argv[++i];
       if (!o.before || !existsSync(o.before)) throw new Error('--before takes a results JSON file (e.g. a saved bench/results/latest.json)');
     } else if (a === '--before-label') o.beforeLabel = argv[++i];
-    else throw new Error(`unknown argument ${a} (use --quick, --reps N, --only LIST, --before FILE, --before-label TEXT, --readme, --render)`);
+    else throw new Error(`unknown argument ${a} (use --quick, --reps N, --only LIST, --before FILE, --before-label TEXT, --render)`);
   }
   return o;
 }
@@ -129,21 +130,11 @@ async function extraSection(name: string, quick: boolean): Promise<(ExtraSection
   return { title: name, markdown: '```\n' + stdout.trim() + '\n```' };
 }
 
-export function withBenchmarksSection(readme: string, body: string): string {
-  const start = readme.indexOf('\n## Benchmarks\n');
-  if (start < 0) throw new Error('README.md has no "## Benchmarks" section');
-  const afterHeading = start + '\n## Benchmarks\n'.length;
-  const next = readme.indexOf('\n## ', afterHeading);
-  const end = next < 0 ? readme.length : next + 1;
-  return readme.slice(0, afterHeading) + '\n' + body.trim() + '\n' + (next < 0 ? '' : '\n') + readme.slice(end);
-}
+export const RESULTS_PAGE = join(ROOT, 'bench/RESULTS.md');
 
-function updateReadme(md: string, r: BenchResults): void {
-  const path = join(ROOT, 'README.md');
-  const kept = earlierRuns(r).flatMap((e) => e.sections);
-  const from = kept.length ? `The figures below are from one run, except the sections kept from an earlier run (${kept.join(', ')}).` : 'The figures below are from one run.';
-  writeFileSync(path, withBenchmarksSection(readFileSync(path, 'utf8'), `\`npm run bench\` measures each cost beside its baseline in the same run (\`bench/run.ts\`; \`--quick\` for a shorter pass; results in \`bench/results/\`). ${from}\n\n${md.replace(/^### /gm, '#### ')}`));
-  log('README.md "## Benchmarks" updated');
+function writeResultsPage(md: string, r: BenchResults, quick?: boolean): void {
+  writeFileSync(RESULTS_PAGE, resultsPage(r, md, { quick }));
+  log('bench/RESULTS.md written');
 }
 
 async function main(): Promise<void> {
@@ -154,7 +145,7 @@ async function main(): Promise<void> {
     const md = renderMarkdown(saved);
     writeFileSync(join(ROOT, 'bench/results/latest.md'), md);
     process.stdout.write(md);
-    if (opts.readme) updateReadme(md, saved);
+    writeResultsPage(md, saved);
     return;
   }
   if (process.getuid?.() !== 0) {
@@ -166,6 +157,7 @@ async function main(): Promise<void> {
   const results: BenchResults = { machine: describeMachine(), extra: [], errors: [] };
   const extraData: Record<string, unknown> = {};
   if (opts.partial && existsSync(latest)) carryOver(results, JSON.parse(readFileSync(latest, 'utf8')) as BenchResults, opts.only, extraData);
+  else if (opts.partial) log(`no ${latest} to keep the other sections from: bench/RESULTS.md will hold only ${[...opts.only].join(', ')} (git diff shows what it lost)`);
   if (opts.before) {
     const b = JSON.parse(readFileSync(opts.before, 'utf8')) as BenchResults;
     results.before = { label: opts.beforeLabel ?? `the run of ${b.machine.date}`, machine: b.machine, ...(b.overhead ? { overhead: b.overhead } : {}), ...(b.programs ? { programs: b.programs } : {}) };
@@ -233,7 +225,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'latest.json'), JSON.stringify({ ...results, extraData }, null, 2) + '\n');
   process.stdout.write('\n' + md);
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; bench/results/latest.md and latest.json written`);
-  if (opts.readme) updateReadme(md, results);
+  writeResultsPage(md, results, q);
   if (results.errors.length) process.exitCode = 1;
 }
 

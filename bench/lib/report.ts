@@ -1,4 +1,4 @@
-// The benchmark's results as markdown tables (bench/results/latest.md, the README section).
+// The benchmark's results as markdown tables (bench/results/latest.md) and as the page bench/RESULTS.md.
 import type { DrainResult } from '../drain.ts';
 import type { ChurnResult, FootprintRow } from '../footprint.ts';
 import type { OverheadResult, ProgramCost, StormFigures } from '../overhead.ts';
@@ -159,4 +159,19 @@ export function renderMarkdown(r: BenchResults): string {
   for (const x of r.extra) parts.push(`### ${x.title}`, '', x.markdown.trim(), '');
   for (const e of r.errors) parts.push(`- ${e.section} failed: ${e.error.split('\n')[0]}`);
   return parts.join('\n').trimEnd() + '\n';
+}
+
+/** The committed page of results, bench/RESULTS.md: renderMarkdown's tables under a heading that
+ * says where they come from (the README links to it). */
+export function resultsPage(r: BenchResults, md = renderMarkdown(r), opts: { quick?: boolean } = {}): string {
+  const kept = earlierRuns(r).flatMap((e) => e.sections);
+  const from = kept.length ? `The figures below are from one run, except the sections kept from an earlier run (${kept.join(', ')}).` : 'The figures below are from one run.';
+  return [
+    '# Benchmark results',
+    '',
+    `Written by \`npm run bench\` (\`bench/run.ts\`), which measures each cost beside its baseline in the same run (\`--quick\` for a shorter pass; \`--only\` reruns some sections and keeps the others from \`bench/results/latest.json\`, which is not committed). ${from}${opts.quick ? ' This was a quick pass (`--quick`: fewer loads, processes and repetitions).' : ''} How the benchmark fits with the tests: [docs/testing.md](../docs/testing.md#benchmarks).`,
+    '',
+    md.replace(/^### /gm, '## ').trimEnd(),
+    '',
+  ].join('\n');
 }

@@ -1,6 +1,6 @@
 // A fast slice of `npm run bench` guarding against regressions. Only ratios measured in this
 // same run are asserted, with generous margins: these machines are shared and noisy, so
-// absolute rates mean nothing here (the full benchmark records them).
+// absolute rates mean nothing here (the full benchmark records them in bench/RESULTS.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runDrain } from '../../bench/drain.ts';

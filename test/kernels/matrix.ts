@@ -265,7 +265,7 @@ function runTests(files: string[], env: Record<string, string>, label: string, o
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const names = files.map((f) => relative(ROOT, f)).join(' ');
-  // What a test says about MGLRU (pr under lru_gen) is the finding the README reports.
+  // What a test says about MGLRU (pr under lru_gen) is the finding docs/architecture.md reports.
   const diag = [...out.matchAll(/^\s*# (?!mem-watcher )(.*MGLRU.*)$/gm)].map((m) => m[1]!.trim());
   const passed = Number(/^# pass (\d+)$/m.exec(out)?.[1] ?? 0);
   const skipped = Number(/^# skipped (\d+)$/m.exec(out)?.[1] ?? 0);

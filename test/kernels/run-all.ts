@@ -1,7 +1,7 @@
 // `npm run test:kernels`: the probe × strategy matrix (matrix.ts) on this host's kernel, then
 // in a qemu guest per kernel of kernels.list (test/kernels/run, one boot per kernel). Results
 // go to test/kernels/results/<kernel>.tsv; with --update also into the committed
-// strategy-matrix.tsv and the README's strategy table (scripts/strategy-table.ts).
+// strategy-matrix.tsv and the strategy table of docs/architecture.md (scripts/strategy-table.ts).
 //
 //   node test/kernels/run-all.ts [--kernel NAME]... [--no-host] [--update] [--timeout S]
 //                                [--memory MB] [-- MATRIX ARGS...]
@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { updateReadme } from '../../scripts/strategy-table.ts';
+import { updateStrategyTable } from '../../scripts/strategy-table.ts';
 import { COMMITTED_MATRIX, KERNELS_DIR, readTsv, RESULTS_DIR, rowsFromOutput, seriesOf, writeTsv, type MatrixRow } from './matrix-format.ts';
 
 const ROOT = join(KERNELS_DIR, '../..');
@@ -198,8 +198,8 @@ if (opts.update) {
     const ran = new Set(allRows.map((x) => seriesOf(x.kernel)));
     const kept = existsSync(COMMITTED_MATRIX) ? readTsv(COMMITTED_MATRIX).filter((x) => !ran.has(seriesOf(x.kernel))) : [];
     writeTsv(COMMITTED_MATRIX, [...kept, ...allRows]);
-    updateReadme();
-    console.log(`run-all: wrote ${COMMITTED_MATRIX} and the README's strategy table${failed ? ' (with the failures above)' : ''}`);
+    updateStrategyTable();
+    console.log(`run-all: wrote ${COMMITTED_MATRIX} and the strategy table of docs/architecture.md${failed ? ' (with the failures above)' : ''}`);
   }
 }
 process.exitCode = failed ? 1 : 0;

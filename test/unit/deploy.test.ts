@@ -709,7 +709,7 @@ describe('Dockerfile', () => {
     assert.match(text, /^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS runtime$/m);
     assert.match(text, /^ARG NODE_VERSION=24(\.\d+)*$/m);
     assert.match(text, /COPY --from=bpf \/src\/build\/bpf\/ build\/bpf\//);
-    assert.match(text, /^ENTRYPOINT \["node", "\/app\/src\/cli\/main\.ts"\]$/m);
+    assert.match(text, /^ENTRYPOINT \["node", "--disable-sigusr1", "\/app\/src\/cli\/main\.ts"\]$/m);
     assert.match(text, /libbpf1/);
   });
 

@@ -1,19 +1,19 @@
-// The README's strategy table is the committed kernel matrix, rendered; and that matrix holds
+// The strategy table of docs/architecture.md is the committed kernel matrix, rendered; and that matrix holds
 // every strategy of every registered probe on every kernel it covers, so a probe or strategy
 // cannot be added without a run of `npm run test:kernels -- --update` (which refreshes both).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { README } from '../../scripts/update-readme.ts';
+import { ARCHITECTURE } from '../../scripts/update-readme.ts';
 import { declaredStrategies, readProbeNotes, renderStrategyTable, withStrategyTable } from '../../scripts/strategy-table.ts';
 import { COMMITTED_MATRIX, expectationFor, formatResult, formatTsv, KERNELS_DIR, parseExpected, parseResult, parseTsv, readExpected, readTsv, rowsFromOutput, seriesOf, type MatrixRow } from '../kernels/matrix-format.ts';
 
 const matrix = readTsv(COMMITTED_MATRIX);
 
-test('the README strategy table is test/kernels/strategy-matrix.tsv rendered (node scripts/strategy-table.ts --write)', () => {
-  const readme = readFileSync(README, 'utf8');
-  assert.equal(readme, withStrategyTable(readme));
+test('the strategy table of docs/architecture.md is test/kernels/strategy-matrix.tsv rendered (node scripts/strategy-table.ts --write)', () => {
+  const doc = readFileSync(ARCHITECTURE, 'utf8');
+  assert.equal(doc, withStrategyTable(doc));
 });
 
 test('strategy-matrix.tsv has every strategy of every registered probe on every kernel it covers, and nothing else', () => {
