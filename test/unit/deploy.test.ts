@@ -272,6 +272,17 @@ describe('promql reader (self-test)', () => {
   });
 });
 
+/** Contract metrics not emitted yet, and the issue that brings each. */
+const CONTRACT_PENDING: Record<string, string> = {
+  'memwatcher.oom.kills': 'issue 14 (oom probe)',
+  'memwatcher.memcg.events': 'issue 14 (oom probe)',
+  'memwatcher.memory.pressure.stall': 'issue 14 (oom probe)',
+  'memwatcher.growth': 'issue 17 (growth probe)',
+  'memwatcher.memleak.outstanding': 'issue 15 (rename of .bytes)',
+  'memwatcher.memleak.outstanding.count': 'issue 15 (rename of .allocations)',
+  'system.memory.usage': 'issue 15 (hostmetrics names)',
+};
+
 describe('contract', () => {
   it('the metric list here uses the names and units of src/telemetry/semconv.ts', () => {
     const names = new Set<string>(Object.values(METRIC));
@@ -286,7 +297,12 @@ describe('contract', () => {
   const contractPath = resolve(ROOT, '../shared/CONTRACT.md');
   it('the metric list here is the contract\'s', { skip: !existsSync(contractPath) && 'no ../shared/CONTRACT.md beside the repository' }, () => {
     const { metrics, attributes } = contractMetricNames(readFileSync(contractPath, 'utf8'));
-    assert.deepEqual([...new Set(metrics)].sort(), CONTRACT_METRICS.map((x) => x.name).sort());
+    const emitted = CONTRACT_METRICS.map((x) => x.name);
+    for (const name of emitted) assert.ok(metrics.includes(name), `${name} is emitted but not in the contract`);
+    // Named by the contract before the code has them, each with the issue that brings it: an
+    // entry still listed once it is emitted (or no longer in the contract) fails too.
+    const notYet = [...new Set(metrics)].filter((n) => !emitted.includes(n)).sort();
+    assert.deepEqual(notYet, Object.keys(CONTRACT_PENDING).sort(), 'the contract\'s metrics the code does not emit yet are the pending ones');
     for (const a of attributes) assert.ok(CONTRACT_ATTRIBUTES.includes(a), `contract attribute ${a} is known here`);
   });
 });
