@@ -105,7 +105,7 @@ function contractMetricNames(markdown: string): { metrics: string[]; attributes:
     for (let t = re.exec(cell); t; t = re.exec(cell)) {
       const before = t[1] ?? '';
       const tok = t[2] ?? '';
-      if (/, and /.test(before)) attrMode = false;
+      if (/, and |\), $/.test(before)) attrMode = false;
       if (/with |attributes /.test(before)) attrMode = true;
       if (!tok.includes('.')) continue; // attribute values
       if (attrMode) {
@@ -281,6 +281,9 @@ const CONTRACT_PENDING: Record<string, string> = {
   'memwatcher.memleak.outstanding': 'issue 15 (rename of .bytes)',
   'memwatcher.memleak.outstanding.count': 'issue 15 (rename of .allocations)',
   'system.memory.usage': 'issue 15 (hostmetrics names)',
+  'system.memory.utilization': 'issue 15 (hostmetrics names)',
+  'system.memory.limit': 'issue 15 (hostmetrics names)',
+  'system.memory.linux.available': 'issue 15 (hostmetrics names)',
 };
 
 describe('contract', () => {
@@ -303,7 +306,8 @@ describe('contract', () => {
     // entry still listed once it is emitted (or no longer in the contract) fails too.
     const notYet = [...new Set(metrics)].filter((n) => !emitted.includes(n)).sort();
     assert.deepEqual(notYet, Object.keys(CONTRACT_PENDING).sort(), 'the contract\'s metrics the code does not emit yet are the pending ones');
-    for (const a of attributes) assert.ok(CONTRACT_ATTRIBUTES.includes(a), `contract attribute ${a} is known here`);
+    const pendingAttributes = ['system.memory.state', 'memwatcher.oom.constraint', 'memwatcher.memcg.event', 'memwatcher.pressure.scope'];
+    for (const a of attributes) assert.ok(CONTRACT_ATTRIBUTES.includes(a) || pendingAttributes.includes(a), `contract attribute ${a} is known here`);
   });
 });
 
