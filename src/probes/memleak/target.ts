@@ -3,7 +3,8 @@
 import type { BpfLink } from '../../libbpf/object.ts';
 import { readProcessMaps, type ProcessMaps } from '../../symbolize/maps.ts';
 import { readContainerOf, type ContainerInfo } from '../../telemetry/container.ts';
-import { executableName, isSameProcess, processIdentity, type AllocatorFiles, type ProcessIdentity } from './process.ts';
+import type { AllocatorPlan, Placement } from './allocator.ts';
+import { executableName, isSameProcess, processIdentity, type ProcessIdentity } from './process.ts';
 
 export type TargetState = 'armed' | 'traced' | 'ended';
 
@@ -15,7 +16,9 @@ const YOUNG_REFRESH_MS = 20;
 
 export class Target {
   readonly pid: number;
-  readonly files: AllocatorFiles;
+  /** Where each allocator function is hooked, and what was (attachUserHooks). */
+  readonly plan: AllocatorPlan;
+  attached: Placement[] = [];
   links: BpfLink[] = [];
   state: TargetState;
   ended?: 'exited' | 'exec';
@@ -29,9 +32,9 @@ export class Target {
   /** Whether the kernel side still traces this process (false once it exec'd). */
   readonly #tracedInKernel: () => boolean;
 
-  constructor(pid: number, files: AllocatorFiles, armed: boolean, tracedInKernel: () => boolean) {
+  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean) {
     this.pid = pid;
-    this.files = files;
+    this.plan = plan;
     this.#tracedInKernel = tracedInKernel;
     this.state = armed ? 'armed' : 'traced';
     if (!armed) this.#learn();
