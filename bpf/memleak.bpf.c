@@ -417,17 +417,43 @@ int BPF_KPROBE(free_enter, void *addr)
 
 /* C++ operators: every operator new takes the size first, every operator delete the pointer
  * first (sized, aligned and nothrow forms only add arguments). libstdc++'s call malloc and
- * free, which are then nested calls (see `inflight`); jemalloc's and tcmalloc's do not. */
+ * free, which are then nested calls (see `inflight`); jemalloc's and tcmalloc's do not.
+ * libstdc++'s also call each other (new[] calls new, the nothrow forms the throwing ones):
+ * nested calls of one kind, told apart by their return address, saved at entry in `aux`, so
+ * that the outermost call, whose caller is the program, is the one recorded. */
+static __always_inline __u64 entry_return_address(struct pt_regs *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 ra = 0;
+
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx));
+	return ra;
+#else
+	return PT_REGS_RET(ctx);	/* the link register */
+#endif
+}
+
 SEC("uprobe")
 int BPF_KPROBE(new_enter, size_t size)
 {
-	return enter(MEMLEAK_NEW, size, 0);
+	return enter(MEMLEAK_NEW, size, entry_return_address(ctx));
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(new_exit, void *ret)
 {
-	return exit_alloc(ctx, MEMLEAK_NEW, (__u64)ret);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *call = bpf_map_lookup_elem(&inflight, &tid), copy;
+
+	/* aux 0: the return address was unreadable; this exit takes the call, as take() would. */
+	if (!call || call->kind != MEMLEAK_NEW || (call->aux && call->aux != PT_REGS_IP(ctx)))
+		return 0;
+	copy = *call;
+	bpf_map_delete_elem(&inflight, &tid);
+	if (copy.skip || !ret)
+		return 0;
+	record(ctx, bpf_get_current_pid_tgid() >> 32, (__u64)ret, copy.size, MEMLEAK_NEW, BPF_F_USER_STACK);
+	return 0;
 }
 
 SEC("uprobe")

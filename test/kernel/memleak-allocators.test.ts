@@ -5,14 +5,26 @@
 // on requested sizes and on the object each function was attached in.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { basename } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { memleakProbe, type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
+import { sites, startLeaker } from './memleak-leaker.ts';
 
 const REDIS = '/usr/bin/redis-server';
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const JEMALLOC = `${LIBDIR}/libjemalloc.so.2`;
+const TCMALLOC = `${LIBDIR}/libtcmalloc_minimal.so.4`;
+const FIXTURES = join(import.meta.dirname, '../fixtures/memleak');
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'memleak-allocators-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function start(pid: number, env: Record<string, string> = {}): ProbeHarness<MemleakRecord> {
   const h = startProbe(memleakProbe, {
@@ -33,7 +45,8 @@ async function reportAfter(h: ProbeHarness<MemleakRecord>, sinceMs: number, pred
 /** The object `func` was attached in, by base name. */
 function attachedIn(r: MemleakReport, func: string): string | undefined {
   const g = r.allocators.find((a) => a.functions.includes(func));
-  return g && basename(g.module);
+  // Versioned file names: the link's target (libstdc++.so.6.0.30) is what the process maps.
+  return g && basename(g.module).replace(/^(.*\.so\.\d+)(\.\d+)+$/, '$1');
 }
 
 async function freePort(): Promise<number> {
@@ -118,5 +131,96 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
   } finally {
     h.stop();
     redis.stop();
+  }
+});
+
+/** What cxx-leaker's "go" leaves outstanding, per leaking function (demangled; requested sizes). */
+const CXX_LEAKS: Record<string, { bytes: number; allocations: number; operator: string }> = {
+  'leak_new()': { bytes: 7 * 200, allocations: 7, operator: '_Znwm' },
+  'leak_array()': { bytes: 5 * 3000, allocations: 5, operator: '_Znam' },
+  'leak_nothrow()': { bytes: 3 * 500, allocations: 3, operator: '_ZnamRKSt9nothrow_t' },
+  'leak_aligned()': { bytes: 4 * 256, allocations: 4, operator: '_ZnwmSt11align_val_t' },
+};
+
+function buildCxx(name: string, extra: string[] = []): string {
+  const out = join(dir, name);
+  execFileSync('g++', ['-O2', '-o', out, join(FIXTURES, 'cxx-leaker.cc'), ...extra]);
+  return out;
+}
+
+const CXX_CASES: Array<{ name: string; lib: string; build: () => string; env?: Record<string, string>; skip?: string | false }> = [
+  { name: 'libstdc++ (operators calling glibc\'s malloc)', lib: 'libstdc++.so.6', build: () => buildCxx('cxx-leaker') },
+  { name: 'LD_PRELOAD=libjemalloc.so.2', lib: 'libjemalloc.so.2', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: JEMALLOC }, skip: !existsSync(JEMALLOC) && 'apt-get install libjemalloc2' },
+  { name: 'LD_PRELOAD=libtcmalloc_minimal.so.4', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: TCMALLOC }, skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+  { name: 'linked with -ltcmalloc_minimal', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker-tc', [TCMALLOC]), skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+];
+
+for (const c of CXX_CASES) {
+  test(`C++ operator new at -O2 under ${c.name}: exact outstanding counts and requested bytes; every delete form seen`, { skip: c.skip }, async () => {
+    const binary = c.build();
+    const leaker = await startLeaker(binary, { ...process.env, ...c.env });
+    const h = start(leaker.pid);
+    try {
+      await leaker.run('go');
+      const report = await reportAfter(h, Date.now());
+      for (const want of Object.values(CXX_LEAKS)) assert.equal(attachedIn(report, want.operator), c.lib, `${want.operator} in ${JSON.stringify(report.allocators)}`);
+      const byFunction = new Map<string, { bytes: number; allocations: number }>();
+      for (const site of sites(report).values()) {
+        const t = byFunction.get(site.function) ?? { bytes: 0, allocations: 0 };
+        t.bytes += site.bytes;
+        t.allocations += site.allocations;
+        byFunction.set(site.function, t);
+      }
+      for (const [fn, want] of Object.entries(CXX_LEAKS)) {
+        assert.deepEqual(byFunction.get(fn), { bytes: want.bytes, allocations: want.allocations }, `${fn}; sites: ${JSON.stringify([...byFunction])}`);
+      }
+      assert.equal(byFunction.get('churn()'), undefined, 'every block churn() allocated was deleted');
+    } finally {
+      h.stop();
+      leaker.kill();
+    }
+  });
+}
+
+test('jemalloc\'s own API (-ljemalloc): mallocx and rallocx leaks exact, xallocx\'s block at the size it returned, dallocx and sdallocx frees', { skip: !existsSync('/usr/include/jemalloc/jemalloc.h') && 'apt-get install libjemalloc-dev' }, async () => {
+  const binary = join(dir, 'jemalloc-api');
+  execFileSync('gcc', ['-O2', '-o', binary, join(FIXTURES, 'jemalloc-api.c'), '-ljemalloc']);
+  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const waitFor = (re: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`jemalloc-api: no ${re} in ${out}`)), 10_000);
+    const check = () => {
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m);
+      }
+    };
+    const onData = (d: Buffer) => {
+      out += d;
+      check();
+    };
+    child.stdout!.on('data', onData);
+    check();
+  });
+  await waitFor(/^ready$/m);
+  const h = start(child.pid!);
+  try {
+    child.stdin!.write('go\n');
+    const kept = Number((await waitFor(/^xallocx (\d+)\ndone$/m))[1]);
+    const report = await reportAfter(h, Date.now());
+    for (const f of ['mallocx', 'rallocx', 'xallocx', 'dallocx', 'sdallocx']) assert.equal(attachedIn(report, f), 'libjemalloc.so.2', f);
+    const got = new Map([...sites(report).values()].map((s) => [s.function, s]));
+    assert.equal(got.get('leak_mallocx')?.bytes, 6 * 700);
+    assert.equal(got.get('leak_mallocx')?.allocations, 6);
+    assert.equal(got.get('leak_rallocx')?.bytes, 4 * 2500, 'the blocks rallocx moved from are gone');
+    assert.equal(got.get('leak_rallocx')?.allocations, 4);
+    assert.equal(got.get('leak_xallocx')?.bytes, kept, 'each block at the size xallocx returned');
+    assert.equal(got.get('leak_xallocx')?.allocations, 3);
+    assert.equal(got.get('churn'), undefined, 'dallocx and sdallocx freed every churned block');
+  } finally {
+    h.stop();
+    child.kill('SIGKILL');
   }
 });

@@ -18,6 +18,8 @@ export interface Placement {
   /** Name in the object (with the prefix where one applies). */
   func: string;
   file: AttachFile;
+  /** Other hooked names at the same address (tcmalloc's tc_malloc for malloc): not hooked twice. */
+  aliases: string[];
 }
 
 export interface AllocatorPlan {
@@ -189,12 +191,17 @@ export function planHooks(objects: readonly LoadedObject[], order: string, lib?:
   const plan: AllocatorPlan = { placements: [], missing: [], order };
   const exe = objects.find((o) => o.executable);
   if (exe) plan.executable = exe.file.path;
-  const taken = new Set<string>();
+  const taken = new Map<string, Placement>();
   const place = (h: UserHook, func: string, file: AttachFile, at: bigint) => {
     const key = `${file.path}@${at}`;
-    if (taken.has(key)) return;
-    taken.add(key);
-    plan.placements.push({ hook: h, func, file });
+    const first = taken.get(key);
+    if (first) {
+      first.aliases.push(func);
+      return;
+    }
+    const p: Placement = { hook: h, func, file, aliases: [] };
+    taken.set(key, p);
+    plan.placements.push(p);
   };
   for (const h of USER_HOOKS) {
     const func = name(h);
@@ -260,7 +267,7 @@ export function placementsByModule(placements: readonly Placement[]): Array<{ mo
   for (const p of placements) {
     let g = out.find((x) => x.module === p.file.path);
     if (!g) out.push((g = { module: p.file.path, functions: [] }));
-    g.functions.push(p.func);
+    g.functions.push(p.func, ...p.aliases);
   }
   return out;
 }
