@@ -415,6 +415,116 @@ int BPF_KPROBE(free_enter, void *addr)
 	return 0;
 }
 
+/* C++ operators: every operator new takes the size first, every operator delete the pointer
+ * first (sized, aligned and nothrow forms only add arguments). libstdc++'s call malloc and
+ * free, which are then nested calls (see `inflight`); jemalloc's and tcmalloc's do not.
+ * libstdc++'s also call each other (new[] calls new, the nothrow forms the throwing ones):
+ * nested calls of one kind, told apart by their return address, saved at entry in `aux`, so
+ * that the outermost call, whose caller is the program, is the one recorded. */
+static __always_inline __u64 entry_return_address(struct pt_regs *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 ra = 0;
+
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx));
+	return ra;
+#else
+	return PT_REGS_RET(ctx);	/* the link register */
+#endif
+}
+
+SEC("uprobe")
+int BPF_KPROBE(new_enter, size_t size)
+{
+	return enter(MEMLEAK_NEW, size, entry_return_address(ctx));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(new_exit, void *ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *call = bpf_map_lookup_elem(&inflight, &tid), copy;
+
+	/* aux 0: the return address was unreadable; this exit takes the call, as take() would. */
+	if (!call || call->kind != MEMLEAK_NEW || (call->aux && call->aux != PT_REGS_IP(ctx)))
+		return 0;
+	copy = *call;
+	bpf_map_delete_elem(&inflight, &tid);
+	if (copy.skip || !ret)
+		return 0;
+	record(ctx, bpf_get_current_pid_tgid() >> 32, (__u64)ret, copy.size, MEMLEAK_NEW, BPF_F_USER_STACK);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(delete_enter, void *addr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (addr && traced(tgid))
+		forget(tgid, (__u64)addr, MEMLEAK_DELETE);
+	return 0;
+}
+
+/* jemalloc's own API: mallocx(size, flags), rallocx(ptr, size, flags) (realloc's contract),
+ * xallocx(ptr, size, extra, flags), dallocx(ptr, flags), sdallocx(ptr, size, flags). */
+SEC("uprobe")
+int BPF_KPROBE(mallocx_enter, size_t size)
+{
+	return enter(MEMLEAK_MALLOCX, size, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(mallocx_exit, void *ret)
+{
+	return exit_alloc(ctx, MEMLEAK_MALLOCX, (__u64)ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rallocx_enter, void *ptr, size_t size)
+{
+	return enter(MEMLEAK_RALLOCX, size, (__u64)ptr);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(rallocx_exit, void *ret)
+{
+	return exit_realloc(ctx, MEMLEAK_RALLOCX, (__u64)ret, ret == NULL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(xallocx_enter, void *ptr, size_t size)
+{
+	return enter(MEMLEAK_XALLOCX, size, (__u64)ptr);
+}
+
+/* xallocx resizes in place and returns the block's real size: at least `size` when it could
+ * resize, the unchanged old size when it could not (the block is then left as recorded). The
+ * block is recorded again with that size, at this call's stack, as realloc's would be. */
+SEC("uretprobe")
+int BPF_KRETPROBE(xallocx_exit, size_t ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct inflight call;
+
+	if (!take(MEMLEAK_XALLOCX, &call) || !call.aux || ret < call.size)
+		return 0;
+	forget(tgid, call.aux, MEMLEAK_XALLOCX);
+	if (!call.skip)
+		record(ctx, tgid, call.aux, ret, MEMLEAK_XALLOCX, BPF_F_USER_STACK);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(dallocx_enter, void *addr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (addr && traced(tgid))
+		forget(tgid, (__u64)addr, MEMLEAK_DALLOCX);
+	return 0;
+}
+
 /* Exec of a target: an armed one (--memleak-command) starts being traced before the new image
  * runs its first instruction; a traced one stops, since its address space is gone. */
 SEC("tracepoint/sched/sched_process_exec")

@@ -26,6 +26,12 @@ enum memleak_kind {
 	MEMLEAK_KMALLOC = 13,
 	MEMLEAK_KMEM_CACHE = 14,
 	MEMLEAK_PAGE = 15,
+	MEMLEAK_NEW = 16,	/* C++ operator new and new[], every variant (tc_new...) */
+	MEMLEAK_DELETE = 17,	/* C++ operator delete and delete[], every variant */
+	MEMLEAK_MALLOCX = 18,	/* jemalloc's non-standard API */
+	MEMLEAK_RALLOCX = 19,
+	MEMLEAK_XALLOCX = 20,
+	MEMLEAK_DALLOCX = 21,	/* dallocx and sdallocx */
 };
 
 /* Value of the `targets` map (key: tgid). */

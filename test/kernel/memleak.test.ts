@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type MemleakRecord, type MemleakReport, type MemleakTraceEvent } from '../../src/probes/memleak/index.ts';
 import { memleakProbe } from '../../src/probes/memleak/definition.ts';
-import { USER_HOOKS } from '../../src/probes/memleak/hooks.ts';
+import { processPlan } from '../../src/probes/memleak/allocator.ts';
 import { kernelAtLeast, readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import { buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
@@ -163,9 +163,9 @@ scenarioTest('several processes at once (-l A -l B): each report holds only its 
 scenarioTest('a process that exits while traced: a final report says so, with its stacks, and the uprobes are detached', async () => {
   // Each uprobe is a perf event plus a BPF link: two descriptors (before 5.15 the kernel has no
   // perf-event links: libbpf attaches the program to the perf event itself, one descriptor).
-  const hookFds = (kernelAtLeast(readKernelInfo(), 5, 15) ? 2 : 1) * USER_HOOKS.reduce((n, hook) => n + (hook.exit ? 2 : 1), 0);
   const before = await settledProbeFds();
   const leaker = await startLeaker(build.debug);
+  const hookFds = (kernelAtLeast(readKernelInfo(), 5, 15) ? 2 : 1) * processPlan(leaker.pid).placements.reduce((n, p) => n + (p.hook.exit ? 2 : 1), 0);
   const h = start(leaker.pid);
   let stopped = false;
   try {

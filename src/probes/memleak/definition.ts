@@ -4,12 +4,12 @@
 // generic attach loop with its own.
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
-import { spawnHeld, type HeldCommand } from './command.ts';
-import { attachUserHooks, EXEC_PROGRAM, KERNEL_PROGRAMS, USER_HOOKS, userPrograms } from './hooks.ts';
+import { placementsByModule, processPlan, programPlan } from './allocator.ts';
+import { commandEnvironment, resolveProgram, spawnHeld, type HeldCommand } from './command.ts';
+import { attachUserHooks, EXEC_PROGRAM, hookFunctionNames, KERNEL_PROGRAMS, userPrograms } from './hooks.ts';
 import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
 import { processIdentity } from '../../host/proc.ts';
 import type { MemleakConfig } from './config.ts';
-import { allocatorFiles } from './process.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
 import { Target } from './target.ts';
 
@@ -23,7 +23,7 @@ const STRATEGIES: readonly Strategy[] = [
   {
     name: 'uprobe',
     programs: [...userPrograms().map((program) => ({ program })), { program: EXEC_PROGRAM }],
-    note: 'uprobes and uretprobes on the allocator the target process maps, by pid',
+    note: 'uprobes and uretprobes on the allocator the target process really calls (the dynamic linker\'s first definition), by pid',
   },
   {
     name: 'tracepoint',
@@ -65,7 +65,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
   const run: MemleakRun = {
     kernel: kernelMode(ctx),
     targets: [],
-    allocatorFunctions: USER_HOOKS.filter((h) => h.file === 'allocator').map((h) => c.symbol_prefix + h.func),
+    allocatorFunctions: hookFunctionNames(c.symbol_prefix),
   };
 
   if (run.kernel) {
@@ -85,24 +85,31 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
     loaded.attached.push(EXEC_PROGRAM);
     const skipped = new Map<string, string>();
     const attached = new Set<string>();
-    const hook = (t: Target) => {
-      const r = attachUserHooks(obj, t.pid, t.files, c.symbol_prefix);
+    const hook = (t: Target, who: string) => {
+      const r = attachUserHooks(obj, t.pid, t.plan);
       t.links = r.links;
-      for (const f of r.attached) attached.add(f);
+      t.attached = r.attached;
+      for (const p of r.attached) attached.add(p.func);
       for (const s of r.skipped) skipped.set(s.func, s.reason);
+      const where = placementsByModule(r.attached).map((g) => `${g.functions.join(', ')} in ${g.module}`).join('; ');
+      ctx.log.info(`memleak: ${who}: ${where}`);
+      ctx.log.debug(`memleak: ${who}: objects searched in ${t.plan.order} order`);
     };
     for (const pid of c.pids) {
       if (!processIdentity(pid)) throw new Error(`process ${pid} does not exist`);
-      const t = new Target(pid, allocatorFiles(pid, c.lib), false, stateOf(pid));
-      hook(t);
+      const t = new Target(pid, processPlan(pid, c.lib, c.symbol_prefix), false, stateOf(pid));
+      hook(t, `process ${pid} (${t.executable})`);
       run.targets.push(t);
     }
     if (c.command.length > 0) {
+      // Where the program's calls will bind, from its file and the dynamic linker's listing:
+      // the hooks are on those files, by pid, before the program's first instruction.
+      const program = resolveProgram(c.command[0]!);
+      const plan = programPlan(program, commandEnvironment(process.env), c.lib, c.symbol_prefix);
       command = spawnHeld(c.command);
       run.command = command;
-      // The helper is this Node binary: the C library it maps is the one the program will.
-      const t = new Target(command.pid, allocatorFiles(process.pid, c.lib), true, stateOf(command.pid));
-      hook(t);
+      const t = new Target(command.pid, plan, true, stateOf(command.pid));
+      hook(t, program);
       run.targets.push(t);
     }
     // Traced only once every hook is in place, so no allocation is seen half.

@@ -1,36 +1,85 @@
 // The user-space hooks: which program goes on which function of which file, and attaching
 // them to one process (uprobes by pid on the file it maps).
 import type { BpfLink, BpfObject } from '../../libbpf/object.ts';
-import type { AllocatorFiles } from './process.ts';
-import { openAttachFile, type OpenedAttachFile } from './attach-file.ts';
+import type { AllocatorPlan, Placement } from './allocator.ts';
+import { openAttachFile, type AttachFile, type OpenedAttachFile } from './attach-file.ts';
+
+/**
+ * Which functions a hook belongs with, and so where it goes:
+ * - c: the C allocator (malloc...). Attached in the first object that defines it, in the dynamic
+ *   linker's order (or in --memleak-lib, with --memleak-prefix); one nobody defines is reported.
+ * - jemalloc: jemalloc's own API; like c (prefixed too), but silently absent elsewhere.
+ * - tcmalloc, cxx: tcmalloc's tc_* names and the C++ operators, never prefixed: in the first
+ *   object that defines them, silently absent when none does.
+ * - mmap: mmap and friends, never prefixed: in the first object that defines them and in the C
+ *   library itself (its own calls, such as pthread_create's stacks, do not go through the PLT).
+ */
+export type HookFamily = 'c' | 'jemalloc' | 'tcmalloc' | 'cxx' | 'mmap';
 
 export interface UserHook {
-  /** Allocator function without the symbol prefix. */
+  /** Function name, without the symbol prefix. */
   func: string;
   enter: string;
-  /** Program on the return; absent for free and munmap. */
+  /** Program on the return; absent for the functions that free. */
   exit?: string;
-  /** allocator: the allocator library, prefixed names; libc: mmap and friends, never prefixed. */
-  file: 'allocator' | 'libc';
-  /** A library without it still works (it is skipped and reported). */
-  optional: boolean;
+  family: HookFamily;
+  /** Without it there is nothing to trace (malloc, free). */
+  required?: boolean;
 }
 
+const hook = (family: HookFamily, func: string, program: string, frees = false): UserHook =>
+  frees ? { func, enter: `${program}_enter`, family } : { func, enter: `${program}_enter`, exit: `${program}_exit`, family };
+
+// Aliases at one address (tcmalloc's malloc, tc_malloc and __libc_malloc) get one hook, the
+// first in this order.
 export const USER_HOOKS: readonly UserHook[] = [
-  { func: 'malloc', enter: 'malloc_enter', exit: 'malloc_exit', file: 'allocator', optional: false },
-  { func: 'free', enter: 'free_enter', file: 'allocator', optional: false },
-  { func: 'calloc', enter: 'calloc_enter', exit: 'calloc_exit', file: 'allocator', optional: true },
-  { func: 'realloc', enter: 'realloc_enter', exit: 'realloc_exit', file: 'allocator', optional: true },
-  { func: 'reallocarray', enter: 'reallocarray_enter', exit: 'reallocarray_exit', file: 'allocator', optional: true },
-  { func: 'posix_memalign', enter: 'posix_memalign_enter', exit: 'posix_memalign_exit', file: 'allocator', optional: true },
-  { func: 'aligned_alloc', enter: 'aligned_alloc_enter', exit: 'aligned_alloc_exit', file: 'allocator', optional: true },
-  { func: 'memalign', enter: 'memalign_enter', exit: 'memalign_exit', file: 'allocator', optional: true },
-  { func: 'valloc', enter: 'valloc_enter', exit: 'valloc_exit', file: 'allocator', optional: true },
-  { func: 'pvalloc', enter: 'pvalloc_enter', exit: 'pvalloc_exit', file: 'allocator', optional: true },
-  { func: 'mmap', enter: 'mmap_enter', exit: 'mmap_exit', file: 'libc', optional: true },
-  { func: 'mremap', enter: 'mremap_enter', exit: 'mremap_exit', file: 'libc', optional: true },
-  { func: 'munmap', enter: 'munmap_enter', file: 'libc', optional: true },
+  { ...hook('c', 'malloc', 'malloc'), required: true },
+  { ...hook('c', 'free', 'free', true), required: true },
+  hook('c', 'calloc', 'calloc'),
+  hook('c', 'realloc', 'realloc'),
+  hook('c', 'reallocarray', 'reallocarray'),
+  hook('c', 'posix_memalign', 'posix_memalign'),
+  hook('c', 'aligned_alloc', 'aligned_alloc'),
+  hook('c', 'memalign', 'memalign'),
+  hook('c', 'valloc', 'valloc'),
+  hook('c', 'pvalloc', 'pvalloc'),
+  hook('mmap', 'mmap', 'mmap'),
+  hook('mmap', 'mremap', 'mremap'),
+  hook('mmap', 'munmap', 'munmap', true),
+  hook('jemalloc', 'mallocx', 'mallocx'),
+  hook('jemalloc', 'rallocx', 'rallocx'),
+  hook('jemalloc', 'xallocx', 'xallocx'),
+  hook('jemalloc', 'dallocx', 'dallocx', true),
+  hook('jemalloc', 'sdallocx', 'dallocx', true),
+  ...['_Znwm', '_Znam', '_ZnwmRKSt9nothrow_t', '_ZnamRKSt9nothrow_t', '_ZnwmSt11align_val_t', '_ZnamSt11align_val_t',
+    '_ZnwmSt11align_val_tRKSt9nothrow_t', '_ZnamSt11align_val_tRKSt9nothrow_t'].map((f) => hook('cxx', f, 'new')),
+  ...['_ZdlPv', '_ZdaPv', '_ZdlPvm', '_ZdaPvm', '_ZdlPvRKSt9nothrow_t', '_ZdaPvRKSt9nothrow_t', '_ZdlPvSt11align_val_t',
+    '_ZdaPvSt11align_val_t', '_ZdlPvmSt11align_val_t', '_ZdaPvmSt11align_val_t', '_ZdlPvSt11align_val_tRKSt9nothrow_t',
+    '_ZdaPvSt11align_val_tRKSt9nothrow_t'].map((f) => hook('cxx', f, 'delete', true)),
+  ...['tc_malloc', 'tc_malloc_skip_new_handler'].map((f) => hook('tcmalloc', f, 'malloc')),
+  ...['tc_free', 'tc_cfree', 'tc_free_sized'].map((f) => hook('tcmalloc', f, 'free', true)),
+  hook('tcmalloc', 'tc_calloc', 'calloc'),
+  hook('tcmalloc', 'tc_realloc', 'realloc'),
+  hook('tcmalloc', 'tc_memalign', 'memalign'),
+  hook('tcmalloc', 'tc_posix_memalign', 'posix_memalign'),
+  hook('tcmalloc', 'tc_valloc', 'valloc'),
+  hook('tcmalloc', 'tc_pvalloc', 'pvalloc'),
+  ...['tc_new', 'tc_newarray', 'tc_new_nothrow', 'tc_newarray_nothrow', 'tc_new_aligned', 'tc_newarray_aligned',
+    'tc_new_aligned_nothrow', 'tc_newarray_aligned_nothrow'].map((f) => hook('tcmalloc', f, 'new')),
+  ...['tc_delete', 'tc_deletearray', 'tc_delete_sized', 'tc_deletearray_sized', 'tc_delete_nothrow', 'tc_deletearray_nothrow',
+    'tc_delete_aligned', 'tc_deletearray_aligned', 'tc_delete_sized_aligned', 'tc_deletearray_sized_aligned',
+    'tc_delete_aligned_nothrow', 'tc_deletearray_aligned_nothrow'].map((f) => hook('tcmalloc', f, 'delete', true)),
 ];
+
+/** The symbol prefix applies to these families (a prefixed jemalloc: je_malloc, je_mallocx). */
+export function prefixed(h: UserHook): boolean {
+  return h.family === 'c' || h.family === 'jemalloc';
+}
+
+/** Every name the hooks go on, with the prefix where it applies: frames of these are the allocator's. */
+export function hookFunctionNames(prefix: string): string[] {
+  return USER_HOOKS.map((h) => (prefixed(h) ? prefix + h.func : h.func));
+}
 
 export const EXEC_PROGRAM = 'memleak_exec';
 
@@ -40,51 +89,47 @@ export const KERNEL_PROGRAMS = [
 ] as const;
 
 export function userPrograms(): string[] {
-  return USER_HOOKS.flatMap((h) => (h.exit ? [h.enter, h.exit] : [h.enter]));
+  return [...new Set(USER_HOOKS.flatMap((h) => (h.exit ? [h.enter, h.exit] : [h.enter])))];
 }
 
 export interface AttachResult {
   links: BpfLink[];
-  /** Functions attached, with the prefix. */
-  attached: string[];
-  /** Optional functions the file lacks, with libbpf's reason. */
+  /** What was attached where. */
+  attached: Placement[];
+  /** Optional functions not traced: defined nowhere, or refused by libbpf/the kernel, with why. */
   skipped: Array<{ func: string; reason: string }>;
 }
 
 /**
- * Attaches every hook to process `pid`. A required hook that fails throws (after detaching
- * what was attached); an optional one is skipped with its entry and exit together, so a
- * function is never half traced.
+ * Attaches the plan's hooks to process `pid`. A required hook that fails throws (after
+ * detaching what was attached); an optional one is skipped with its entry and exit together,
+ * so a function is never half traced.
  */
-export function attachUserHooks(obj: BpfObject, pid: number, files: AllocatorFiles, prefix: string): AttachResult {
-  const result: AttachResult = { links: [], attached: [], skipped: [] };
-  // Opened once and checked (attach-file.ts); the uprobes hold the inode, so the fds can go.
-  const allocator = openAttachFile(files.allocator);
-  let libc: OpenedAttachFile | undefined;
+export function attachUserHooks(obj: BpfObject, pid: number, plan: AllocatorPlan): AttachResult {
+  const result: AttachResult = { links: [], attached: [], skipped: [...plan.missing] };
+  // Each file opened once and checked (attach-file.ts); the uprobes hold the inode, so the fds can go.
+  const opened = new Map<AttachFile, OpenedAttachFile>();
   try {
-    libc = files.libc === files.allocator ? allocator : openAttachFile(files.libc);
-    for (const h of USER_HOOKS) {
-      const func = h.file === 'allocator' ? prefix + h.func : h.func;
-      const file = h.file === 'allocator' ? files.allocator : files.libc;
-      const binary = (h.file === 'allocator' ? allocator : libc).binary;
+    for (const p of plan.placements) {
+      let file = opened.get(p.file);
+      if (!file) opened.set(p.file, (file = openAttachFile(p.file)));
       const pair: BpfLink[] = [];
       try {
-        pair.push(obj.program(h.enter).attachUprobe({ binary, func, pid }));
-        if (h.exit) pair.push(obj.program(h.exit).attachUprobe({ binary, func, pid, retprobe: true }));
+        pair.push(obj.program(p.hook.enter).attachUprobe({ binary: file.binary, func: p.func, pid }));
+        if (p.hook.exit) pair.push(obj.program(p.hook.exit).attachUprobe({ binary: file.binary, func: p.func, pid, retprobe: true }));
         result.links.push(...pair);
-        result.attached.push(func);
+        result.attached.push(p);
       } catch (err) {
         for (const l of pair) l.destroy();
-        if (!h.optional) throw new Error(`cannot trace ${func} in ${file.path} for process ${pid}: ${(err as Error).message}`);
-        result.skipped.push({ func, reason: (err as Error).message });
+        if (p.hook.required) throw new Error(`cannot trace ${p.func} in ${p.file.path} for process ${pid}: ${(err as Error).message}`);
+        result.skipped.push({ func: p.func, reason: (err as Error).message });
       }
     }
   } catch (err) {
     for (const l of result.links) l.destroy();
     throw err;
   } finally {
-    allocator.close();
-    if (libc !== allocator) libc?.close();
+    for (const f of opened.values()) f.close();
   }
   return result;
 }

@@ -8,6 +8,7 @@ export const STACK_LOST = -1;
 export const KINDS = [
   'malloc', 'calloc', 'realloc', 'reallocarray', 'posix_memalign', 'aligned_alloc', 'memalign',
   'valloc', 'pvalloc', 'mmap', 'mremap', 'free', 'munmap', 'kmalloc', 'kmem_cache', 'page',
+  'new', 'delete', 'mallocx', 'rallocx', 'xallocx', 'dallocx',
 ] as const;
 export type AllocKind = (typeof KINDS)[number];
 

@@ -50,10 +50,12 @@ export interface MemleakReport {
   /** Every stack with outstanding allocations, when a pprof profile is written. */
   all?: MemleakStack[];
   stats: MemleakStats;
-  /** Files of the allocator (libc, --memleak-lib): frames there are the allocator's own. */
+  /** Files of the allocator (libc, libjemalloc, --memleak-lib): frames there are the allocator's own. */
   allocatorModules: string[];
   /** Allocator function names (with the symbol prefix). */
   allocatorFunctions: string[];
+  /** Where each traced function was attached: the file the process's calls bind to. */
+  allocators: Array<{ module: string; functions: string[] }>;
   container: ContainerInfo;
 }
 

@@ -15,6 +15,12 @@ import {
   type FrameResolver, type MemleakReport, type MemleakStats, type StackSnapshot,
 } from './report.ts';
 import type { Target } from './target.ts';
+import { placementsByModule } from './allocator.ts';
+
+/** The files hooks went in, but the program's own (a static program's frames are its own). */
+function allocatorModules(t: Target): string[] {
+  return [...new Set(t.attached.map((p) => p.file.path))].filter((m) => m !== t.plan.executable);
+}
 
 export type MemleakRecord = MemleakReport | MemleakTraceEvent;
 
@@ -233,8 +239,9 @@ export class MemleakSource implements ProbeSource {
           totals: j.snap.totals,
           top: stacks.slice(0, j.snap.topCount),
           stats,
-          allocatorModules: j.t ? [...new Set([j.t.files.allocator.path, j.t.files.libc.path])] : [],
+          allocatorModules: j.t ? allocatorModules(j.t) : [],
           allocatorFunctions: this.#run.allocatorFunctions,
+          allocators: j.t ? placementsByModule(j.t.attached) : [],
           container: j.container,
         };
         if (j.ended) report.ended = j.ended;

@@ -4,7 +4,7 @@ import type { BpfLink } from '../../libbpf/object.ts';
 import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
 import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
 import { executableName, isSameProcess, processIdentity, type ProcessIdentity } from '../../host/proc.ts';
-import type { AllocatorFiles } from './process.ts';
+import type { AllocatorPlan, Placement } from './allocator.ts';
 
 export type TargetState = 'armed' | 'traced' | 'ended';
 
@@ -16,7 +16,9 @@ const YOUNG_REFRESH_MS = 20;
 
 export class Target {
   readonly pid: number;
-  readonly files: AllocatorFiles;
+  /** Where each allocator function is hooked, and what was (attachUserHooks). */
+  readonly plan: AllocatorPlan;
+  attached: Placement[] = [];
   links: BpfLink[] = [];
   state: TargetState;
   ended?: 'exited' | 'exec';
@@ -30,9 +32,9 @@ export class Target {
   /** Whether the kernel side still traces this process (false once it exec'd). */
   readonly #tracedInKernel: () => boolean;
 
-  constructor(pid: number, files: AllocatorFiles, armed: boolean, tracedInKernel: () => boolean) {
+  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean) {
     this.pid = pid;
-    this.files = files;
+    this.plan = plan;
     this.#tracedInKernel = tracedInKernel;
     this.state = armed ? 'armed' : 'traced';
     if (!armed) this.#learn();

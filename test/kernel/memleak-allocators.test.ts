@@ -1,0 +1,227 @@
+// memleak on the allocator a process really calls, with programs nobody here wrote: Debian's
+// redis-server (linked with libjemalloc.so.2, which defines malloc and free before libc.so.6
+// does), C++ programs under libstdc++, jemalloc and tcmalloc, and a statically linked program.
+// Stacks may be short (these are built without frame pointers): the assertions are on totals,
+// on requested sizes and on the object each function was attached in.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { memleakProbe } from '../../src/probes/memleak/definition.ts';
+import { type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
+import { sites, startLeaker } from './memleak-leaker.ts';
+
+const REDIS = '/usr/bin/redis-server';
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const JEMALLOC = `${LIBDIR}/libjemalloc.so.2`;
+const TCMALLOC = `${LIBDIR}/libtcmalloc_minimal.so.4`;
+const FIXTURES = join(import.meta.dirname, '../fixtures/memleak');
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'memleak-allocators-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(pid: number, env: Record<string, string> = {}): ProbeHarness<MemleakRecord> {
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: String(pid),
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '100000',
+    MEMWATCHER_INTERVAL: '0.3',
+    MEMWATCHER_PROBES_MEMLEAK_STACK_MAP_SIZE: '32768',
+    ...env,
+  });
+  assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+  return h;
+}
+
+async function reportAfter(h: ProbeHarness<MemleakRecord>, sinceMs: number, pred: (r: MemleakReport) => boolean = () => true): Promise<MemleakReport> {
+  return await h.waitFor((r) => r.kind === 'report' && r.timeMs > sinceMs && pred(r), 30_000) as MemleakReport;
+}
+
+/** The object `func` was attached in, by base name. */
+function attachedIn(r: MemleakReport, func: string): string | undefined {
+  const g = r.allocators.find((a) => a.functions.includes(func));
+  // Versioned file names: the link's target (libstdc++.so.6.0.30) is what the process maps.
+  return g && basename(g.module).replace(/^(.*\.so\.\d+)(\.\d+)+$/, '$1');
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A minimal RESP client: sends commands pipelined, resolves after as many replies (all +OK or errors). */
+async function redisPipeline(port: number, commands: string[][]): Promise<string[]> {
+  const sock = createConnection({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  const replies: string[] = [];
+  let buf = '';
+  const done = new Promise<void>((resolve, reject) => {
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let nl: number;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        replies.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 2);
+      }
+      if (replies.length >= commands.length) resolve();
+    });
+    sock.on('error', reject);
+  });
+  sock.write(commands.map((c) => `*${c.length}\r\n${c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`).join(''));
+  await done;
+  sock.end();
+  return replies;
+}
+
+interface Redis {
+  child: ChildProcess;
+  port: number;
+  stop(): void;
+}
+
+async function startRedis(): Promise<Redis> {
+  const port = await freePort();
+  const child = spawn(REDIS, ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not get ready: ${out}`)), 10_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
+  });
+  child.stdout!.resume();
+  return { child, port, stop: () => { if (child.exitCode === null) child.kill('SIGKILL'); } };
+}
+
+test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N SETs are outstanding through redis\'s own code', { skip: !existsSync(REDIS) && 'apt-get install redis-server' }, async () => {
+  const redis = await startRedis();
+  const h = start(redis.child.pid!);
+  try {
+    const first = await reportAfter(h, 0);
+    for (const f of ['malloc', 'free', 'calloc', 'realloc', 'mallocx', 'sdallocx', 'dallocx', '_Znwm', '_ZdlPv']) {
+      assert.equal(attachedIn(first, f), 'libjemalloc.so.2', `${f} in ${JSON.stringify(first.allocators)}`);
+    }
+    assert.ok(first.allocatorModules.some((m) => basename(m) === 'libjemalloc.so.2'));
+
+    const N = 2000;
+    const V = 1000;
+    const value = 'v'.repeat(V);
+    const replies = await redisPipeline(redis.port, Array.from({ length: N }, (_, i) => ['SET', `key:${i}`, value]));
+    assert.ok(replies.every((r) => r === '+OK'), replies.find((r) => r !== '+OK'));
+    const since = Date.now();
+    const report = await reportAfter(h, since);
+    const exe = realpathSync(REDIS);
+    const throughRedis = report.top.filter((s) => s.frames.some((f) => f.module === exe));
+    const bytes = throughRedis.reduce((a, s) => a + s.bytes, 0);
+    assert.ok(bytes >= N * V, `${bytes} bytes outstanding through ${exe}, want >= ${N * V}`);
+    assert.ok(report.totals.allocations >= N, `${report.totals.allocations} allocations`);
+  } finally {
+    h.stop();
+    redis.stop();
+  }
+});
+
+/** What cxx-leaker's "go" leaves outstanding, per leaking function (demangled; requested sizes). */
+const CXX_LEAKS: Record<string, { bytes: number; allocations: number; operator: string }> = {
+  'leak_new()': { bytes: 7 * 200, allocations: 7, operator: '_Znwm' },
+  'leak_array()': { bytes: 5 * 3000, allocations: 5, operator: '_Znam' },
+  'leak_nothrow()': { bytes: 3 * 500, allocations: 3, operator: '_ZnamRKSt9nothrow_t' },
+  'leak_aligned()': { bytes: 4 * 256, allocations: 4, operator: '_ZnwmSt11align_val_t' },
+};
+
+function buildCxx(name: string, extra: string[] = []): string {
+  const out = join(dir, name);
+  execFileSync('g++', ['-O2', '-o', out, join(FIXTURES, 'cxx-leaker.cc'), ...extra]);
+  return out;
+}
+
+const CXX_CASES: Array<{ name: string; lib: string; build: () => string; env?: Record<string, string>; skip?: string | false }> = [
+  { name: 'libstdc++ (operators calling glibc\'s malloc)', lib: 'libstdc++.so.6', build: () => buildCxx('cxx-leaker') },
+  { name: 'LD_PRELOAD=libjemalloc.so.2', lib: 'libjemalloc.so.2', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: JEMALLOC }, skip: !existsSync(JEMALLOC) && 'apt-get install libjemalloc2' },
+  { name: 'LD_PRELOAD=libtcmalloc_minimal.so.4', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: TCMALLOC }, skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+  { name: 'linked with -ltcmalloc_minimal', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker-tc', [TCMALLOC]), skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+];
+
+for (const c of CXX_CASES) {
+  test(`C++ operator new at -O2 under ${c.name}: exact outstanding counts and requested bytes; every delete form seen`, { skip: c.skip }, async () => {
+    const binary = c.build();
+    const leaker = await startLeaker(binary, { ...process.env, ...c.env });
+    const h = start(leaker.pid);
+    try {
+      await leaker.run('go');
+      const report = await reportAfter(h, Date.now());
+      for (const want of Object.values(CXX_LEAKS)) assert.equal(attachedIn(report, want.operator), c.lib, `${want.operator} in ${JSON.stringify(report.allocators)}`);
+      const byFunction = new Map<string, { bytes: number; allocations: number }>();
+      for (const site of sites(report).values()) {
+        const t = byFunction.get(site.function) ?? { bytes: 0, allocations: 0 };
+        t.bytes += site.bytes;
+        t.allocations += site.allocations;
+        byFunction.set(site.function, t);
+      }
+      for (const [fn, want] of Object.entries(CXX_LEAKS)) {
+        assert.deepEqual(byFunction.get(fn), { bytes: want.bytes, allocations: want.allocations }, `${fn}; sites: ${JSON.stringify([...byFunction])}`);
+      }
+      assert.equal(byFunction.get('churn()'), undefined, 'every block churn() allocated was deleted');
+    } finally {
+      h.stop();
+      leaker.kill();
+    }
+  });
+}
+
+test('jemalloc\'s own API (-ljemalloc): mallocx and rallocx leaks exact, xallocx\'s block at the size it returned, dallocx and sdallocx frees', { skip: !existsSync('/usr/include/jemalloc/jemalloc.h') && 'apt-get install libjemalloc-dev' }, async () => {
+  const binary = join(dir, 'jemalloc-api');
+  execFileSync('gcc', ['-O2', '-o', binary, join(FIXTURES, 'jemalloc-api.c'), '-ljemalloc']);
+  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const waitFor = (re: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`jemalloc-api: no ${re} in ${out}`)), 10_000);
+    const check = () => {
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m);
+      }
+    };
+    const onData = (d: Buffer) => {
+      out += d;
+      check();
+    };
+    child.stdout!.on('data', onData);
+    check();
+  });
+  await waitFor(/^ready$/m);
+  const h = start(child.pid!);
+  try {
+    child.stdin!.write('go\n');
+    const kept = Number((await waitFor(/^xallocx (\d+)\ndone$/m))[1]);
+    const report = await reportAfter(h, Date.now());
+    for (const f of ['mallocx', 'rallocx', 'xallocx', 'dallocx', 'sdallocx']) assert.equal(attachedIn(report, f), 'libjemalloc.so.2', f);
+    const got = new Map([...sites(report).values()].map((s) => [s.function, s]));
+    assert.equal(got.get('leak_mallocx')?.bytes, 6 * 700);
+    assert.equal(got.get('leak_mallocx')?.allocations, 6);
+    assert.equal(got.get('leak_rallocx')?.bytes, 4 * 2500, 'the blocks rallocx moved from are gone');
+    assert.equal(got.get('leak_rallocx')?.allocations, 4);
+    assert.equal(got.get('leak_xallocx')?.bytes, kept, 'each block at the size xallocx returned');
+    assert.equal(got.get('leak_xallocx')?.allocations, 3);
+    assert.equal(got.get('churn'), undefined, 'dallocx and sdallocx freed every churned block');
+  } finally {
+    h.stop();
+    child.kill('SIGKILL');
+  }
+});
