@@ -119,7 +119,7 @@ export function parseCli(argv: string[]): CliArgs {
 
 function helpLine(f: RunFlag | ProbeFlag): string {
   const names = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.arg ? ` ${f.arg}` : ''}`;
-  return `  ${names.padEnd(28)}${f.help}`;
+  return `  ${names.padEnd(30)} ${f.help}`;
 }
 
 function usage(): string {
