@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
@@ -19,12 +19,13 @@ import { createLogger } from '../../src/log.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
 import { readKernelInfo } from '../../src/runtime/kernel.ts';
 import type { ProbeContext, ProbeDefinition, ProbeSource } from '../../src/runtime/probe.ts';
-import { oomProbe, OOM_STRATEGIES, type OomKill, type OomRecord } from '../../src/probes/oom/index.ts';
+import { oomProbe, OOM_STRATEGIES, type OomKill, type OomPressure, type OomRecord } from '../../src/probes/oom/index.ts';
 import { scaled } from '../helpers/time-scale.ts';
 
 const KERNEL = readKernelInfo();
 const MiB = 1024 * 1024;
 const V1_MEMORY = '/sys/fs/cgroup/memory';
+const V2_UNIFIED = '/sys/fs/cgroup/unified';
 const LIMIT = 64 * MiB;
 const forced = process.env.MEMWATCHER_PROBES_OOM_STRATEGY;
 const STRATEGIES = OOM_STRATEGIES.map((s) => s.name).filter((s) => !forced || forced === 'auto' || s === forced);
@@ -235,3 +236,53 @@ for (const strategy of STRATEGIES) {
     }
   });
 }
+
+test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI, and is not killed', { skip, timeout: scaled(90_000) }, async (t) => {
+  const run = startOom('auto');
+  assert.ok(!('refused' in run), 'refused' in run ? run.refused : '');
+  const name = `mw-oom-psi-${process.pid}`;
+  const cg = memcg(name, 32 * MiB);
+  const file = `/var/tmp/mw-oom-psi-${process.pid}`;
+  // the reader's cgroup v2 too, where the unified hierarchy is mounted: PSI is per v2 cgroup
+  const v2 = existsSync(`${V2_UNIFIED}/cgroup.procs`) ? `${V2_UNIFIED}/${name}` : undefined;
+  if (v2) mkdirSync(v2);
+  try {
+    const first = await run.waitFor((r): r is OomPressure => r.kind === 'pressure', 5_000);
+    assert.ok(first.host, '/proc/pressure/memory is read');
+    const mine = (p: OomPressure) => p.cgroups.find((c) => c.version === 1 && c.path === cg.rel);
+    const c0 = mine(first);
+    assert.ok(c0, `the test cgroup is listed: ${first.cgroups.length} cgroups`);
+    assert.equal(c0.events?.oom_kill, 0);
+    assert.equal(c0.underOom, false);
+    // 160 MiB of file data written past the page cache (O_DIRECT: none of it charged to us),
+    // read three times at a 32 MiB limit
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('sh', ['-c', `dd if=/dev/zero of=${file} bs=1M count=160 oflag=direct status=none && dd if=${file} iflag=nocache count=0 status=none && echo $$ > ${cg.dir}/cgroup.procs && ${v2 ? `echo $$ > ${v2}/cgroup.procs && ` : ''}cat ${file} ${file} ${file} > /dev/null`], { stdio: 'inherit' });
+      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`reader exited ${code}`))));
+    });
+    const startTs = Date.now();
+    const later = await run.waitFor((r): r is OomPressure => r.kind === 'pressure' && r.tsMs > startTs, 5_000);
+    const c1 = mine(later)!;
+    t.diagnostic(`host PSI ${JSON.stringify(first.host)} -> ${JSON.stringify(later.host)}; cgroup ${JSON.stringify(c0)} -> ${JSON.stringify(c1)}`);
+    assert.ok(later.host!.someSeconds > first.host!.someSeconds, `host PSI some total moved: ${first.host!.someSeconds} -> ${later.host!.someSeconds} s`);
+    assert.ok((later.host!.fullSeconds ?? 0) >= (first.host!.fullSeconds ?? 0));
+    assert.ok((c1.failcnt ?? 0) > (c0.failcnt ?? 0), `the limit was hit: failcnt ${c0.failcnt} -> ${c1.failcnt}`);
+    assert.equal(c1.events?.oom_kill, 0, 'stalled, not killed');
+    if (v2) {
+      const p2 = later.cgroups.find((c) => c.version === 2 && c.path === cg.rel);
+      t.diagnostic(`cgroup v2 ${JSON.stringify(p2)}`);
+      assert.ok(p2?.pressure && p2.pressure.someSeconds > 0, `its v2 memory.pressure moved: ${JSON.stringify(p2)}`);
+    }
+    assert.equal(run.records.filter((r) => r.kind === 'kill').length, 0);
+  } finally {
+    run.stop();
+    try {
+      writeFileSync(`${cg.dir}/memory.force_empty`, '0');
+    } catch { /* empty already */ }
+    cg.remove();
+    if (v2) rmdirSync(v2);
+    try {
+      unlinkSync(file);
+    } catch { /* not created */ }
+  }
+});

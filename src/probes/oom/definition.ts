@@ -3,6 +3,7 @@
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
 import { GfpDecoder, loadGfpTable } from '../gfp.ts';
 import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
+import { PressureReader } from './pressure.ts';
 import type { OomRecord } from './record.ts';
 import { OomSource } from './source.ts';
 
@@ -61,6 +62,8 @@ export const OOM_STRATEGIES: readonly Strategy[] = [
 export interface OomSettings {
   /** ms a kill waits for its victim's memory to come back before it is emitted without. */
   reapTimeoutMs: number;
+  pressure: boolean;
+  maxCgroups: number;
 }
 
 export function oomSettings(ctx: ProbeContext): OomSettings {
@@ -68,6 +71,8 @@ export function oomSettings(ctx: ProbeContext): OomSettings {
   const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : d);
   return {
     reapTimeoutMs: num(c['reap_timeout'], 10) * 1000,
+    pressure: c['pressure'] !== false,
+    maxCgroups: num(c['max_cgroups'], 2000),
   };
 }
 
@@ -90,11 +95,13 @@ export const oomProbe: ProbeDefinition<OomRecord> = {
       const dec = new GfpDecoder(table);
       gfpNames = (gfp) => dec.decode(gfp);
     }
+    const interval = typeof ctx.config.interval === 'number' && ctx.config.interval > 0 ? ctx.config.interval : 1;
     return new OomSource(loaded.obj, {
       pageSize: ctx.kernel.pageSize,
       memcgVersion: root?.version ?? 2,
       ...(root ? { resolver: new CgroupPathResolver(root.root) } : {}),
       ...(gfpNames ? { gfpNames } : {}),
+      ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.maxCgroups }), pressureIntervalMs: interval * 1000 } : {}),
       reapTimeoutMs: settings.reapTimeoutMs,
       hooks: {
         exitMmap: has('oom_exit_mmap_btf') || has('oom_exit_mmap_tp'),

@@ -5,14 +5,19 @@ export {
   decodeOomEvent,
   OOM_KILL_RECORD_SIZE,
   OOM_REAP_RECORD_SIZE,
+  type CgroupPressure,
+  type MemcgEvents,
   type OomConstraint,
   type OomKill,
   type OomMemcg,
   type OomNodeState,
+  type OomPressure,
   type OomProcessRss,
   type OomReap,
   type OomRecord,
   type OomRetry,
   type OomZone,
+  type PressureTotals,
 } from './record.ts';
+export { PressureReader, parsePsi, parseMemoryEvents, parseOomControl, readHostPressure } from './pressure.ts';
 export { CgroupPathResolver, readCgroupMounts, memcgRoot, topByRss } from './cgroup.ts';

@@ -1,5 +1,6 @@
 // The oom probe's records: the kernel's layouts (bpf/oom.h) declared once, their decoding, and
-// the record the source emits (a kill with its enrichment and reap timing).
+// the records the source emits (a kill with its enrichment and reap timing, and memory
+// pressure per interval).
 import type { ContainerInfo } from '../../telemetry/container.ts';
 import { DecodeError, EVENT_TYPE, HEADER_SIZE, readHeader } from '../decode.ts';
 import { array, chars, s32, s64, struct, u16, u32, u64, u64n } from './layout.ts';
@@ -216,4 +217,41 @@ export interface OomKill {
   reapNote?: string;
 }
 
-export type OomRecord = OomKill;
+export interface PressureTotals {
+  /** Cumulative stall time in seconds (PSI total, µs / 1e6). */
+  someSeconds: number;
+  fullSeconds?: number;
+}
+
+export interface MemcgEvents {
+  low?: number;
+  high?: number;
+  max?: number;
+  oom?: number;
+  oom_kill?: number;
+  oom_group_kill?: number;
+}
+
+export interface CgroupPressure {
+  /** Path under its hierarchy's mount, starting with '/'. */
+  path: string;
+  version: 1 | 2;
+  container: ContainerInfo;
+  /** memory.pressure (v2). */
+  pressure?: PressureTotals;
+  /** memory.events (v2), or what v1 has of them (oom_kill from memory.oom_control). */
+  events?: MemcgEvents;
+  /** cgroup v1: memory.oom_control's under_oom and memory.failcnt. */
+  underOom?: boolean;
+  failcnt?: number;
+}
+
+export interface OomPressure {
+  kind: 'pressure';
+  tsMs: number;
+  /** /proc/pressure/memory; undefined without PSI. */
+  host?: PressureTotals;
+  cgroups: CgroupPressure[];
+}
+
+export type OomRecord = OomKill | OomPressure;

@@ -1,15 +1,18 @@
 // The oom probe's source: kill records from the ring buffer, enriched once when they arrive
 // (containers, the memcg's path, the top processes by RSS), held until the victim's memory is
-// back (or a timeout) so that each kill is one record with its reap time.
+// back (or a timeout) so that each kill is one record with its reap time; and, once per
+// interval, the memory pressure readers.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
+import { Cadence } from '../../runtime/cadence.ts';
 import type { ProbeSource } from '../../runtime/probe.ts';
 import { containerFromCgroupPath, readContainerOf, type ContainerInfo } from '../../telemetry/container.ts';
 import { RingBufferSource } from '../ringbuf-source.ts';
 import { allPids, cgroupPids, CgroupPathResolver, topByRss } from './cgroup.ts';
 import { interpretKill, type KillContext } from './kill.ts';
+import type { PressureReader } from './pressure.ts';
 import { decodeOomEvent, REAP_PHASES, type OomKill, type OomRecord, type RawReapEvent, type ReapPhase } from './record.ts';
 
 export interface OomSourceOptions {
@@ -18,6 +21,9 @@ export interface OomSourceOptions {
   /** Where memcg paths are resolved; undefined without a memory hierarchy mounted. */
   resolver?: CgroupPathResolver;
   gfpNames?(gfp: number): string;
+  /** Pressure records once per this period (ms); undefined: none. */
+  pressureIntervalMs?: number;
+  pressure?: PressureReader;
   /** How long a kill waits for its victim's memory to come back before it is emitted without. */
   reapTimeoutMs: number;
   /** Which reap steps the attached hooks can see. */
@@ -36,6 +42,7 @@ export class OomSource implements ProbeSource {
   readonly #opts: OomSourceOptions;
   readonly #kctx: KillContext;
   readonly #pending = new Map<number, Pending>();
+  readonly #cadence: Cadence | undefined;
   readonly #log: Logger;
 
   constructor(obj: BpfObject, opts: OomSourceOptions, log: Logger, emit: (r: OomRecord) => void) {
@@ -48,6 +55,7 @@ export class OomSource implements ProbeSource {
       resolvePath: (id) => opts.resolver?.resolve(id),
       ...(opts.gfpNames ? { gfpNames: opts.gfpNames } : {}),
     };
+    this.#cadence = opts.pressure && opts.pressureIntervalMs ? new Cadence(opts.pressureIntervalMs) : undefined;
     this.#rb = new RingBufferSource(obj, 'events', (buf) => this.#onEvent(buf), log, 'oom');
   }
 
@@ -124,10 +132,17 @@ export class OomSource implements ProbeSource {
     this.#emit(rec);
   }
 
-  poll(_nowMs: number): void {
+  poll(nowMs: number): void {
     this.#rb.poll();
     const now = Date.now();
     for (const [pid, p] of this.#pending) if (now >= p.deadlineMs) this.#finish(pid, p);
+    if (this.#cadence && this.#opts.pressure && this.#cadence.due(nowMs)) {
+      try {
+        this.#emit(this.#opts.pressure.read(now));
+      } catch (err) {
+        this.#log.warn(`oom: memory pressure not read: ${(err as Error).message}`);
+      }
+    }
   }
 
   counters(): { received: number; dropped: number } {
