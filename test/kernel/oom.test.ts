@@ -140,6 +140,18 @@ for i in range(256):
     os.write(1, b'%d\\n' % (i + 1))
 `;
 
+/** A process in the cgroup holding `mib` MiB touched, protected from the OOM killer; ready when it says so. */
+function startBystander(cgroupDir: string, mib: number): Promise<{ pid: number; kill(): Promise<void> }> {
+  const script = `import os, sys\nopen('/proc/self/oom_score_adj', 'w').write('-1000')\nb = bytearray(${mib} << 20)\nb[::4096] = b'\\x01' * (len(b) // 4096)\nos.write(1, b'ready\\n')\nsys.stdin.read()\n`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', `echo $$ > ${cgroupDir}/cgroup.procs && exec /usr/bin/python3 -c "$0"`, script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.on('error', reject);
+    const closed = new Promise<void>((res) => child.on('close', () => res()));
+    child.stdout.once('data', () => resolve({ pid: child.pid!, kill: () => (child.kill('SIGKILL'), closed) }));
+    child.on('close', (code) => reject(new Error(`bystander exited ${code} before it was ready`)));
+  });
+}
+
 /** Runs the toucher inside the cgroup; resolves with its pid, exit signal and output. */
 function runToucher(cgroupDir: string, script = TOUCHER): Promise<{ pid: number; signal: string | null; code: number | null; baseKb: number; touchedMiB: number }> {
   return new Promise((resolve, reject) => {
@@ -166,9 +178,14 @@ for (const strategy of STRATEGIES) {
     const name = `mw-oom-test-${process.pid}-${strategy}`;
     const cg = memcg(name, LIMIT);
     const trace = kernelTrace(strategy);
+    let bystander: { pid: number; kill(): Promise<void> } | undefined;
     try {
       assert.equal(run.strategy, strategy);
       const before = oomKillCount(cg.dir);
+      // a bystander in the same memcg, holding 8 MiB, never chosen (oom_score_adj -1000): it is
+      // still there when the record arrives, so the memcg's top processes name it
+      const by = await startBystander(cg.dir, 8);
+      bystander = by;
       const child = await runToucher(cg.dir);
       assert.equal(child.signal, 'SIGKILL', `the toucher was killed by the OOM killer (exit ${child.code}, touched ${child.touchedMiB} MiB)`);
       assert.ok(child.touchedMiB > 16 && child.touchedMiB < 64, `touched ${child.touchedMiB} MiB before the kill`);
@@ -218,7 +235,9 @@ for (const strategy of STRATEGIES) {
       assert.ok(kill.node.zones.some((z) => z.name === 'Normal' && z.managed > 0), JSON.stringify(kill.node.zones));
       assert.ok(kill.node.freeBytes > 0 && kill.node.availableBytes > 0);
       assert.equal(kill.topScope, 'memcg');
-      assert.ok(kill.topProcesses.every((p) => p.pid === child.pid), `only the victim could be in the memcg: ${JSON.stringify(kill.topProcesses)}`);
+      const top = kill.topProcesses.find((p) => p.pid === by.pid);
+      assert.ok(top && top.comm === 'python3' && top.rssBytes >= 8 * MiB, `the bystander among the memcg's top processes: ${JSON.stringify(kill.topProcesses)}`);
+      assert.ok(kill.topProcesses.every((p) => p.pid === by.pid || p.pid === child.pid), 'no process from outside the memcg');
       if (!kill.gfp) assert.notEqual(kill.orderSource, 'oom_control');
 
       // its memory came back: the mm torn down (exit_mmap), the reaper only if it was slow
@@ -230,9 +249,57 @@ for (const strategy of STRATEGIES) {
       assert.equal(run.source.counters().dropped, 0, 'no record lost');
       assert.equal(run.records.filter((r) => r.kind === 'kill' && r.victim.pid === child.pid).length, 1, 'one record per kill');
     } finally {
+      await bystander?.kill();
       trace.close();
       run.stop();
       cg.remove();
+    }
+  });
+}
+
+// A global OOM kill exhausts the whole machine: only in the test guest (or where asked for).
+const globalSkip = skip || (!process.env.MEMWATCHER_GUEST_KERNEL && process.env.MEMWATCHER_TEST_OOM_GLOBAL !== '1'
+  ? `a global OOM kill exhausts this machine's memory: run it in the guest (test/kernels/run --memory 1024 -- node --test test/kernel/oom.test.ts) or set MEMWATCHER_TEST_OOM_GLOBAL=1`
+  : false);
+
+// Touches memory until killed, first volunteering as the victim (oom_score_adj 1000).
+const GREEDY = TOUCHER.replace('keep = []', "open('/proc/self/oom_score_adj', 'w').write('1000')\nkeep = []").replace('range(256)', 'range(1 << 20)');
+
+for (const strategy of STRATEGIES) {
+  test(`${strategy}: a real global OOM kill, with the allocator's retries before it`, { skip: globalSkip, timeout: scaled(120_000) }, async (t) => {
+    const run = startOom(strategy);
+    if ('refused' in run) {
+      t.skip(`the kernel refuses ${strategy}: ${run.refused}`);
+      return;
+    }
+    const trace = kernelTrace(`global-${strategy}`);
+    try {
+      const child = await runToucher('/sys/fs/cgroup/memory', GREEDY);
+      assert.equal(child.signal, 'SIGKILL', `killed (exit ${child.code}, touched ${child.touchedMiB} MiB)`);
+      const kill = await run.waitFor((r): r is OomKill => r.kind === 'kill' && r.victim.pid === child.pid, 30_000);
+      t.diagnostic(`record ${JSON.stringify({ ...kill, node: undefined, leadup: { total: kill.leadup.total, last: kill.leadup.retries.at(-1) } }, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+      const k = trace.victims().find((v) => v.pid === child.pid);
+      assert.ok(k, 'the kernel traced the same kill');
+      assert.equal(kill.victim.oomScoreAdj, 1000);
+      assert.equal(kill.victim.rssAnonBytes! / 1024, k.anonKb);
+      assert.equal(kill.constraint, 'global');
+      const ctl = !run.skipped.some((s) => s.program === 'oom_kill_process_kprobe') || strategy === 'fentry';
+      assert.equal(kill.constraintSource, ctl ? 'oom_control' : 'no_memcg_at_limit');
+      if (ctl) {
+        assert.ok(kill.gfpNames && kill.totalPages! > 0 && kill.chosenPoints! > 0, JSON.stringify(kill));
+        assert.equal(kill.order, 0);
+      }
+      assert.equal(kill.topScope, 'host');
+      assert.ok(kill.topProcesses.length > 0 && kill.topProcesses.every((p, i, a) => i === 0 || a[i - 1]!.rssBytes >= p.rssBytes), JSON.stringify(kill.topProcesses));
+      if (kill.trigger.pid === child.pid) {
+        // the page allocator's slow path retried reclaim before giving up
+        assert.ok(kill.leadup.total > 0 && kill.leadup.retries.some((r) => r.kind === 'reclaim_retry_zone' && r.order === 0), JSON.stringify(kill.leadup));
+        if (!ctl) assert.equal(kill.orderSource, 'last_retry');
+      }
+      assert.ok(kill.reap.reapMs !== undefined, `${kill.reapNote} ${JSON.stringify(kill.reap)}`);
+    } finally {
+      trace.close();
+      run.stop();
     }
   });
 }
