@@ -14,6 +14,7 @@ enum mw_event_type {
 	MW_EVENT_PAF = 4,
 	MW_EVENT_PR = 5,
 	MW_EVENT_MEMLEAK = 6,
+	MW_EVENT_OOM = 7,
 };
 
 struct mw_event_header {

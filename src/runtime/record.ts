@@ -10,6 +10,7 @@ export const EVENT_TYPE = {
   PAF: 4,
   PR: 5,
   MEMLEAK: 6,
+  OOM: 7,
 } as const;
 
 export class DecodeError extends Error {

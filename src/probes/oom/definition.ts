@@ -1,0 +1,113 @@
+// oom (-k): OOM kills and memory pressure. The definition: its hooks in order of preference,
+// tunables, and the source. Layouts: bpf/oom.h and ./record.ts.
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
+import { GfpDecoder, loadGfpTable } from '../gfp.ts';
+import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
+import { PressureReader } from './pressure.ts';
+import type { OomRecord } from './record.ts';
+import { OomSource } from './source.ts';
+
+/** Not yet in PROBE_NAMES (src/runtime/probe.ts): the integrator adds 'oom' there and drops this cast. */
+export const OOM_PROBE_NAME = 'oom' as string as ProbeName;
+
+const opt = (program: string): ProgramAttach => ({ program, optional: true });
+
+/** kprobe on oom_kill_process for its struct oom_control; refused where kprobes are not built in. */
+const CTL_KPROBE: ProgramAttach = { program: 'oom_kill_process_kprobe', functions: ['oom_kill_process'], optional: true };
+
+export const REAP_PROGRAMS = {
+  tp_btf: ['oom_wake_reaper_btf', 'oom_start_reaping_btf', 'oom_finish_reaping_btf', 'oom_skip_reaping_btf', 'oom_exit_mmap_btf', 'oom_exit_btf'],
+  tracepoint: ['oom_wake_reaper_tp', 'oom_start_reaping_tp', 'oom_finish_reaping_tp', 'oom_skip_reaping_tp', 'oom_exit_mmap_tp', 'oom_exit_tp'],
+} as const;
+export const LEADUP_PROGRAMS = {
+  tp_btf: ['oom_reclaim_retry_btf', 'oom_compact_retry_btf'],
+  tracepoint: ['oom_reclaim_retry_tp', 'oom_compact_retry_tp'],
+} as const;
+
+const CLASSIC_EXTRAS: ProgramAttach[] = [...REAP_PROGRAMS.tracepoint.map(opt), ...LEADUP_PROGRAMS.tracepoint.map(opt)];
+
+export const OOM_STRATEGIES: readonly Strategy[] = [
+  {
+    name: 'tp_btf',
+    programs: [
+      { program: 'oom_mark_victim_btf' },
+      CTL_KPROBE,
+      ...REAP_PROGRAMS.tp_btf.map(opt),
+      ...LEADUP_PROGRAMS.tp_btf.map(opt),
+    ],
+    note: 'mark_victim as a BTF tracepoint with the victim\'s task_struct (6.9+); oom_control through an optional kprobe',
+  },
+  {
+    name: 'tracepoint',
+    programs: [
+      { program: 'oom_mark_victim_tp' },
+      opt('oom_victim_signal_btf'),
+      CTL_KPROBE,
+      ...CLASSIC_EXTRAS,
+    ],
+    note: 'classic oom:mark_victim (the pid; RSS fields since 6.9); the victim\'s task from the SIGKILL sent just before (tp_btf signal_generate)',
+  },
+  {
+    name: 'fentry',
+    programs: [
+      { program: 'oom_kill_process_fentry' },
+      { program: 'oom_mark_victim_tp' },
+      ...CLASSIC_EXTRAS,
+    ],
+    note: 'oom_kill_process through a trampoline: the kernel\'s oom_control (constraint, memcg, order, gfp) and its chosen victim, with classic mark_victim',
+  },
+];
+
+/** probes.oom.* as the integrator will declare them; read defensively until then. */
+export interface OomSettings {
+  /** ms a kill waits for its victim's memory to come back before it is emitted without. */
+  reapTimeoutMs: number;
+  pressure: boolean;
+  maxCgroups: number;
+}
+
+export function oomSettings(ctx: ProbeContext): OomSettings {
+  const c = ((ctx.config.probes as unknown as Record<string, unknown>)['oom'] ?? {}) as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : d);
+  return {
+    reapTimeoutMs: num(c['reap_timeout'], 10) * 1000,
+    pressure: c['pressure'] !== false,
+    maxCgroups: num(c['max_cgroups'], 2000),
+  };
+}
+
+export const oomProbe: ProbeDefinition<OomRecord> = {
+  name: OOM_PROBE_NAME,
+  object: 'oom',
+  strategies: OOM_STRATEGIES,
+  configure(obj, ctx) {
+    obj.setRodata({ page_shift: Math.log2(ctx.kernel.pageSize) });
+  },
+  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
+    const settings = oomSettings(ctx);
+    const mounts = readCgroupMounts();
+    const root = memcgRoot(mounts);
+    const has = (p: string) => loaded.attached.includes(p);
+    let gfpNames: ((gfp: number) => string) | undefined;
+    if (has('oom_kill_process_kprobe') || has('oom_kill_process_fentry')) {
+      const { table, fallbackReason } = loadGfpTable(ctx.kernel.tracefs, ctx.kernel.version);
+      if (fallbackReason) ctx.log.warn(`oom: GFP flag names from the built-in table: ${fallbackReason}`);
+      const dec = new GfpDecoder(table);
+      gfpNames = (gfp) => dec.decode(gfp);
+    }
+    const interval = typeof ctx.config.interval === 'number' && ctx.config.interval > 0 ? ctx.config.interval : 1;
+    return new OomSource(loaded.obj, {
+      pageSize: ctx.kernel.pageSize,
+      memcgVersion: root?.version ?? 2,
+      ...(root ? { resolver: new CgroupPathResolver(root.root) } : {}),
+      ...(gfpNames ? { gfpNames } : {}),
+      ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.maxCgroups }), pressureIntervalMs: interval * 1000 } : {}),
+      reapTimeoutMs: settings.reapTimeoutMs,
+      hooks: {
+        exitMmap: has('oom_exit_mmap_btf') || has('oom_exit_mmap_tp'),
+        exit: has('oom_exit_btf') || has('oom_exit_tp'),
+        reaper: has('oom_finish_reaping_btf') || has('oom_finish_reaping_tp'),
+      },
+    }, ctx.log, emit);
+  },
+};
