@@ -12,14 +12,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { loadConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { loadConfigFrom } from '../../src/config/load.ts';
+import { OOM_CONFIG } from '../../src/probes/oom/config.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
-import { readKernelInfo } from '../../src/runtime/kernel.ts';
+import { readKernelInfo } from '../../src/host/kernel.ts';
 import type { ProbeContext, ProbeDefinition, ProbeSource } from '../../src/runtime/probe.ts';
-import { oomProbe, OOM_STRATEGIES, type OomKill, type OomPressure, type OomRecord } from '../../src/probes/oom/index.ts';
+import { oomProbe, OOM_STRATEGIES } from '../../src/probes/oom/definition.ts';
+import type { OomKill, OomPressure, OomRecord } from '../../src/probes/oom/record.ts';
 import { scaled } from '../helpers/time-scale.ts';
 
 const KERNEL = readKernelInfo();
@@ -43,11 +44,12 @@ interface OomRun {
 
 /** The probe with a forced strategy, through the one attach loop; undefined when the kernel refuses it. */
 function startOom(strategy: string): OomRun | { refused: string } {
-  const { config } = loadConfig({ env: { MEMWATCHER_INTERVAL: '0.2' } });
+  // Not in the registry yet: its own keys, at their defaults.
+  const { config } = loadConfigFrom({ probes: { oom: OOM_CONFIG } }, { env: {}, defaultFile: '/nonexistent' });
   const log = createLogger({ verbose: process.env.MEMWATCHER_TEST_VERBOSE === '1' });
   routeLibbpfLog(log);
-  const ctx: ProbeContext = { config: config as Config, log, kernel: KERNEL };
-  const outcome = loadProbe(oomProbe as ProbeDefinition<unknown>, ctx, strategy);
+  const ctx: ProbeContext<typeof config.probes.oom> = { config: config.probes.oom, interval: 0.2, log, kernel: KERNEL, othersRunning: false };
+  const outcome = loadProbe(oomProbe as ProbeDefinition<unknown, unknown>, ctx, strategy);
   if (!outcome.loaded) return { refused: outcome.refused.map((r) => `${r.strategy}: ${r.reason}`).join('; ') };
   const loaded = outcome.loaded;
   const records: OomRecord[] = [];

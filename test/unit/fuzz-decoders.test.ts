@@ -116,6 +116,18 @@ const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
   'memleak/layout.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
   'paf/definition.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
   'paf/definition.ts:decodeCountKey': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 16)) },
+  'oom/record.ts:decodeOomEvent': {
+    kind: 'record',
+    call: (fn, b) => fn(b),
+    valid: (r, m) => {
+      const kill = r() < 0.5;
+      const kinds = m.OOM_KIND as { KILL: number; REAP: number };
+      return record(r, 7, num(m, kill ? 'OOM_KILL_RECORD_SIZE' : 'OOM_REAP_RECORD_SIZE'), (b) => {
+        b.writeUInt32LE(kill ? kinds.KILL : kinds.REAP, HEADER_SIZE);
+        if (!kill) b.writeUInt32LE(1 + Math.floor(r() * 6), HEADER_SIZE + 4); // a reap phase the reader knows
+      });
+    },
+  },
   'paf/definition.ts:decodeRetry': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 12), randomBytes(r, 40)) },
 };
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecodeError } from '../../src/probes/decode.ts';
+import { DecodeError } from '../../src/runtime/record.ts';
 import { parseCgroupMounts } from '../../src/probes/oom/cgroup.ts';
 import { findOomMemcg, interpretKill, leadupRetries, nodeState, unlimited, type KillContext } from '../../src/probes/oom/kill.ts';
 import { parseMemoryEvents, parseOomControl, parsePsi } from '../../src/probes/oom/pressure.ts';

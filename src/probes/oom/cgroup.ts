@@ -3,7 +3,7 @@
 // largest of them by RSS.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readContainerOf } from '../../telemetry/container.ts';
+import { readContainerOf } from '../../host/container.ts';
 import type { OomProcessRss } from './record.ts';
 
 export interface CgroupMounts {

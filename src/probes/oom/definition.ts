@@ -1,14 +1,12 @@
 // oom (-k): OOM kills and memory pressure. The definition: its hooks in order of preference,
 // tunables, and the source. Layouts: bpf/oom.h and ./record.ts.
-import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
-import { GfpDecoder, loadGfpTable } from '../gfp.ts';
+import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
+import { GfpDecoder, loadGfpTable } from '../paf/gfp.ts';
+import type { OomConfig } from './config.ts';
 import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
 import { PressureReader } from './pressure.ts';
 import type { OomRecord } from './record.ts';
 import { OomSource } from './source.ts';
-
-/** Not yet in PROBE_NAMES (src/runtime/probe.ts): the integrator adds 'oom' there and drops this cast. */
-export const OOM_PROBE_NAME = 'oom' as string as ProbeName;
 
 const opt = (program: string): ProgramAttach => ({ program, optional: true });
 
@@ -58,33 +56,15 @@ export const OOM_STRATEGIES: readonly Strategy[] = [
   },
 ];
 
-/** probes.oom.* as the integrator will declare them; read defensively until then. */
-export interface OomSettings {
-  /** ms a kill waits for its victim's memory to come back before it is emitted without. */
-  reapTimeoutMs: number;
-  pressure: boolean;
-  maxCgroups: number;
-}
-
-export function oomSettings(ctx: ProbeContext): OomSettings {
-  const c = ((ctx.config.probes as unknown as Record<string, unknown>)['oom'] ?? {}) as Record<string, unknown>;
-  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : d);
-  return {
-    reapTimeoutMs: num(c['reap_timeout'], 10) * 1000,
-    pressure: c['pressure'] !== false,
-    maxCgroups: num(c['max_cgroups'], 2000),
-  };
-}
-
-export const oomProbe: ProbeDefinition<OomRecord> = {
-  name: OOM_PROBE_NAME,
+export const oomProbe: ProbeDefinition<OomRecord, OomConfig> = {
+  name: 'oom',
   object: 'oom',
   strategies: OOM_STRATEGIES,
   configure(obj, ctx) {
     obj.setRodata({ page_shift: Math.log2(ctx.kernel.pageSize) });
   },
-  start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
-    const settings = oomSettings(ctx);
+  start(loaded: LoadedProbe, ctx: ProbeContext<OomConfig>, emit): ProbeSource {
+    const settings = ctx.config;
     const mounts = readCgroupMounts();
     const root = memcgRoot(mounts);
     const has = (p: string) => loaded.attached.includes(p);
@@ -95,14 +75,13 @@ export const oomProbe: ProbeDefinition<OomRecord> = {
       const dec = new GfpDecoder(table);
       gfpNames = (gfp) => dec.decode(gfp);
     }
-    const interval = typeof ctx.config.interval === 'number' && ctx.config.interval > 0 ? ctx.config.interval : 1;
     return new OomSource(loaded.obj, {
       pageSize: ctx.kernel.pageSize,
       memcgVersion: root?.version ?? 2,
       ...(root ? { resolver: new CgroupPathResolver(root.root) } : {}),
       ...(gfpNames ? { gfpNames } : {}),
-      ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.maxCgroups }), pressureIntervalMs: interval * 1000 } : {}),
-      reapTimeoutMs: settings.reapTimeoutMs,
+      ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.max_cgroups }), pressureIntervalMs: ctx.interval * 1000 } : {}),
+      reapTimeoutMs: settings.reap_timeout * 1000,
       hooks: {
         exitMmap: has('oom_exit_mmap_btf') || has('oom_exit_mmap_tp'),
         exit: has('oom_exit_btf') || has('oom_exit_tp'),

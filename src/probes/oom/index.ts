@@ -1,23 +1,21 @@
-// oom (-k): OOM kills and memory pressure. What the rest of the program uses.
-export { oomProbe, OOM_PROBE_NAME, OOM_STRATEGIES, oomSettings, type OomSettings } from './definition.ts';
-export { OomSource, type OomSourceOptions } from './source.ts';
-export {
-  decodeOomEvent,
-  OOM_KILL_RECORD_SIZE,
-  OOM_REAP_RECORD_SIZE,
-  type CgroupPressure,
-  type MemcgEvents,
-  type OomConstraint,
-  type OomKill,
-  type OomMemcg,
-  type OomNodeState,
-  type OomPressure,
-  type OomProcessRss,
-  type OomReap,
-  type OomRecord,
-  type OomRetry,
-  type OomZone,
-  type PressureTotals,
-} from './record.ts';
-export { PressureReader, parsePsi, parseMemoryEvents, parseOomControl, readHostPressure } from './pressure.ts';
-export { CgroupPathResolver, readCgroupMounts, memcgRoot, topByRss } from './cgroup.ts';
+// oom (-k): every OOM kill explained (victim, trigger, constraint, memcg, the node's memory and
+// the reap time), and memory pressure per container (PSI, memcg event counters).
+import { defineProbe } from '../module.ts';
+import { OOM_CONFIG } from './config.ts';
+import { oomConsole } from './console.ts';
+import { oomProbe } from './definition.ts';
+import { oomMetrics, oomSpans } from './telemetry.ts';
+
+export type { OomKill, OomPressure, OomRecord } from './record.ts';
+
+export const oom = defineProbe({
+  name: 'oom',
+  summary: 'OOM kills and memory pressure',
+  definition: oomProbe,
+  config: OOM_CONFIG,
+  flags: [{ name: 'oom', short: 'k', type: 'boolean', help: 'OOM kills and memory pressure', selects: true }],
+  enabled: (c) => c.enabled,
+  metrics: oomMetrics,
+  spans: oomSpans,
+  console: (c) => oomConsole(c.write, c.prefix),
+});

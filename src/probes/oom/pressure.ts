@@ -3,7 +3,7 @@
 // memory.failcnt on v1). Totals only: exporters turn them into counters.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { containerFromCgroupPath } from '../../telemetry/container.ts';
+import { containerFromCgroupPath } from '../../host/container.ts';
 import { walkCgroups, type CgroupMounts } from './cgroup.ts';
 import type { CgroupPressure, MemcgEvents, OomPressure, PressureTotals } from './record.ts';
 

@@ -1,8 +1,8 @@
 // The oom probe's records: the kernel's layouts (bpf/oom.h) declared once, their decoding, and
 // the records the source emits (a kill with its enrichment and reap timing, and memory
 // pressure per interval).
-import type { ContainerInfo } from '../../telemetry/container.ts';
-import { DecodeError, EVENT_TYPE, HEADER_SIZE, readHeader } from '../decode.ts';
+import type { ContainerInfo } from '../../host/container.ts';
+import { DecodeError, EVENT_TYPE, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
 import { array, chars, s32, s64, struct, u16, u32, u64, u64n } from './layout.ts';
 
 // --- kernel layouts (bpf/oom.h) ----------------------------------------------------------------
