@@ -7,17 +7,8 @@ import type { ProbeFlag } from '../probes/module.ts';
 
 export class UsageError extends Error {}
 
-interface RunFlag {
-  name: string;
-  short?: string;
-  type: 'boolean' | 'string';
-  multiple?: boolean;
-  /** Config key path it sets. */
-  key?: string;
-  value?(raw: string | string[] | boolean): unknown;
-  arg?: string;
-  help: string;
-}
+/** A flag of the run itself: a probe flag's shape, its key a whole key path. */
+type RunFlag = Omit<ProbeFlag, 'selects'>;
 
 /** Flags that are not a probe's. */
 const RUN_FLAGS: readonly RunFlag[] = [
