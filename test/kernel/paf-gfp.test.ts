@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { decodeGfp, loadGfpTable } from '../../src/probes/paf/gfp.ts';
+import { decodeGfp, loadGfpTable } from '../../src/host/gfp.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
 
 const KERNEL = readKernelInfo();

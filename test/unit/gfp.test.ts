@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { builtinGfpTable, decodeGfp, GfpDecoder, GfpFormatError, gfpZoneName, loadGfpTable, migratetypeNames, parseGfpFormat } from '../../src/probes/paf/gfp.ts';
+import { builtinGfpTable, decodeGfp, GfpDecoder, GfpFormatError, gfpZoneName, loadGfpTable, migratetypeNames, parseGfpFormat } from '../../src/host/gfp.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const KERNELS = [

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError } from '../../src/runtime/record.ts';
-import { GfpDecoder, parseGfpFormat } from '../../src/probes/paf/gfp.ts';
+import { GfpDecoder, parseGfpFormat } from '../../src/host/gfp.ts';
 import { KernelSymbols } from '../../src/host/kallsyms.ts';
 import { decodeCountKey, decodePafEvent, decodeRetry, PAF_FAILURE_RECORD_SIZE, PAF_ZONES_RECORD_SIZE, symbolizeStack, targetZone, type PafFailure, type PafVocabulary, type PafZones, type ZoneState } from '../../src/probes/paf/definition.ts';
 import { decodeStack } from '../../src/runtime/record.ts';

@@ -1,7 +1,7 @@
 // oom (-k): OOM kills and memory pressure. The definition: its hooks in order of preference,
 // tunables, and the source. Layouts: bpf/oom.h and ./record.ts.
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
-import { GfpDecoder, loadGfpTable } from '../paf/gfp.ts';
+import { GfpDecoder, loadGfpTable } from '../../host/gfp.ts';
 import type { OomConfig } from './config.ts';
 import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
 import { PressureReader } from './pressure.ts';

@@ -11,7 +11,7 @@ import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '..
 import { cString, decodeStack, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
-import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from './gfp.ts';
+import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from '../../host/gfp.ts';
 
 // --- layouts (bpf/paf.h) -----------------------------------------------------------------------
 
