@@ -36,5 +36,5 @@ export const PROBES: Partial<Record<ProbeName, ProbeEntry<unknown>>> = {
   sysstat: entry({ definition: sysstatProbe, metrics: sysstatMetrics, console: (w, p) => sysstatConsole(w, p) }),
   paf: entry({ definition: pafProbe, metrics: pafMetrics, spans: (c) => pafSpans(c), console: (w, p, c) => pafConsole(w, p, c) }),
   pr: entry({ definition: prProbe, metrics: prMetrics, console: (w, p) => prConsole(w, p) }),
-  memleak: entry({ definition: memleakProbe, metrics: memleakMetrics, spans: memleakSpans, console: (w, p) => memleakConsole(w, p) }),
+  memleak: entry({ definition: memleakProbe, metrics: memleakMetrics, spans: memleakSpans, console: (w, p, c) => memleakConsole(w, p, c.config.verbose) }),
 };

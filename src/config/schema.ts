@@ -187,6 +187,7 @@ export const schema = {
       max_allocations: { doc: 'Outstanding allocations tracked per run', format: range(1024, 16777216, true), default: 1000000 },
       report_count: { doc: 'Stop after this many reports (0: no limit)', format: range(0, 1000000, true), default: 0 },
       pprof: { doc: 'Write the outstanding allocations as a gzipped pprof profile here', format: String, default: '' },
+      command_line_max: { doc: 'Characters of a traced process\'s command line kept in process.command_line (0: none)', format: range(0, 65536, true), default: 512 },
     },
   },
   otlp: {
@@ -230,7 +231,7 @@ export interface Config {
       pids: number[]; command: string[]; lib: string; symbol_prefix: string; top: number;
       min_size: number; max_size: number; min_age_ms: number; sample_rate: number;
       combined_only: boolean; trace: boolean; kernel: boolean; stack_map_size: number;
-      max_allocations: number; report_count: number; pprof: string;
+      max_allocations: number; report_count: number; pprof: string; command_line_max: number;
     };
   };
   otlp: {

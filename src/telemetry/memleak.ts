@@ -9,6 +9,13 @@ import { containerAttributes } from './container.ts';
 import type { ExportContext, RecordHandler } from './export-context.ts';
 import { ATTR, METRIC, SPAN, UNIT } from './semconv.ts';
 
+/** On spans only: a command line is too long and too varied for a metric series' identity. */
+function spanProcessAttributes(r: MemleakReport): Attributes {
+  const a = processAttributes(r);
+  if (!r.kernel && r.commandLine !== '') a[ATTR.PROCESS_COMMAND_LINE] = r.commandLine;
+  return a;
+}
+
 function processAttributes(r: MemleakReport): Attributes {
   if (r.kernel) return {};
   return {
@@ -45,7 +52,7 @@ export function memleakSpans(ctx: ExportContext): RecordHandler<MemleakRecord> {
   return (r) => {
     if (!tracer || r.kind !== 'report') return;
     const attributes: Attributes = {
-      ...processAttributes(r),
+      ...spanProcessAttributes(r),
       [ATTR.MEMLEAK_BYTES]: r.totals.bytes,
       [ATTR.MEMLEAK_ALLOCATIONS]: r.totals.allocations,
       [ATTR.MEMLEAK_STACKS]: r.totals.stacks,
@@ -56,7 +63,7 @@ export function memleakSpans(ctx: ExportContext): RecordHandler<MemleakRecord> {
     const parent = trace.setSpan(context.active(), root);
     for (const s of r.top) {
       const a: Attributes = {
-        ...processAttributes(r),
+        ...spanProcessAttributes(r),
         [ATTR.MEMLEAK_STACK_ID]: s.stackId,
         [ATTR.MEMLEAK_BYTES]: s.bytes,
         [ATTR.MEMLEAK_ALLOCATIONS]: s.allocations,

@@ -11,6 +11,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { memleakProbe, type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import { sites, startLeaker } from './memleak-leaker.ts';
 
@@ -115,6 +116,9 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
       assert.equal(attachedIn(first, f), 'libjemalloc.so.2', `${f} in ${JSON.stringify(first.allocators)}`);
     }
     assert.ok(first.allocatorModules.some((m) => basename(m) === 'libjemalloc.so.2'));
+    // Named as ps names it (its executable is redis-check-rdb), with the arguments it shows.
+    assert.equal(first.executable, 'redis-server');
+    assert.match(first.commandLine, new RegExp(`redis-server 127\\.0\\.0\\.1:${redis.port}$`));
 
     const N = 2000;
     const V = 1000;
@@ -130,6 +134,23 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
     assert.ok(report.totals.allocations >= N, `${report.totals.allocations} allocations`);
   } finally {
     h.stop();
+    redis.stop();
+  }
+});
+
+test('the CLI\'s first report names the process as ps does and says where malloc & co. were attached', { skip: !existsSync(REDIS) && 'apt-get install redis-server' }, async () => {
+  const redis = await startRedis();
+  try {
+    const r = await runCli(['-l', String(redis.child.pid), '--interval', '0.5', '--memleak-count', '2'], {}, 20_000);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const headers = lines.filter((l) => /^\[\d\d:\d\d:\d\d\] pid \d+ \(redis-server\): top /.test(l));
+    assert.equal(headers.length, 2, r.stdout);
+    const allocator = lines.filter((l) => l.startsWith('allocator: '));
+    assert.equal(allocator.length, 1, 'on the first report only (every report with -v)');
+    assert.match(allocator[0]!, /^allocator: malloc, free, calloc, realloc, .*mallocx.*, operator new\/delete \(\d+ forms\) in \/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2; .*pvalloc.* in \/usr\/lib\/x86_64-linux-gnu\/libc\.so\.6$/);
+    assert.match(r.stderr, /memleak: process \d+ \(redis-server\): malloc, free, .* in \/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2/);
+  } finally {
     redis.stop();
   }
 });

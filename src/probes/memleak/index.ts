@@ -9,6 +9,7 @@ import { commandEnvironment, resolveProgram, spawnHeld, type HeldCommand } from 
 import { attachUserHooks, EXEC_PROGRAM, hookFunctionNames, KERNEL_PROGRAMS, userPrograms } from './hooks.ts';
 import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
 import { processIdentity } from './process.ts';
+import { formatAllocators } from './report.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
 import { Target } from './target.ts';
 
@@ -94,8 +95,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext): void {
       t.attached = r.attached;
       for (const p of r.attached) attached.add(p.func);
       for (const s of r.skipped) skipped.set(s.func, s.reason);
-      const where = placementsByModule(r.attached).map((g) => `${g.functions.join(', ')} in ${g.module}`).join('; ');
-      ctx.log.info(`memleak: ${who}: ${where}`);
+      ctx.log.info(`memleak: ${who}: ${formatAllocators(placementsByModule(r.attached))}`);
       ctx.log.debug(`memleak: ${who}: objects searched in ${t.plan.order} order`);
     };
     for (const pid of c.pids) {

@@ -29,15 +29,38 @@ export function isSameProcess(id: ProcessIdentity): boolean {
   return processIdentity(id.pid)?.startTime === id.startTime;
 }
 
-/** process.executable.name: the base name of /proc/PID/exe's target, else comm. */
+/** TASK_COMM_LEN - 1: the kernel keeps this many characters of a process's name. */
+const COMM_MAX = 15;
+
+/**
+ * process.executable.name, as users know the process: its comm, which ps and top show
+ * (redis-server, whose executable is a symlink to redis-check-rdb); the executable's base name
+ * when comm is that name cut at 15 characters.
+ */
 export function executableName(pid: number): string {
+  let comm = '';
   try {
-    return basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
+    comm = readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+  } catch { /* gone */ }
+  let exe = '';
+  try {
+    exe = basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
+  } catch { /* kernel thread or gone */ }
+  if (comm === '' || (comm.length === COMM_MAX && exe.startsWith(comm))) return exe;
+  return comm;
+}
+
+/** A bound far above any useful command line (ARG_MAX is 2 MiB or more). */
+const CMDLINE_READ_MAX = 65536;
+
+/** process.command_line: /proc/PID/cmdline, arguments joined by spaces; '' when unreadable. */
+export function commandLine(pid: number): string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(`/proc/${pid}/cmdline`);
   } catch {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      return '';
-    }
+    return '';
   }
+  // A process that rewrote its arguments (redis-server's "*:6379") may pad them with NULs.
+  return buf.subarray(0, CMDLINE_READ_MAX).toString('utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
 }

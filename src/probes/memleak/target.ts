@@ -4,7 +4,7 @@ import type { BpfLink } from '../../libbpf/object.ts';
 import { readProcessMaps, type ProcessMaps } from '../../symbolize/maps.ts';
 import { readContainerOf, type ContainerInfo } from '../../telemetry/container.ts';
 import type { AllocatorPlan, Placement } from './allocator.ts';
-import { executableName, isSameProcess, processIdentity, type ProcessIdentity } from './process.ts';
+import { commandLine, executableName, isSameProcess, processIdentity, type ProcessIdentity } from './process.ts';
 
 export type TargetState = 'armed' | 'traced' | 'ended';
 
@@ -27,6 +27,7 @@ export class Target {
   #mapsAt = 0;
   #tracedAt = 0;
   #executable = '';
+  #commandLine = '';
   #container: ContainerInfo = {};
 
   /** Whether the kernel side still traces this process (false once it exec'd). */
@@ -42,6 +43,11 @@ export class Target {
 
   get executable(): string {
     return this.#executable;
+  }
+
+  /** /proc/PID/cmdline when tracing began, arguments joined by spaces. */
+  get commandLine(): string {
+    return this.#commandLine;
   }
 
   get container(): ContainerInfo {
@@ -67,6 +73,7 @@ export class Target {
     this.#tracedAt = Date.now();
     this.#identity = processIdentity(this.pid);
     this.#executable = executableName(this.pid);
+    this.#commandLine = commandLine(this.pid);
     this.#container = readContainerOf(this.pid);
     this.refreshMaps(Date.now(), true);
   }
