@@ -2,7 +2,7 @@
 // user named. Each failure is one line saying what is missing and how to fix it.
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
-import { resolveProgram } from '../probes/memleak/command.ts';
+import { programImage, resolveProgram } from '../probes/memleak/command.ts';
 import type { KernelInfo } from '../runtime/kernel.ts';
 
 export class EnvironmentError extends Error {}
@@ -71,10 +71,16 @@ export function checkTargets(config: Config, procRoot = '/proc'): void {
     }
   }
   if (m.command.length > 0) {
+    let program: string;
     try {
-      resolveProgram(m.command[0]!);
+      program = resolveProgram(m.command[0]!);
     } catch (err) {
       throw new EnvironmentError(`${(err as Error).message} (probes.memleak.command): give a program path or a name in PATH`);
+    }
+    try {
+      programImage(program);
+    } catch (err) {
+      throw new EnvironmentError(`${(err as Error).message} (probes.memleak.command)`);
     }
   }
   // A path that exists here must be an ELF file; one that does not may be a path inside the

@@ -220,10 +220,12 @@ export function planHooks(objects: readonly LoadedObject[], order: string, lib?:
     }
   }
   for (const h of USER_HOOKS.filter((x) => x.required)) {
-    if (!plan.placements.some((p) => p.hook === h)) {
-      const where = lib ? lib.path : `any of its ${objects.length} objects (${order})`;
-      throw new NoAllocatorError(`${name(h)} is not defined in ${where}`);
+    if (plan.placements.some((p) => p.hook === h)) continue;
+    if (lib) throw new NoAllocatorError(`${lib.path} defines no ${name(h)}`);
+    if (order === 'static' && exe) {
+      throw new NoAllocatorError(`${exe.file.path} is statically linked and its symbol table has no ${name(h)} (it has no allocator of its own, or it was stripped)`);
     }
+    throw new NoAllocatorError(`none of its ${objects.length} objects defines ${name(h)} (searched in ${order} order)`);
   }
   return plan;
 }

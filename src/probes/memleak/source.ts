@@ -125,7 +125,8 @@ export class MemleakSource implements ProbeSource {
       if (t.state === 'armed') {
         if (this.#state(t.pid) === TARGET_STATE.TRACE) {
           t.started();
-          this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
+          if (t.plan.placements.length > 0) this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
+          else this.#ctx.log.info(`memleak: ${t.executable} (pid ${t.pid}) started, with no allocator hooked (see above)`);
         } else if (this.#run.command?.done) {
           this.#end(t, 'exited');
         }

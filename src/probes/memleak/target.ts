@@ -33,9 +33,11 @@ export class Target {
   /** Whether the kernel side still traces this process (false once it exec'd). */
   readonly #tracedInKernel: () => boolean;
 
-  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean) {
+  /** `name`: what to call it should it end before /proc tells (a command that exits at once). */
+  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean, name = '') {
     this.pid = pid;
     this.plan = plan;
+    this.#executable = name;
     this.#tracedInKernel = tracedInKernel;
     this.state = armed ? 'armed' : 'traced';
     if (!armed) this.#learn();
@@ -72,8 +74,8 @@ export class Target {
   #learn(): void {
     this.#tracedAt = Date.now();
     this.#identity = processIdentity(this.pid);
-    this.#executable = executableName(this.pid);
-    this.#commandLine = commandLine(this.pid);
+    this.#executable = executableName(this.pid) || this.#executable;
+    this.#commandLine = commandLine(this.pid) || this.#commandLine;
     this.#container = readContainerOf(this.pid);
     this.refreshMaps(Date.now(), true);
   }
