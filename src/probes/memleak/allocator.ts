@@ -140,7 +140,14 @@ export function programObjects(program: string, env: NodeJS.ProcessEnv): { objec
   if (exe.interp === undefined) return { objects, order: 'static' };
   // The dynamic linker's own answer (ldd's): it applies LD_PRELOAD, LD_LIBRARY_PATH, RUNPATH
   // and its cache exactly as it will at exec, and runs none of the program's code.
-  const listing = execFileSync(exe.interp, ['--list', program], { env, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  let listing: string;
+  try {
+    listing = execFileSync(exe.interp, ['--list', program], { env, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // A library not found: what was found is listed still (the program will fail to start and
+    // its dynamic linker will say why); a dynamic linker that has no --list: the program alone.
+    listing = String((err as { stdout?: unknown }).stdout ?? '');
+  }
   const seen = new Set(objects.map((o) => o.file.path));
   for (const line of listing.split('\n')) {
     const m = /^\s*(?:\S+ => )?(\/\S*) \(0x[0-9a-f]+\)$/.exec(line);

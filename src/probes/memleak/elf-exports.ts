@@ -34,12 +34,12 @@ class File {
     this.fd = fd;
   }
   read(position: bigint, length: number): Buffer {
-    if (length < 0 || length > MAX_TABLE_BYTES) throw new Error(`ELF: ${length} bytes at ${position} out of bounds`);
+    if (length < 0 || length > MAX_TABLE_BYTES) throw new Error(`bad ELF file (${length} bytes at ${position})`);
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, position + BigInt(done));
-      if (n === 0) throw new Error(`ELF: short read at ${position}`);
+      if (n === 0) throw new Error(`truncated ELF file (short read at ${position})`);
       done += n;
     }
     return buf;
@@ -65,6 +65,15 @@ function cstring(buf: Buffer, off: number): string {
  * there, not in .dynsym). Throws on anything that is not such an ELF file.
  */
 export function readElfObject(path: string, names: ReadonlySet<string>, symtab = false): ElfObject {
+  try {
+    return read(path, names, symtab);
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+  }
+}
+
+function read(path: string, names: ReadonlySet<string>, symtab: boolean): ElfObject {
   const fd = openSync(path, 'r');
   try {
     const f = new File(fd);
