@@ -72,7 +72,7 @@ function codeMapping(all: Mapping[], m: Mapping): Mapping {
  * map unreadable) rebuilt: the executable, LD_PRELOAD, then DT_NEEDED breadth first, by name
  * among what it maps.
  */
-export function processObjects(pid: number): { objects: LoadedObject[]; order: string } {
+export function processObjects(pid: number, opts: { linkMap?: boolean } = {}): { objects: LoadedObject[]; order: string } {
   const all = fileMappings(pid);
   const exePath = executablePath(pid);
   const exeMap = exePath === undefined ? undefined : all.find((m) => m.path === exePath);
@@ -90,7 +90,8 @@ export function processObjects(pid: number): { objects: LoadedObject[]; order: s
   let links: ReturnType<typeof readLinkMap>;
   let linkError = '';
   try {
-    links = readLinkMap(pid);
+    // (linkMap false: the fallback alone, for tests)
+    links = opts.linkMap === false ? undefined : readLinkMap(pid);
   } catch (err) {
     linkError = (err as Error).message;
   }
@@ -102,7 +103,11 @@ export function processObjects(pid: number): { objects: LoadedObject[]; order: s
     return { objects, order: 'link_map' };
   }
   if (!exeMap) throw new Error(`process ${pid} has no executable mapped to attach to`);
-  const byName = (name: string) => all.find((m) => m.path === name) ?? all.find((m) => basename(m.path) === basename(name));
+  // A needed name is a soname (libstdc++.so.6); the file mapped is often its link's target
+  // (libstdc++.so.6.0.30).
+  const byName = (name: string) => all.find((m) => m.path === name)
+    ?? all.find((m) => basename(m.path) === basename(name))
+    ?? all.find((m) => basename(m.path).startsWith(`${basename(name)}.`));
   let exe: ElfObject;
   try {
     exe = readOpened(objects[0]!.file, (path) => readElfObject(path, new Set()));

@@ -77,8 +77,10 @@ function read(path: string, names: ReadonlySet<string>, symtab: boolean): ElfObj
   const fd = openSync(path, 'r');
   try {
     const f = new File(fd);
-    const h = f.read(0n, 64);
-    if (h.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${path}: not an ELF file`);
+    const h = Buffer.alloc(64);
+    const got = readSync(fd, h, 0, 64, 0);
+    if (got < 4 || h.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${path}: not an ELF file`);
+    if (got < 64) throw new Error(`${path}: truncated ELF file`);
     if (h[4] !== 2 || h[5] !== 1) throw new Error(`${path}: not a 64-bit little-endian ELF file`);
     const phoff = h.readBigUInt64LE(32);
     const shoff = h.readBigUInt64LE(40);
