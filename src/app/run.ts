@@ -38,7 +38,7 @@ function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetr
   if (opts.telemetry && m.metrics) out.push(m.metrics(ctx));
   if (opts.telemetry?.tracer && m.spans) out.push(m.spans(ctx));
   if (opts.config.exporters.includes('console') && m.console) {
-    out.push(m.console({ write: opts.write, prefix: opts.prefix, config: section, kernel: opts.kernel }));
+    out.push(m.console({ write: opts.write, prefix: opts.prefix, config: section, kernel: opts.kernel, verbose: opts.config.verbose }));
   }
   return out;
 }

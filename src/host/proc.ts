@@ -92,3 +92,34 @@ export function targetProblem(pid: number, procRoot = '/proc'): string | undefin
   if ((st.flags & PF_KTHREAD) !== 0) return `process ${pid} (${st.comm}) is a kernel thread, with no user-space memory`;
   return undefined;
 }
+
+/** TASK_COMM_LEN - 1: the kernel keeps this many characters of a process's name. */
+const COMM_MAX = 15;
+
+/**
+ * The name users know a process by: its comm, which ps and top show (redis-server, whose
+ * executable is a symlink to redis-check-rdb); the executable's base name when comm is that
+ * name cut at 15 characters.
+ */
+export function processName(pid: number): string {
+  const comm = processComm(pid) ?? '';
+  const exe = executablePath(pid);
+  const base = exe === undefined ? '' : basename(exe);
+  if (comm === '' || (comm.length === COMM_MAX && base.startsWith(comm))) return base;
+  return comm;
+}
+
+/** A bound far above any useful command line (ARG_MAX is 2 MiB or more). */
+const CMDLINE_READ_MAX = 65536;
+
+/** process.command_line: /proc/PID/cmdline, arguments joined by spaces; '' when unreadable. */
+export function commandLine(pid: number): string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return '';
+  }
+  // A process that rewrote its arguments (redis-server's "*:6379") may pad them with NULs.
+  return buf.subarray(0, CMDLINE_READ_MAX).toString('utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+}

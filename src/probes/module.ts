@@ -31,6 +31,8 @@ export interface ConsoleContext<C> {
   prefix: string;
   config: C;
   kernel: KernelInfo;
+  /** -v: the console says more (memleak: where each allocator was attached, in every report). */
+  verbose: boolean;
 }
 
 export interface ProbeModule<R, S extends object, N extends string = string> {

@@ -4,6 +4,7 @@
 export const ATTR = {
   PROCESS_PID: 'process.pid', // semconv
   PROCESS_EXECUTABLE_NAME: 'process.executable.name', // semconv
+  PROCESS_COMMAND_LINE: 'process.command_line', // semconv
   CONTAINER_ID: 'container.id', // semconv
   K8S_POD_UID: 'k8s.pod.uid', // semconv
   CODE_STACKTRACE: 'code.stacktrace', // semconv

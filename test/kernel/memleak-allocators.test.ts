@@ -6,14 +6,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { memleakProbe } from '../../src/probes/memleak/definition.ts';
 import { type MemleakRecord, type MemleakReport } from '../../src/probes/memleak/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
-import { sites, startLeaker } from './memleak-leaker.ts';
+import { LEAKER_SOURCE, SCENARIO_LEAKS, sites, startLeaker, tagLines } from './memleak-leaker.ts';
 
 const REDIS = '/usr/bin/redis-server';
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
@@ -116,6 +117,9 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
       assert.equal(attachedIn(first, f), 'libjemalloc.so.2', `${f} in ${JSON.stringify(first.allocators)}`);
     }
     assert.ok(first.allocatorModules.some((m) => basename(m) === 'libjemalloc.so.2'));
+    // Named as ps names it (its executable is redis-check-rdb), with the arguments it shows.
+    assert.equal(first.executable, 'redis-server');
+    assert.match(first.commandLine, new RegExp(`redis-server 127\\.0\\.0\\.1:${redis.port}$`));
 
     const N = 2000;
     const V = 1000;
@@ -131,6 +135,23 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
     assert.ok(report.totals.allocations >= N, `${report.totals.allocations} allocations`);
   } finally {
     h.stop();
+    redis.stop();
+  }
+});
+
+test('the CLI\'s first report names the process as ps does and says where malloc & co. were attached', { skip: !existsSync(REDIS) && 'apt-get install redis-server' }, async () => {
+  const redis = await startRedis();
+  try {
+    const r = await runCli(['-l', String(redis.child.pid), '--interval', '0.5', '--memleak-count', '2'], {}, 20_000);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const headers = lines.filter((l) => /^\[\d\d:\d\d:\d\d\] pid \d+ \(redis-server\): top /.test(l));
+    assert.equal(headers.length, 2, r.stdout);
+    const allocator = lines.filter((l) => l.startsWith('allocator: '));
+    assert.equal(allocator.length, 1, 'on the first report only (every report with -v)');
+    assert.match(allocator[0]!, /^allocator: malloc, free, calloc, realloc, .*mallocx.*, operator new\/delete \(\d+ forms\) in \/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2; .*pvalloc.* in \/usr\/lib\/x86_64-linux-gnu\/libc\.so\.6$/);
+    assert.match(r.stderr, /memleak: process \d+ \(redis-server\): malloc, free, .* in \/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2/);
+  } finally {
     redis.stop();
   }
 });
@@ -224,4 +245,77 @@ test('jemalloc\'s own API (-ljemalloc): mallocx and rallocx leaks exact, xallocx
     h.stop();
     child.kill('SIGKILL');
   }
+});
+
+/** leaker.c linked statically: its malloc & co. are glibc's, inside the executable (.symtab). */
+function buildStaticLeaker(): string {
+  const out = join(dir, 'leaker-static');
+  if (!existsSync(out)) execFileSync('gcc', ['-static', '-g', '-fno-omit-frame-pointer', '-O0', '-pthread', '-o', out, LEAKER_SOURCE]);
+  return out;
+}
+
+const STATIC_SKIP = !existsSync(`${LIBDIR}/libc.a`) && 'apt-get install libc6-dev (libc.a)';
+
+test('a statically linked program (-l PID): its own malloc & co. hooked in the executable; every leak exact at its line', { skip: STATIC_SKIP }, async () => {
+  const binary = buildStaticLeaker();
+  const lines = tagLines();
+  const leaker = await startLeaker(binary);
+  const h = start(leaker.pid);
+  try {
+    await leaker.run('go');
+    const report = await reportAfter(h, Date.now());
+    for (const f of ['malloc', 'free', 'calloc', 'realloc', 'mmap', 'munmap']) assert.equal(attachedIn(report, f), 'leaker-static', f);
+    assert.deepEqual(report.allocatorModules, [], 'the executable is the program: its frames are not the allocator\'s');
+    const got = sites(report);
+    for (const [tag, want] of Object.entries(SCENARIO_LEAKS)) {
+      const site = got.get(`${want.function}:${lines[tag]}`);
+      assert.equal(site?.bytes, want.bytes, `${tag}; sites: ${[...got.keys()].join(', ')}`);
+      assert.equal(site?.allocations, want.allocations, tag);
+    }
+    assert.ok(![...got.values()].some((s) => s.function.startsWith('churn_')), 'freed blocks are gone');
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
+
+test('--memleak-command with a static program: traced from its first statement', { skip: STATIC_SKIP }, async () => {
+  const binary = buildStaticLeaker();
+  const r = await runCli(['--memleak-command', `${binary} auto 300`, '--interval', '1', '--memleak-top', '50'], {}, 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /memleak: \S+leaker-static: malloc, free, .* in \S+leaker-static\n/);
+  assert.match(r.stderr, /tracing leaker-static \(pid \d+\) from its first instruction/);
+  // The first statement of main() leaks 4321 bytes in one block.
+  assert.match(r.stdout, /stack_id=0x[0-9a-f]+ with outstanding allocations: total_size=4321 nr_allocs=1\n[0-9a-f]{16}: leak_at_start @ /);
+});
+
+test('--memleak-command with a static program that has no allocator: one warning, the program still runs, exit 0', async () => {
+  const binary = join(dir, 'no-allocator');
+  execFileSync('gcc', ['-static', '-nostartfiles', '-O2', '-o', binary, join(FIXTURES, 'no-allocator.c')]);
+  const r = await runCli(['--memleak-command', binary, '--interval', '1'], {}, 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split('\n').filter((l) => / warn: /.test(l));
+  assert.equal(warnings.length, 1, r.stderr);
+  assert.match(warnings[0]!, /memleak: \S+no-allocator: no allocator to trace: \S+no-allocator is statically linked and its symbol table has no malloc/);
+  assert.match(r.stdout, /pid \d+ \(no-allocator\): top 0 of 0 stacks .*process exited: final report/);
+});
+
+test('--memleak-command with a script: its #! interpreter\'s allocator; without #!: one line, exit 2', async () => {
+  const script = join(dir, 'leak.py');
+  writeFileSync(script, '#!/usr/bin/python3\nimport time\nkeep = [bytearray(3000000 + i) for i in range(4)]\ntime.sleep(2.5)\n', { mode: 0o755 });
+  const ok = await runCli(['--memleak-command', script, '--interval', '1', '--memleak-top', '100'], {}, 30_000);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /memleak: \S+leak\.py: malloc, free, .* in \/usr\/lib\/x86_64-linux-gnu\/libc\.so\.6/);
+  // Each bytearray is one malloc of its size (plus one), seen in the reports made while it
+  // sleeps (Python frees them as it exits); without frame pointers their stacks may be one.
+  const totals = [...ok.stdout.matchAll(/^\[[\d:]+\] pid \d+ \(leak\.py\): top .* total_size=(\d+) nr_allocs=\d+$/gm)].map((m) => Number(m[1]));
+  assert.ok(totals.some((t) => t >= 4 * 3000000), `report totals: ${totals.join(', ')}`);
+
+  const plain = join(dir, 'plain.sh');
+  writeFileSync(plain, 'echo hello\n', { mode: 0o755 });
+  const bad = await runCli(['--memleak-command', plain], {}, 30_000);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /is neither an ELF program nor a script starting with #!/);
+  assert.equal(bad.stdout, '');
 });

@@ -92,6 +92,7 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
     const report = reports.at(-1)!;
     assert.equal(report.parentSpanId, undefined, 'the report is the root of its trace');
     assert.equal(report.attributes['process.executable.name'], basename(build.debug));
+    assert.equal(report.attributes['process.command_line'], build.debug, 'its /proc/PID/cmdline');
     const leaked = Object.values(SCENARIO_LEAKS).reduce((a, w) => a + w.bytes, 0);
     assert.ok(Number(report.attributes['memwatcher.memleak.bytes']) >= leaked);
     assert.ok(Number(report.attributes['memwatcher.memleak.allocations']) >= 30);

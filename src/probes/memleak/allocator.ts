@@ -72,7 +72,7 @@ function codeMapping(all: Mapping[], m: Mapping): Mapping {
  * map unreadable) rebuilt: the executable, LD_PRELOAD, then DT_NEEDED breadth first, by name
  * among what it maps.
  */
-export function processObjects(pid: number): { objects: LoadedObject[]; order: string } {
+export function processObjects(pid: number, opts: { linkMap?: boolean } = {}): { objects: LoadedObject[]; order: string } {
   const all = fileMappings(pid);
   const exePath = executablePath(pid);
   const exeMap = exePath === undefined ? undefined : all.find((m) => m.path === exePath);
@@ -90,7 +90,8 @@ export function processObjects(pid: number): { objects: LoadedObject[]; order: s
   let links: ReturnType<typeof readLinkMap>;
   let linkError = '';
   try {
-    links = readLinkMap(pid);
+    // (linkMap false: the fallback alone, for tests)
+    links = opts.linkMap === false ? undefined : readLinkMap(pid);
   } catch (err) {
     linkError = (err as Error).message;
   }
@@ -102,7 +103,11 @@ export function processObjects(pid: number): { objects: LoadedObject[]; order: s
     return { objects, order: 'link_map' };
   }
   if (!exeMap) throw new Error(`process ${pid} has no executable mapped to attach to`);
-  const byName = (name: string) => all.find((m) => m.path === name) ?? all.find((m) => basename(m.path) === basename(name));
+  // A needed name is a soname (libstdc++.so.6); the file mapped is often its link's target
+  // (libstdc++.so.6.0.30).
+  const byName = (name: string) => all.find((m) => m.path === name)
+    ?? all.find((m) => basename(m.path) === basename(name))
+    ?? all.find((m) => basename(m.path).startsWith(`${basename(name)}.`));
   let exe: ElfObject;
   try {
     exe = readOpened(objects[0]!.file, (path) => readElfObject(path, new Set()));
@@ -140,7 +145,14 @@ export function programObjects(program: string, env: NodeJS.ProcessEnv): { objec
   if (exe.interp === undefined) return { objects, order: 'static' };
   // The dynamic linker's own answer (ldd's): it applies LD_PRELOAD, LD_LIBRARY_PATH, RUNPATH
   // and its cache exactly as it will at exec, and runs none of the program's code.
-  const listing = execFileSync(exe.interp, ['--list', program], { env, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  let listing: string;
+  try {
+    listing = execFileSync(exe.interp, ['--list', program], { env, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // A library not found: what was found is listed still (the program will fail to start and
+    // its dynamic linker will say why); a dynamic linker that has no --list: the program alone.
+    listing = String((err as { stdout?: unknown }).stdout ?? '');
+  }
   const seen = new Set(objects.map((o) => o.file.path));
   for (const line of listing.split('\n')) {
     const m = /^\s*(?:\S+ => )?(\/\S*) \(0x[0-9a-f]+\)$/.exec(line);
@@ -220,10 +232,12 @@ export function planHooks(objects: readonly LoadedObject[], order: string, lib?:
     }
   }
   for (const h of USER_HOOKS.filter((x) => x.required)) {
-    if (!plan.placements.some((p) => p.hook === h)) {
-      const where = lib ? lib.path : `any of its ${objects.length} objects (${order})`;
-      throw new NoAllocatorError(`${name(h)} is not defined in ${where}`);
+    if (plan.placements.some((p) => p.hook === h)) continue;
+    if (lib) throw new NoAllocatorError(`${lib.path} defines no ${name(h)}`);
+    if (order === 'static' && exe) {
+      throw new NoAllocatorError(`${exe.file.path} is statically linked and its symbol table has no ${name(h)} (it has no allocator of its own, or it was stripped)`);
     }
+    throw new NoAllocatorError(`none of its ${objects.length} objects defines ${name(h)} (searched in ${order} order)`);
   }
   return plan;
 }

@@ -3,7 +3,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EnvironmentError } from '../../errors.ts';
 import { targetProblem } from '../../host/proc.ts';
-import { resolveProgram } from './command.ts';
+import { programImage, resolveProgram } from './command.ts';
 import type { MemleakConfig } from './config.ts';
 
 export function checkMemleakTargets(m: MemleakConfig, procRoot = '/proc'): void {
@@ -16,10 +16,16 @@ export function checkMemleakTargets(m: MemleakConfig, procRoot = '/proc'): void 
     }
   }
   if (m.command.length > 0) {
+    let program: string;
     try {
-      resolveProgram(m.command[0]!);
+      program = resolveProgram(m.command[0]!);
     } catch (err) {
       throw new EnvironmentError(`${(err as Error).message} (probes.memleak.command): give a program path or a name in PATH`);
+    }
+    try {
+      programImage(program);
+    } catch (err) {
+      throw new EnvironmentError(`${(err as Error).message} (probes.memleak.command)`);
     }
   }
   // A path that exists here must be an ELF file; one that does not may be a path inside the

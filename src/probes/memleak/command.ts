@@ -11,9 +11,10 @@
 // nothing the program allocates is missed. Uprobes attached by pid follow the process through
 // exec: their filter is the task's mm at the time the probe fires.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { readElfObject } from './elf-exports.ts';
 
 const HELPER = `
 const fs = require('node:fs');
@@ -39,6 +40,62 @@ export function resolveProgram(name: string, path = process.env.PATH ?? '/usr/bi
     } catch { /* next */ }
   }
   throw new CommandError(`--memleak-command: ${name} ${name.includes('/') ? 'is not an executable file' : 'not found in PATH'}`);
+}
+
+/** binfmt_script's limit on nested interpreters (BINPRM_MAX_RECURSION). */
+const MAX_INTERPRETERS = 4;
+
+function head(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(256);
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A dynamic program whose dynamic linker is missing fails exec with ENOENT, naming the program. */
+function checkInterpreter(file: string, image: string): void {
+  let interp: string | undefined;
+  try {
+    interp = readElfObject(image, new Set()).interp;
+  } catch {
+    return; // not an ELF file we read (32-bit...): the kernel decides
+  }
+  if (interp !== undefined && !existsSync(interp)) {
+    throw new CommandError(`--memleak-command: ${image === file ? file : `${file}'s interpreter ${image}`} needs the dynamic linker ${interp}, which does not exist here`);
+  }
+}
+
+/**
+ * The ELF file the kernel runs for `file`: itself, or the interpreter its #! line names (which
+ * is where a script's allocator is). Throws a CommandError for a file the kernel cannot exec
+ * (a script without #!: execve fails with ENOEXEC; only a shell falls back to running it).
+ */
+export function programImage(file: string): string {
+  let current = file;
+  for (let depth = 0; depth <= MAX_INTERPRETERS; depth++) {
+    let bytes: Buffer;
+    try {
+      bytes = head(current);
+    } catch (err) {
+      throw new CommandError(`--memleak-command: cannot read ${current}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x7f454c46) {
+      checkInterpreter(file, current);
+      return current;
+    }
+    if (bytes.subarray(0, 2).toString('latin1') !== '#!') {
+      const script = current === file ? file : `${file}'s interpreter ${current}`;
+      throw new CommandError(`--memleak-command: ${script} is neither an ELF program nor a script starting with #!, so the kernel cannot run it: add a #! line, or name its interpreter (--memleak-command "sh ${file}")`);
+    }
+    const line = bytes.toString('latin1', 2).split('\n')[0]!.trim();
+    const interpreter = line.split(/[ \t]/)[0] ?? '';
+    if (!interpreter.startsWith('/')) throw new CommandError(`--memleak-command: ${current}'s #! line names no interpreter path`);
+    current = interpreter;
+  }
+  throw new CommandError(`--memleak-command: ${file}: more than ${MAX_INTERPRETERS} nested #! interpreters`);
 }
 
 export interface HeldCommand {

@@ -20,6 +20,7 @@ export const MEMLEAK_CONFIG = {
   max_allocations: { doc: 'Outstanding allocations tracked per run', format: range(1024, 16777216, true), default: 1000000 },
   report_count: { doc: 'Stop after this many reports (0: no limit)', format: range(0, 1000000, true), default: 0 },
   pprof: { doc: 'Write the outstanding allocations as a gzipped pprof profile here', format: String, default: '' },
+  command_line_max: { doc: 'Characters of a traced process\'s command line kept in process.command_line (0: none)', format: range(0, 65536, true), default: 512 },
 };
 
 export type MemleakConfig = Infer<typeof MEMLEAK_CONFIG>;

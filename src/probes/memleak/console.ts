@@ -4,20 +4,22 @@
 import type { RecordExporter } from '../../runtime/exporter.ts';
 import { formatFrameConsole } from '../../symbolize/frame.ts';
 import type { MemleakTraceEvent } from './layout.ts';
-import type { MemleakReport } from './report.ts';
+import { formatAllocators, type MemleakReport } from './report.ts';
 import type { MemleakRecord } from './source.ts';
 
 function clock(ms: number): string {
   return new Date(ms).toTimeString().slice(0, 8);
 }
 
-export function formatReport(r: MemleakReport): string[] {
+/** `allocators`: also say where each allocator function was attached (first report, -v). */
+export function formatReport(r: MemleakReport, allocators = false): string[] {
   const who = r.kernel ? 'kernel' : `pid ${r.pid} (${r.executable || '?'})`;
   const age = r.minAgeMs > 0 ? ` older than ${r.minAgeMs} ms` : '';
   const end = r.ended === 'exited' ? ', process exited: final report' : r.ended === 'exec' ? ', process exec\'d another program: final report' : '';
   const lines = [
     `[${clock(r.timeMs)}] ${who}: top ${r.top.length} of ${r.totals.stacks} stacks with outstanding allocations${age}: total_size=${r.totals.bytes} nr_allocs=${r.totals.allocations}${end}`,
   ];
+  if (allocators && r.allocators.length > 0) lines.push(`allocator: ${formatAllocators(r.allocators)}`);
   for (const s of r.top) {
     lines.push(`stack_id=0x${(s.stackId >>> 0).toString(16)} with outstanding allocations: total_size=${s.bytes} nr_allocs=${s.allocations}`);
     if (s.stackId < 0) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
@@ -39,14 +41,20 @@ export function formatTraceEvent(e: MemleakTraceEvent): string {
     : `${who} ${e.call}(${addr}) frees ${e.size} bytes`;
 }
 
-export function memleakConsole(write: (line: string) => void, prefix: string): RecordExporter<MemleakRecord> {
+export function memleakConsole(write: (line: string) => void, prefix: string, verbose = false): RecordExporter<MemleakRecord> {
   const out = (text: string) => {
     for (const line of text.split('\n')) write(prefix + line);
   };
+  const shown = new Set<number>();
   return {
     onRecord(r) {
-      if (r.kind === 'trace') out(formatTraceEvent(r));
-      else for (const line of formatReport(r)) out(line);
+      if (r.kind === 'trace') {
+        out(formatTraceEvent(r));
+        return;
+      }
+      const first = !shown.has(r.pid);
+      shown.add(r.pid);
+      for (const line of formatReport(r, first || verbose)) out(line);
     },
   };
 }

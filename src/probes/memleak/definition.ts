@@ -2,14 +2,16 @@
 // One strategy per mode: uprobes on the target's allocator for user space, the kmem
 // tracepoints for the kernel. Attaching is per target process, so this probe replaces the
 // generic attach loop with its own.
+import { basename } from 'node:path';
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
-import { placementsByModule, processPlan, programPlan } from './allocator.ts';
-import { commandEnvironment, resolveProgram, spawnHeld, type HeldCommand } from './command.ts';
+import { NoAllocatorError, placementsByModule, processPlan, programPlan, type AllocatorPlan } from './allocator.ts';
+import { commandEnvironment, programImage, resolveProgram, spawnHeld, type HeldCommand } from './command.ts';
 import { attachUserHooks, EXEC_PROGRAM, hookFunctionNames, KERNEL_PROGRAMS, userPrograms } from './hooks.ts';
 import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
 import { processIdentity } from '../../host/proc.ts';
 import type { MemleakConfig } from './config.ts';
+import { formatAllocators } from './report.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
 import { Target } from './target.ts';
 
@@ -85,30 +87,43 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
     loaded.attached.push(EXEC_PROGRAM);
     const skipped = new Map<string, string>();
     const attached = new Set<string>();
+    // A process without an allocator to hook (a static program with none, or stripped) is
+    // still watched, with nothing attached: said once, not a failed run.
+    const planOr = (who: string, plan: () => AllocatorPlan): AllocatorPlan => {
+      try {
+        return plan();
+      } catch (err) {
+        if (!(err instanceof NoAllocatorError)) throw err;
+        ctx.log.warn(`memleak: ${who}: no allocator to trace: ${err.message}`);
+        return { placements: [], missing: [], order: 'none' };
+      }
+    };
     const hook = (t: Target, who: string) => {
+      if (t.plan.placements.length === 0) return;
       const r = attachUserHooks(obj, t.pid, t.plan);
       t.links = r.links;
       t.attached = r.attached;
       for (const p of r.attached) attached.add(p.func);
       for (const s of r.skipped) skipped.set(s.func, s.reason);
-      const where = placementsByModule(r.attached).map((g) => `${g.functions.join(', ')} in ${g.module}`).join('; ');
-      ctx.log.info(`memleak: ${who}: ${where}`);
+      ctx.log.info(`memleak: ${who}: ${formatAllocators(placementsByModule(r.attached))}`);
       ctx.log.debug(`memleak: ${who}: objects searched in ${t.plan.order} order`);
     };
     for (const pid of c.pids) {
       if (!processIdentity(pid)) throw new Error(`process ${pid} does not exist`);
-      const t = new Target(pid, processPlan(pid, c.lib, c.symbol_prefix), false, stateOf(pid));
-      hook(t, `process ${pid} (${t.executable})`);
+      const who = `process ${pid}`;
+      const t = new Target(pid, planOr(who, () => processPlan(pid, c.lib, c.symbol_prefix)), false, stateOf(pid));
+      hook(t, `${who} (${t.executable})`);
       run.targets.push(t);
     }
     if (c.command.length > 0) {
-      // Where the program's calls will bind, from its file and the dynamic linker's listing:
-      // the hooks are on those files, by pid, before the program's first instruction.
+      // Where the program's calls will bind, from its file (a script's: its interpreter's) and
+      // the dynamic linker's listing: the hooks are on those files, by pid, before the
+      // program's first instruction.
       const program = resolveProgram(c.command[0]!);
-      const plan = programPlan(program, commandEnvironment(process.env), c.lib, c.symbol_prefix);
+      const plan = planOr(program, () => programPlan(programImage(program), commandEnvironment(process.env), c.lib, c.symbol_prefix));
       command = spawnHeld(c.command);
       run.command = command;
-      const t = new Target(command.pid, plan, true, stateOf(command.pid));
+      const t = new Target(command.pid, plan, true, stateOf(command.pid), basename(program));
       hook(t, program);
       run.targets.push(t);
     }

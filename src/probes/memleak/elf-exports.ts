@@ -34,12 +34,12 @@ class File {
     this.fd = fd;
   }
   read(position: bigint, length: number): Buffer {
-    if (length < 0 || length > MAX_TABLE_BYTES) throw new Error(`ELF: ${length} bytes at ${position} out of bounds`);
+    if (length < 0 || length > MAX_TABLE_BYTES) throw new Error(`bad ELF file (${length} bytes at ${position})`);
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, position + BigInt(done));
-      if (n === 0) throw new Error(`ELF: short read at ${position}`);
+      if (n === 0) throw new Error(`truncated ELF file (short read at ${position})`);
       done += n;
     }
     return buf;
@@ -65,11 +65,22 @@ function cstring(buf: Buffer, off: number): string {
  * there, not in .dynsym). Throws on anything that is not such an ELF file.
  */
 export function readElfObject(path: string, names: ReadonlySet<string>, symtab = false): ElfObject {
+  try {
+    return read(path, names, symtab);
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+  }
+}
+
+function read(path: string, names: ReadonlySet<string>, symtab: boolean): ElfObject {
   const fd = openSync(path, 'r');
   try {
     const f = new File(fd);
-    const h = f.read(0n, 64);
-    if (h.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${path}: not an ELF file`);
+    const h = Buffer.alloc(64);
+    const got = readSync(fd, h, 0, 64, 0);
+    if (got < 4 || h.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${path}: not an ELF file`);
+    if (got < 64) throw new Error(`${path}: truncated ELF file`);
     if (h[4] !== 2 || h[5] !== 1) throw new Error(`${path}: not a 64-bit little-endian ELF file`);
     const phoff = h.readBigUInt64LE(32);
     const shoff = h.readBigUInt64LE(40);

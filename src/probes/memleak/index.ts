@@ -45,5 +45,5 @@ export const memleak = defineProbe({
   check: (c) => checkMemleakTargets(c),
   metrics: memleakMetrics,
   spans: memleakSpans,
-  console: (c) => memleakConsole(c.write, c.prefix),
+  console: (c) => memleakConsole(c.write, c.prefix, c.verbose),
 });

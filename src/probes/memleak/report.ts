@@ -37,7 +37,10 @@ export interface MemleakReport {
   timeMs: number;
   /** 0 for kernel allocations. */
   pid: number;
+  /** process.executable.name: comm, as ps shows it (process.ts). */
   executable: string;
+  /** process.command_line, cut at probes.memleak.command_line_max characters; '' for the kernel. */
+  commandLine: string;
   kernel: boolean;
   /** Set on the last report of a process that exited or exec'd while traced. */
   ended?: 'exited' | 'exec';
@@ -174,4 +177,20 @@ export function firstUserFrame(stack: MemleakStack, report: Pick<MemleakReport, 
     }
   }
   return undefined;
+}
+
+const CXX_OPERATOR = /^_Z(nw|na|dl|da)/;
+
+/**
+ * Where the allocator functions were attached, one clause per file: "malloc, free, ... in
+ * /usr/lib/x86_64-linux-gnu/libjemalloc.so.2; pvalloc in /usr/lib/x86_64-linux-gnu/libc.so.6".
+ * The C++ operators' mangled forms are counted, not listed.
+ */
+export function formatAllocators(groups: MemleakReport['allocators']): string {
+  return groups.map((g) => {
+    const operators = g.functions.filter((f) => CXX_OPERATOR.test(f)).length;
+    const names = g.functions.filter((f) => !CXX_OPERATOR.test(f));
+    if (operators > 0) names.push(`operator new/delete (${operators} forms)`);
+    return `${names.join(', ')} in ${g.module}`;
+  }).join('; ');
 }

@@ -126,7 +126,8 @@ export class MemleakSource implements ProbeSource {
       if (t.state === 'armed') {
         if (this.#state(t.pid) === TARGET_STATE.TRACE) {
           t.started();
-          this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
+          if (t.plan.placements.length > 0) this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
+          else this.#ctx.log.info(`memleak: ${t.executable} (pid ${t.pid}) started, with no allocator hooked (see above)`);
         } else if (this.#run.command?.done) {
           this.#end(t, 'exited');
         }
@@ -219,7 +220,7 @@ export class MemleakSource implements ProbeSource {
     // Maps and names are taken now: the process may be gone by the time frames resolve.
     const jobs = [...snaps.values()].map((snap) => {
       const t = targets.get(snap.tgid);
-      return { snap, t, maps: t?.maps, executable: t?.executable ?? 'kernel', ended: t?.ended, container: t?.container ?? {} };
+      return { snap, t, maps: t?.maps, executable: t?.executable ?? 'kernel', commandLine: t?.commandLine ?? '', ended: t?.ended, container: t?.container ?? {} };
     });
     this.#backlog++;
     this.#chain = this.#chain.then(async () => {
@@ -234,6 +235,7 @@ export class MemleakSource implements ProbeSource {
           timeMs,
           pid: j.snap.tgid,
           executable: j.executable,
+          commandLine: j.commandLine.slice(0, c.command_line_max),
           kernel: j.snap.tgid === 0,
           minAgeMs: c.combined_only ? 0 : c.min_age_ms,
           totals: j.snap.totals,

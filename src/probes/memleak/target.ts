@@ -3,7 +3,7 @@
 import type { BpfLink } from '../../libbpf/object.ts';
 import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
 import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
-import { executableName, isSameProcess, processIdentity, type ProcessIdentity } from '../../host/proc.ts';
+import { commandLine, isSameProcess, processIdentity, processName, type ProcessIdentity } from '../../host/proc.ts';
 import type { AllocatorPlan, Placement } from './allocator.ts';
 
 export type TargetState = 'armed' | 'traced' | 'ended';
@@ -27,14 +27,17 @@ export class Target {
   #mapsAt = 0;
   #tracedAt = 0;
   #executable = '';
+  #commandLine = '';
   #container: ContainerInfo = {};
 
   /** Whether the kernel side still traces this process (false once it exec'd). */
   readonly #tracedInKernel: () => boolean;
 
-  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean) {
+  /** `name`: what to call it should it end before /proc tells (a command that exits at once). */
+  constructor(pid: number, plan: AllocatorPlan, armed: boolean, tracedInKernel: () => boolean, name = '') {
     this.pid = pid;
     this.plan = plan;
+    this.#executable = name;
     this.#tracedInKernel = tracedInKernel;
     this.state = armed ? 'armed' : 'traced';
     if (!armed) this.#learn();
@@ -42,6 +45,11 @@ export class Target {
 
   get executable(): string {
     return this.#executable;
+  }
+
+  /** /proc/PID/cmdline when tracing began, arguments joined by spaces. */
+  get commandLine(): string {
+    return this.#commandLine;
   }
 
   get container(): ContainerInfo {
@@ -66,7 +74,8 @@ export class Target {
   #learn(): void {
     this.#tracedAt = Date.now();
     this.#identity = processIdentity(this.pid);
-    this.#executable = executableName(this.pid);
+    this.#executable = processName(this.pid) || this.#executable;
+    this.#commandLine = commandLine(this.pid) || this.#commandLine;
     this.#container = readContainerOf(this.pid);
     this.refreshMaps(Date.now(), true);
   }

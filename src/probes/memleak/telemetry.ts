@@ -10,6 +10,13 @@ import { ATTR, METRIC, SPAN, UNIT } from '../../telemetry/semconv.ts';
 import { firstUserFrame, type MemleakReport } from './report.ts';
 import type { MemleakRecord } from './source.ts';
 
+/** On spans only: a command line is too long and too varied for a metric series' identity. */
+function spanProcessAttributes(r: MemleakReport): Attributes {
+  const a = processAttributes(r);
+  if (!r.kernel && r.commandLine !== '') a[ATTR.PROCESS_COMMAND_LINE] = r.commandLine;
+  return a;
+}
+
 function processAttributes(r: MemleakReport): Attributes {
   if (r.kernel) return {};
   return attributesOf(r.pid, r.executable, r.container);
@@ -44,7 +51,7 @@ export function memleakSpans(ctx: ExportContext): RecordExporter<MemleakRecord> 
   const onRecord = (r: MemleakRecord) => {
     if (!tracer || r.kind !== 'report') return;
     const attributes: Attributes = {
-      ...processAttributes(r),
+      ...spanProcessAttributes(r),
       [ATTR.MEMLEAK_BYTES]: r.totals.bytes,
       [ATTR.MEMLEAK_ALLOCATIONS]: r.totals.allocations,
       [ATTR.MEMLEAK_STACKS]: r.totals.stacks,
@@ -55,7 +62,7 @@ export function memleakSpans(ctx: ExportContext): RecordExporter<MemleakRecord> 
     const parent = trace.setSpan(context.active(), root);
     for (const s of r.top) {
       const a: Attributes = {
-        ...processAttributes(r),
+        ...spanProcessAttributes(r),
         [ATTR.MEMLEAK_STACK_ID]: s.stackId,
         [ATTR.MEMLEAK_BYTES]: s.bytes,
         [ATTR.MEMLEAK_ALLOCATIONS]: s.allocations,
