@@ -142,7 +142,7 @@ test('redis-server: malloc & co. attached in libjemalloc.so.2; the values of N S
 test('the CLI\'s first report names the process as ps does and says where malloc & co. were attached', { skip: !existsSync(REDIS) && 'apt-get install redis-server' }, async () => {
   const redis = await startRedis();
   try {
-    const r = await runCli(['-l', String(redis.child.pid), '--interval', '0.5', '--memleak-count', '2'], {}, 20_000);
+    const r = await runCli(['-l', String(redis.child.pid), '--interval', '0.5', '--memleak-count', '2'], {}, 45_000);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     const headers = lines.filter((l) => /^\[\d\d:\d\d:\d\d\] pid \d+ \(redis-server\): top /.test(l));
