@@ -17,6 +17,13 @@ if [ "${1:-}" = "--test" ]; then
   command -v gcc >/dev/null || need_pkgs+=(gcc)
   command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
   command -v setpriv >/dev/null || need_pkgs+=(util-linux)
+  # Real programs nobody here wrote, as Debian builds them, for memleak's tests: redis-server
+  # (linked with jemalloc), jemalloc and tcmalloc under a C++ program, readelf as an oracle.
+  command -v g++ >/dev/null || need_pkgs+=(g++)
+  command -v readelf >/dev/null || need_pkgs+=(binutils)
+  [ -x /usr/bin/redis-server ] || need_pkgs+=(redis-server)
+  [ -e /usr/include/jemalloc/jemalloc.h ] || need_pkgs+=(libjemalloc-dev)
+  ls /usr/lib/*/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || need_pkgs+=(libtcmalloc-minimal4)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
