@@ -170,8 +170,8 @@ function buildCxx(name: string, extra: string[] = []): string {
   return out;
 }
 
-const CXX_CASES: Array<{ name: string; lib: string; build: () => string; env?: Record<string, string>; skip?: string | false }> = [
-  { name: 'libstdc++ (operators calling glibc\'s malloc)', lib: 'libstdc++.so.6', build: () => buildCxx('cxx-leaker') },
+const CXX_CASES: Array<{ name: string; lib: string; build: () => string; env?: Record<string, string>; probeEnv?: Record<string, string>; skip?: string | false }> = [
+  { name: 'libstdc++ (operators calling glibc\'s malloc)', lib: 'libstdc++.so.6', build: () => buildCxx('cxx-leaker'), probeEnv: { MEMWATCHER_PROBES_MEMLEAK_COMMAND_LINE_MAX: '12' } },
   { name: 'LD_PRELOAD=libjemalloc.so.2', lib: 'libjemalloc.so.2', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: JEMALLOC }, skip: !existsSync(JEMALLOC) && 'apt-get install libjemalloc2' },
   { name: 'LD_PRELOAD=libtcmalloc_minimal.so.4', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker'), env: { LD_PRELOAD: TCMALLOC }, skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
   { name: 'linked with -ltcmalloc_minimal', lib: 'libtcmalloc_minimal.so.4', build: () => buildCxx('cxx-leaker-tc', [TCMALLOC]), skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
@@ -181,10 +181,13 @@ for (const c of CXX_CASES) {
   test(`C++ operator new at -O2 under ${c.name}: exact outstanding counts and requested bytes; every delete form seen`, { skip: c.skip }, async () => {
     const binary = c.build();
     const leaker = await startLeaker(binary, { ...process.env, ...c.env });
-    const h = start(leaker.pid);
+    const h = start(leaker.pid, c.probeEnv);
     try {
       await leaker.run('go');
       const report = await reportAfter(h, Date.now());
+      assert.equal(report.executable, basename(binary));
+      const max = Number(c.probeEnv?.MEMWATCHER_PROBES_MEMLEAK_COMMAND_LINE_MAX ?? 512);
+      assert.equal(report.commandLine, binary.slice(0, max), 'its argv, cut at probes.memleak.command_line_max');
       for (const want of Object.values(CXX_LEAKS)) assert.equal(attachedIn(report, want.operator), c.lib, `${want.operator} in ${JSON.stringify(report.allocators)}`);
       const byFunction = new Map<string, { bytes: number; allocations: number }>();
       for (const site of sites(report).values()) {

@@ -106,7 +106,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
       for (const p of r.attached) attached.add(p.func);
       for (const s of r.skipped) skipped.set(s.func, s.reason);
       ctx.log.info(`memleak: ${who}: ${formatAllocators(placementsByModule(r.attached))}`);
-      ctx.log.debug(`memleak: ${who}: objects searched in ${t.plan.order} order`);
+      ctx.log.debug(`memleak: ${who}: search order: ${t.plan.order}`);
     };
     for (const pid of c.pids) {
       if (!processIdentity(pid)) throw new Error(`process ${pid} does not exist`);
