@@ -259,9 +259,10 @@ for (const strategy of STRATEGIES) {
   });
 }
 
-// A global OOM kill exhausts the whole machine: only in the test guest (or where asked for).
-const globalSkip = skip || (!process.env.MEMWATCHER_GUEST_KERNEL && process.env.MEMWATCHER_TEST_OOM_GLOBAL !== '1'
-  ? `a global OOM kill exhausts this machine's memory: run it in the guest (test/kernels/run --memory 1024 -- node --test test/kernel/oom.test.ts) or set MEMWATCHER_TEST_OOM_GLOBAL=1`
+// A global OOM kill exhausts the whole machine: only where asked for (a test guest). Not yet in
+// the CI guests' run: it has not been run under emulation there, where a failure stops CI.
+const globalSkip = skip || (process.env.MEMWATCHER_TEST_OOM_GLOBAL !== '1'
+  ? `a global OOM kill exhausts this machine's memory: run it in a guest (test/kernels/run --memory 1024 -- env MEMWATCHER_TEST_OOM_GLOBAL=1 node --test test/kernel/oom.test.ts)`
   : false);
 
 // Touches memory until killed, first volunteering as the victim (oom_score_adj 1000).
