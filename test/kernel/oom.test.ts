@@ -30,7 +30,11 @@ const V2_UNIFIED = '/sys/fs/cgroup/unified';
 const LIMIT = 64 * MiB;
 const forced = process.env.MEMWATCHER_PROBES_OOM_STRATEGY;
 const STRATEGIES = OOM_STRATEGIES.map((s) => s.name).filter((s) => !forced || forced === 'auto' || s === forced);
-const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(`${V1_MEMORY}/memory.limit_in_bytes`) ? 'needs the cgroup v1 memory controller at /sys/fs/cgroup/memory' : false;
+// The probe is not registered yet; its run in the kernel matrix's emulated guests comes with the
+// registry line (and its strategy table rows), not before.
+const skip = process.getuid?.() !== 0 ? 'needs root'
+  : process.env.MEMWATCHER_IN_GUEST ? 'oom is not in the kernel matrix yet (not registered)'
+    : !existsSync(`${V1_MEMORY}/memory.limit_in_bytes`) ? 'needs the cgroup v1 memory controller at /sys/fs/cgroup/memory' : false;
 
 interface OomRun {
   records: OomRecord[];
