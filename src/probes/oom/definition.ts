@@ -1,5 +1,6 @@
 // oom (-k): OOM kills and memory pressure. The definition: its hooks in order of preference,
 // tunables, and the source. Layouts: bpf/oom.h and ./record.ts.
+import { existsSync } from 'node:fs';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeName, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
 import { GfpDecoder, loadGfpTable } from '../gfp.ts';
 import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
@@ -24,6 +25,30 @@ export const LEADUP_PROGRAMS = {
   tracepoint: ['oom_reclaim_retry_tp', 'oom_compact_retry_tp'],
 } as const;
 
+/** The tracepoint behind each optional program. tp_btf programs resolve their tracepoint at
+ * load, and classic ones read a context type named after it: on a kernel without it (exit_mmap
+ * before 6.1) the program would fail the whole object's load, so configure() leaves it out
+ * and the attach loop then skips it as an optional hook. */
+export const PROGRAM_EVENTS: Readonly<Record<string, string>> = {
+  oom_victim_signal_btf: 'signal/signal_generate',
+  oom_wake_reaper_btf: 'oom/wake_reaper',
+  oom_start_reaping_btf: 'oom/start_task_reaping',
+  oom_finish_reaping_btf: 'oom/finish_task_reaping',
+  oom_skip_reaping_btf: 'oom/skip_task_reaping',
+  oom_exit_mmap_btf: 'mmap/exit_mmap',
+  oom_exit_btf: 'sched/sched_process_exit',
+  oom_reclaim_retry_btf: 'oom/reclaim_retry_zone',
+  oom_compact_retry_btf: 'oom/compact_retry',
+  oom_wake_reaper_tp: 'oom/wake_reaper',
+  oom_start_reaping_tp: 'oom/start_task_reaping',
+  oom_finish_reaping_tp: 'oom/finish_task_reaping',
+  oom_skip_reaping_tp: 'oom/skip_task_reaping',
+  oom_exit_mmap_tp: 'mmap/exit_mmap',
+  oom_exit_tp: 'sched/sched_process_exit',
+  oom_reclaim_retry_tp: 'oom/reclaim_retry_zone',
+  oom_compact_retry_tp: 'oom/compact_retry',
+};
+
 const CLASSIC_EXTRAS: ProgramAttach[] = [...REAP_PROGRAMS.tracepoint.map(opt), ...LEADUP_PROGRAMS.tracepoint.map(opt)];
 
 export const OOM_STRATEGIES: readonly Strategy[] = [
@@ -35,7 +60,7 @@ export const OOM_STRATEGIES: readonly Strategy[] = [
       ...REAP_PROGRAMS.tp_btf.map(opt),
       ...LEADUP_PROGRAMS.tp_btf.map(opt),
     ],
-    note: 'mark_victim as a BTF tracepoint with the victim\'s task_struct (6.9+); oom_control through an optional kprobe',
+    note: 'mark_victim as a BTF tracepoint with the victim\'s task_struct (6.9+, and the 5.10.y and 6.1.y stable backports); oom_control through an optional kprobe',
   },
   {
     name: 'tracepoint',
@@ -80,8 +105,16 @@ export const oomProbe: ProbeDefinition<OomRecord> = {
   name: OOM_PROBE_NAME,
   object: 'oom',
   strategies: OOM_STRATEGIES,
-  configure(obj, ctx) {
+  configure(obj, ctx, strategy) {
     obj.setRodata({ page_shift: Math.log2(ctx.kernel.pageSize) });
+    const tracefs = ctx.kernel.tracefs;
+    if (!tracefs) return; // cannot tell: every hook is tried
+    for (const p of strategy.programs) {
+      const event = PROGRAM_EVENTS[p.program];
+      if (!p.optional || !event || existsSync(`${tracefs}/events/${event}`)) continue;
+      obj.program(p.program).setAutoload(false);
+      ctx.log.debug(`oom: ${p.program} not loaded: this kernel has no ${event} tracepoint`);
+    }
   },
   start(loaded: LoadedProbe, ctx: ProbeContext, emit): ProbeSource {
     const settings = oomSettings(ctx);
