@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
@@ -77,6 +77,16 @@ function startOom(strategy: string): OomRun | { refused: string } {
       loaded.obj.close();
     },
   };
+}
+
+/** JSON for messages: records hold bigint timestamps. */
+function show(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? String(x) : x));
+}
+
+/** Whether the kernel's own oom_control reached the record (kprobe attached, or fentry). */
+function sawOomControl(run: OomRun): boolean {
+  return run.strategy === 'fentry' || !run.skipped.some((s) => s.program === 'oom_kill_process_kprobe');
 }
 
 function memcg(name: string, limit: number): { dir: string; rel: string; remove(): void } {
@@ -196,7 +206,7 @@ for (const strategy of STRATEGIES) {
       const k = trace.victims().find((v) => v.pid === child.pid);
       assert.ok(k, 'the kernel traced the same kill');
       t.diagnostic(`touched ${child.touchedMiB} MiB on ${child.baseKb} kB; kernel ${JSON.stringify(k)}`);
-      t.diagnostic(`record ${JSON.stringify(kill, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+      t.diagnostic(`record ${show(kill)}`);
 
       // who
       assert.equal(kill.victim.pid, child.pid);
@@ -212,7 +222,9 @@ for (const strategy of STRATEGIES) {
 
       // the memcg
       assert.equal(kill.constraint, 'memcg');
-      assert.equal(kill.constraintSource, 'memcg_limit');
+      // the kernel's own oom_control where a kprobe or fentry saw it (the guests), else inferred
+      assert.equal(kill.constraintSource, sawOomControl(run) ? 'oom_control' : 'memcg_limit');
+      if (sawOomControl(run)) assert.ok(kill.gfpNames && kill.order === 0 && kill.totalPages === LIMIT / KERNEL.pageSize, show(kill));
       assert.ok(kill.memcg, 'the OOM memcg');
       assert.equal(kill.memcg.path, cg.rel);
       assert.equal(kill.memcg.limitBytes, LIMIT);
@@ -232,7 +244,7 @@ for (const strategy of STRATEGIES) {
 
       // the node at that moment, the lead-up (none: a memcg charge does not go through the
       // page allocator's slow path), order unknown without oom_control
-      assert.ok(kill.node.zones.some((z) => z.name === 'Normal' && z.managed > 0), JSON.stringify(kill.node.zones));
+      assert.ok(kill.node.zones.some((z) => /^(Normal|DMA32)$/.test(z.name) && z.managed > 0), show(kill.node.zones));
       assert.ok(kill.node.freeBytes > 0 && kill.node.availableBytes > 0);
       assert.equal(kill.topScope, 'memcg');
       const top = kill.topProcesses.find((p) => p.pid === by.pid);
@@ -243,7 +255,9 @@ for (const strategy of STRATEGIES) {
       // its memory came back: the mm torn down (exit_mmap), the reaper only if it was slow
       assert.ok(kill.reap.reapMs !== undefined, `a reap time, or why not: ${kill.reapNote} ${JSON.stringify(kill.reap)}`);
       assert.ok(kill.reap.reapMs >= 0 && kill.reap.reapMs < 10_000, JSON.stringify(kill.reap));
-      assert.equal(kill.reap.by, 'exit_mmap');
+      // mmap:exit_mmap exists since 6.1 (the maple tree); before, the victim's exit ends it
+      const exitMmap = !run.skipped.some((s) => s.program.startsWith('oom_exit_mmap'));
+      assert.ok(kill.reap.by === (exitMmap ? 'exit_mmap' : 'exit') || kill.reap.by === 'oom_reaper', show(kill.reap));
 
       run.poll();
       assert.equal(run.source.counters().dropped, 0, 'no record lost');
@@ -277,26 +291,30 @@ for (const strategy of STRATEGIES) {
       const child = await runToucher('/sys/fs/cgroup/memory', GREEDY);
       assert.equal(child.signal, 'SIGKILL', `killed (exit ${child.code}, touched ${child.touchedMiB} MiB)`);
       const kill = await run.waitFor((r): r is OomKill => r.kind === 'kill' && r.victim.pid === child.pid, 30_000);
-      t.diagnostic(`record ${JSON.stringify({ ...kill, node: undefined, leadup: { total: kill.leadup.total, last: kill.leadup.retries.at(-1) } }, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+      t.diagnostic(`record ${show({ ...kill, node: undefined, leadup: { total: kill.leadup.total, last: kill.leadup.retries.at(-1) } })}`);
       const k = trace.victims().find((v) => v.pid === child.pid);
       assert.ok(k, 'the kernel traced the same kill');
       assert.equal(kill.victim.oomScoreAdj, 1000);
-      assert.equal(kill.victim.rssAnonBytes! / 1024, k.anonKb);
+      // Exact when the victim is the trigger (blocked in the killer, as in the memcg test).
+      // Here another task may have triggered it, and the victim keeps faulting on the other CPU
+      // between the kernel's read and ours: its per-CPU RSS counter folds in batches meanwhile.
+      const slack = kill.trigger.pid === child.pid ? 0 : 1024;
+      assert.ok(Math.abs(kill.victim.rssAnonBytes! / 1024 - k.anonKb) <= slack, `anon ${kill.victim.rssAnonBytes! / 1024} kB, kernel ${k.anonKb} kB`);
       assert.equal(kill.constraint, 'global');
-      const ctl = !run.skipped.some((s) => s.program === 'oom_kill_process_kprobe') || strategy === 'fentry';
+      const ctl = sawOomControl(run);
       assert.equal(kill.constraintSource, ctl ? 'oom_control' : 'no_memcg_at_limit');
       if (ctl) {
-        assert.ok(kill.gfpNames && kill.totalPages! > 0 && kill.chosenPoints! > 0, JSON.stringify(kill));
+        assert.ok(kill.gfpNames && kill.totalPages! > 0 && kill.chosenPoints! > 0, show(kill));
         assert.equal(kill.order, 0);
       }
       assert.equal(kill.topScope, 'host');
-      assert.ok(kill.topProcesses.length > 0 && kill.topProcesses.every((p, i, a) => i === 0 || a[i - 1]!.rssBytes >= p.rssBytes), JSON.stringify(kill.topProcesses));
+      assert.ok(kill.topProcesses.length > 0 && kill.topProcesses.every((p, i, a) => i === 0 || a[i - 1]!.rssBytes >= p.rssBytes), show(kill.topProcesses));
       if (kill.trigger.pid === child.pid) {
         // the page allocator's slow path retried reclaim before giving up
-        assert.ok(kill.leadup.total > 0 && kill.leadup.retries.some((r) => r.kind === 'reclaim_retry_zone' && r.order === 0), JSON.stringify(kill.leadup));
+        assert.ok(kill.leadup.total > 0 && kill.leadup.retries.some((r) => r.kind === 'reclaim_retry_zone' && r.order === 0), show(kill.leadup));
         if (!ctl) assert.equal(kill.orderSource, 'last_retry');
       }
-      assert.ok(kill.reap.reapMs !== undefined, `${kill.reapNote} ${JSON.stringify(kill.reap)}`);
+      assert.ok(kill.reap.reapMs !== undefined, `${kill.reapNote} ${show(kill.reap)}`);
     } finally {
       trace.close();
       run.stop();
@@ -304,12 +322,40 @@ for (const strategy of STRATEGIES) {
   });
 }
 
+// Statfs types whose holes read as no page cache at all.
+const NO_PAGE_CACHE_FOR_HOLES = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */, 0x794c7630 /* overlay */, 0x01021997 /* 9p */]);
+
+/** File data the reader brings into page cache (as test/kernel/pr.test.ts does): a fresh sparse
+ * file read three times under 32 MiB, where a disk filesystem is writable; in the guest, where
+ * every writable place is tmpfs, the node binary (on the host's 9p share) with its cache
+ * dropped, under 8 MiB. */
+function workloadFile(): { reads: string; dropCache: boolean; path: string; limit: number; cleanup(): void } {
+  for (const dir of ['/var/tmp', '/tmp']) {
+    let type: number;
+    try {
+      type = Number(statfsSync(dir).type);
+    } catch {
+      continue;
+    }
+    if (NO_PAGE_CACHE_FOR_HOLES.has(type)) continue;
+    const path = `${dir}/mw-oom-psi-${process.pid}.dat`;
+    const fd = openSync(path, 'w');
+    try {
+      ftruncateSync(fd, 160 * MiB);
+    } finally {
+      closeSync(fd);
+    }
+    return { path, reads: `${path} ${path} ${path}`, dropCache: false, limit: 32 * MiB, cleanup: () => unlinkSync(path) };
+  }
+  return { path: process.execPath, reads: process.execPath, dropCache: true, limit: 8 * MiB, cleanup() {} };
+}
+
 test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI, and is not killed', { skip, timeout: scaled(90_000) }, async (t) => {
   const run = startOom('auto');
   assert.ok(!('refused' in run), 'refused' in run ? run.refused : '');
   const name = `mw-oom-psi-${process.pid}`;
-  const cg = memcg(name, 32 * MiB);
-  const file = `/var/tmp/mw-oom-psi-${process.pid}`;
+  const work = workloadFile();
+  const cg = memcg(name, work.limit);
   // the reader's cgroup v2 too, where the unified hierarchy is mounted: PSI is per v2 cgroup
   const v2 = existsSync(`${V2_UNIFIED}/cgroup.procs`) ? `${V2_UNIFIED}/${name}` : undefined;
   if (v2) mkdirSync(v2);
@@ -321,11 +367,11 @@ test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI,
     assert.ok(c0, `the test cgroup is listed: ${first.cgroups.length} cgroups`);
     assert.equal(c0.events?.oom_kill, 0);
     assert.equal(c0.underOom, false);
-    // 160 MiB of file data written past the page cache (O_DIRECT: none of it charged to us),
-    // read three times at a 32 MiB limit
+    const drop = work.dropCache ? `dd if='${work.path}' iflag=nocache count=0 status=none; ` : '';
+    const join2 = v2 ? `echo $$ > ${v2}/cgroup.procs && ` : '';
     await new Promise<void>((resolve, reject) => {
-      const p = spawn('sh', ['-c', `dd if=/dev/zero of=${file} bs=1M count=160 oflag=direct status=none && dd if=${file} iflag=nocache count=0 status=none && echo $$ > ${cg.dir}/cgroup.procs && ${v2 ? `echo $$ > ${v2}/cgroup.procs && ` : ''}cat ${file} ${file} ${file} > /dev/null`], { stdio: 'inherit' });
-      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`reader exited ${code}`))));
+      const p = spawn('sh', ['-c', `echo $$ > ${cg.dir}/cgroup.procs && ${join2}${drop}timeout ${Math.ceil(scaled(12_000) / 1000)} cat ${work.reads} > /dev/null`], { stdio: 'inherit' });
+      p.on('close', (code) => (code === 0 || code === 124 ? resolve() : reject(new Error(`reader exited ${code}`))));
     });
     const startTs = Date.now();
     const later = await run.waitFor((r): r is OomPressure => r.kind === 'pressure' && r.tsMs > startTs, 5_000);
@@ -348,8 +394,6 @@ test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI,
     } catch { /* empty already */ }
     cg.remove();
     if (v2) rmdirSync(v2);
-    try {
-      unlinkSync(file);
-    } catch { /* not created */ }
+    work.cleanup();
   }
 });
