@@ -1,9 +1,10 @@
-// oom on the real kernel: a real memcg OOM kill, safely (RECIPES: a cgroup v1 memory cgroup
-// limited to 64 MiB and a process in it touching 256 MiB in 1 MiB steps, reporting each step).
+// oom on the real kernel: a real memcg OOM kill, safely (RECIPES: a memory cgroup, v1 here and
+// cgroup2 where v1 has no memcg, limited to 64 MiB, and a process in it touching 256 MiB in
+// 1 MiB steps, reporting each step).
 // The record must name the allocating process as victim and trigger, say memcg with the
 // cgroup's path, limit and usage at the moment, the victim's anon RSS as the kernel's own
 // mark_victim printed it (a private tracefs instance) and as the process touched it, the
-// memcg's oom_kill counter after the kill (memory.oom_control), no record lost, and when its
+// memcg's oom_kill counter after the kill (memory.oom_control, v2: memory.events), no record lost, and when its
 // memory came back. Every strategy this kernel offers is run; the probe is not in the config
 // schema yet, so the strategy is forced through loadProbe (src/runtime/attach.ts), not
 // MEMWATCHER_PROBES_OOM_STRATEGY (which the harness's loadConfig would reject; it is read here
@@ -11,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
@@ -19,17 +20,20 @@ import { createLogger } from '../../src/log.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
 import { readKernelInfo } from '../../src/runtime/kernel.ts';
 import type { ProbeContext, ProbeDefinition, ProbeSource } from '../../src/runtime/probe.ts';
+import { readCgroupMounts } from '../../src/probes/oom/cgroup.ts';
 import { oomProbe, OOM_STRATEGIES, type OomKill, type OomPressure, type OomRecord } from '../../src/probes/oom/index.ts';
 import { scaled } from '../helpers/time-scale.ts';
 
 const KERNEL = readKernelInfo();
 const MiB = 1024 * 1024;
-const V1_MEMORY = '/sys/fs/cgroup/memory';
-const V2_UNIFIED = '/sys/fs/cgroup/unified';
+// Memory cgroups as this machine has them: v1's memory hierarchy (this host, the hybrid guests),
+// else cgroup2 with the memory controller (6.12's guest, which has no v1 memcg).
+const MOUNTS = readCgroupMounts();
+const MEM = MOUNTS.memoryV1 ? { root: MOUNTS.memoryV1, version: 1 as const } : MOUNTS.unified && MOUNTS.unifiedHasMemory ? { root: MOUNTS.unified, version: 2 as const } : undefined;
 const LIMIT = 64 * MiB;
 const forced = process.env.MEMWATCHER_PROBES_OOM_STRATEGY;
 const STRATEGIES = OOM_STRATEGIES.map((s) => s.name).filter((s) => !forced || forced === 'auto' || s === forced);
-const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(`${V1_MEMORY}/memory.limit_in_bytes`) ? 'needs the cgroup v1 memory controller at /sys/fs/cgroup/memory' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root' : !MEM ? 'needs a memory cgroup controller (v1, or cgroup2 with memory)' : false;
 
 interface OomRun {
   records: OomRecord[];
@@ -90,9 +94,11 @@ function sawOomControl(run: OomRun): boolean {
 }
 
 function memcg(name: string, limit: number): { dir: string; rel: string; remove(): void } {
-  const dir = `${V1_MEMORY}/${name}`;
+  const { root, version } = MEM!;
+  const dir = `${root}/${name}`;
+  if (version === 2 && !readFileSync(`${root}/cgroup.subtree_control`, 'utf8').split(/\s+/).includes('memory')) writeFileSync(`${root}/cgroup.subtree_control`, '+memory');
   mkdirSync(dir);
-  writeFileSync(`${dir}/memory.limit_in_bytes`, String(limit));
+  writeFileSync(`${dir}/${version === 1 ? 'memory.limit_in_bytes' : 'memory.max'}`, String(limit));
   return {
     dir,
     rel: `/${name}`,
@@ -110,8 +116,9 @@ function memcg(name: string, limit: number): { dir: string; rel: string; remove(
   };
 }
 
+/** The memcg's oom_kill count: memory.oom_control (v1) or memory.events (v2). */
 function oomKillCount(dir: string): number {
-  return Number(/oom_kill (\d+)/.exec(readFileSync(`${dir}/memory.oom_control`, 'utf8'))?.[1]);
+  return Number(/^oom_kill (\d+)/m.exec(readFileSync(`${dir}/${MEM!.version === 1 ? 'memory.oom_control' : 'memory.events'}`, 'utf8'))?.[1]);
 }
 
 /** The kernel's own mark_victim lines, from a private tracefs instance. */
@@ -288,7 +295,7 @@ for (const strategy of STRATEGIES) {
     }
     const trace = kernelTrace(`global-${strategy}`);
     try {
-      const child = await runToucher('/sys/fs/cgroup/memory', GREEDY);
+      const child = await runToucher(MEM!.root, GREEDY); // the root memcg: no limit
       assert.equal(child.signal, 'SIGKILL', `killed (exit ${child.code}, touched ${child.touchedMiB} MiB)`);
       const kill = await run.waitFor((r): r is OomKill => r.kind === 'kill' && r.victim.pid === child.pid, 30_000);
       t.diagnostic(`record ${show({ ...kill, node: undefined, leadup: { total: kill.leadup.total, last: kill.leadup.retries.at(-1) } })}`);
@@ -356,17 +363,17 @@ test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI,
   const name = `mw-oom-psi-${process.pid}`;
   const work = workloadFile();
   const cg = memcg(name, work.limit);
-  // the reader's cgroup v2 too, where the unified hierarchy is mounted: PSI is per v2 cgroup
-  const v2 = existsSync(`${V2_UNIFIED}/cgroup.procs`) ? `${V2_UNIFIED}/${name}` : undefined;
+  // PSI is per cgroup2 cgroup: with v1 memcgs, the reader joins one in the unified hierarchy too
+  const v2 = MEM!.version === 1 && MOUNTS.unified ? `${MOUNTS.unified}/${name}` : undefined;
   if (v2) mkdirSync(v2);
   try {
     const first = await run.waitFor((r): r is OomPressure => r.kind === 'pressure', 5_000);
     assert.ok(first.host, '/proc/pressure/memory is read');
-    const mine = (p: OomPressure) => p.cgroups.find((c) => c.version === 1 && c.path === cg.rel);
+    const mine = (p: OomPressure) => p.cgroups.find((c) => c.version === MEM!.version && c.path === cg.rel);
     const c0 = mine(first);
     assert.ok(c0, `the test cgroup is listed: ${first.cgroups.length} cgroups`);
     assert.equal(c0.events?.oom_kill, 0);
-    assert.equal(c0.underOom, false);
+    if (MEM!.version === 1) assert.equal(c0.underOom, false);
     const drop = work.dropCache ? `dd if='${work.path}' iflag=nocache count=0 status=none; ` : '';
     const join2 = v2 ? `echo $$ > ${v2}/cgroup.procs && ` : '';
     await new Promise<void>((resolve, reject) => {
@@ -379,9 +386,11 @@ test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI,
     t.diagnostic(`host PSI ${JSON.stringify(first.host)} -> ${JSON.stringify(later.host)}; cgroup ${JSON.stringify(c0)} -> ${JSON.stringify(c1)}`);
     assert.ok(later.host!.someSeconds > first.host!.someSeconds, `host PSI some total moved: ${first.host!.someSeconds} -> ${later.host!.someSeconds} s`);
     assert.ok((later.host!.fullSeconds ?? 0) >= (first.host!.fullSeconds ?? 0));
-    assert.ok((c1.failcnt ?? 0) > (c0.failcnt ?? 0), `the limit was hit: failcnt ${c0.failcnt} -> ${c1.failcnt}`);
+    // the limit was hit: v1 counts it in failcnt, v2 in memory.events max
+    if (MEM!.version === 1) assert.ok((c1.failcnt ?? 0) > (c0.failcnt ?? 0), `failcnt ${c0.failcnt} -> ${c1.failcnt}`);
+    else assert.ok((c1.events?.max ?? 0) > (c0.events?.max ?? 0), `memory.events max ${c0.events?.max} -> ${c1.events?.max}`);
     assert.equal(c1.events?.oom_kill, 0, 'stalled, not killed');
-    if (v2) {
+    if (v2 || MEM!.version === 2) {
       const p2 = later.cgroups.find((c) => c.version === 2 && c.path === cg.rel);
       t.diagnostic(`cgroup v2 ${JSON.stringify(p2)}`);
       assert.ok(p2?.pressure && p2.pressure.someSeconds > 0, `its v2 memory.pressure moved: ${JSON.stringify(p2)}`);
@@ -390,7 +399,7 @@ test('memory pressure: a cgroup thrashing its page cache at its limit moves PSI,
   } finally {
     run.stop();
     try {
-      writeFileSync(`${cg.dir}/memory.force_empty`, '0');
+      if (MEM!.version === 1) writeFileSync(`${cg.dir}/memory.force_empty`, '0');
     } catch { /* empty already */ }
     cg.remove();
     if (v2) rmdirSync(v2);
