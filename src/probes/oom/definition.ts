@@ -101,6 +101,12 @@ export function oomSettings(ctx: ProbeContext): OomSettings {
   };
 }
 
+function resolverFor(root: string): CgroupPathResolver {
+  const r = new CgroupPathResolver(root);
+  r.refresh();
+  return r;
+}
+
 export const oomProbe: ProbeDefinition<OomRecord> = {
   name: OOM_PROBE_NAME,
   object: 'oom',
@@ -132,7 +138,7 @@ export const oomProbe: ProbeDefinition<OomRecord> = {
     return new OomSource(loaded.obj, {
       pageSize: ctx.kernel.pageSize,
       memcgVersion: root?.version ?? 2,
-      ...(root ? { resolver: new CgroupPathResolver(root.root) } : {}),
+      ...(root ? { resolver: resolverFor(root.root) } : {}),
       ...(gfpNames ? { gfpNames } : {}),
       ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.maxCgroups }), pressureIntervalMs: interval * 1000 } : {}),
       reapTimeoutMs: settings.reapTimeoutMs,
