@@ -74,14 +74,16 @@ export function walkCgroups(root: string, limit = 100_000): string[] {
 }
 
 /** Memcg path by kernfs id: an index of the hierarchy's directories by inode, walked again when
- * an id is missing (at most every 200 ms). Entries outlive their directory (up to `maxEntries`):
+ * an id is missing (once per id: kills are rare, a walk is not). Entries outlive their directory
+ * (up to `maxEntries`):
  * a container's cgroup is often gone by the time its kill is read, and kernfs ids are allocated
  * cyclically, so an old id is not soon another cgroup's. */
 export class CgroupPathResolver {
   readonly #root: string;
   readonly #maxEntries: number;
   #byIno = new Map<number, string>();
-  #builtAt = 0;
+  /** Ids a walk did not find: not walked for again. */
+  readonly #missing = new Set<number>();
 
   constructor(root: string, maxEntries = 100_000) {
     this.#root = root;
@@ -102,14 +104,18 @@ export class CgroupPathResolver {
       } catch { /* gone */ }
     }
     while (this.#byIno.size > this.#maxEntries) this.#byIno.delete(this.#byIno.keys().next().value!);
-    this.#builtAt = Date.now();
   }
 
   resolve(cgroupId: number): string | undefined {
     const hit = this.#byIno.get(cgroupId);
-    if (hit !== undefined || Date.now() - this.#builtAt < 200) return hit;
+    if (hit !== undefined || this.#missing.has(cgroupId)) return hit;
     this.refresh();
-    return this.#byIno.get(cgroupId);
+    const found = this.#byIno.get(cgroupId);
+    if (found === undefined) {
+      if (this.#missing.size >= 1024) this.#missing.clear();
+      this.#missing.add(cgroupId);
+    }
+    return found;
   }
 }
 
