@@ -12,6 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -93,23 +94,33 @@ function sawOomControl(run: OomRun): boolean {
   return run.strategy === 'fentry' || !run.skipped.some((s) => s.program === 'oom_kill_process_kprobe');
 }
 
+/** A memory cgroup at `name` (nested names create their parents), limited to `limit` bytes. */
 function memcg(name: string, limit: number): { dir: string; rel: string; remove(): void } {
   const { root, version } = MEM!;
-  const dir = `${root}/${name}`;
-  if (version === 2 && !readFileSync(`${root}/cgroup.subtree_control`, 'utf8').split(/\s+/).includes('memory')) writeFileSync(`${root}/cgroup.subtree_control`, '+memory');
-  mkdirSync(dir);
+  const created: string[] = [];
+  let at = root;
+  for (const part of name.split('/')) {
+    // cgroup2: a child's memory.max needs the memory controller enabled in its parent
+    if (version === 2 && !readFileSync(`${at}/cgroup.subtree_control`, 'utf8').split(/\s+/).includes('memory')) writeFileSync(`${at}/cgroup.subtree_control`, '+memory');
+    at = `${at}/${part}`;
+    mkdirSync(at);
+    created.unshift(at);
+  }
+  const dir = at;
   writeFileSync(`${dir}/${version === 1 ? 'memory.limit_in_bytes' : 'memory.max'}`, String(limit));
   return {
     dir,
     rel: `/${name}`,
     remove() {
-      for (let i = 0; i < 50; i++) {
-        try {
-          rmdirSync(dir);
-          return;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // a dying process still charged
+      for (const d of created) {
+        for (let i = 0; i < 50; i++) {
+          try {
+            rmdirSync(d);
+            break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // a dying process still charged
+          }
         }
       }
     },
@@ -277,6 +288,35 @@ for (const strategy of STRATEGIES) {
     }
   });
 }
+
+// A container runtime names the memcg after the container (/docker/<id>, .../docker-<id>.scope,
+// cri-containerd-<id>.scope, ...): the kill and the pressure records carry its container.id,
+// read from the path even though the victim is gone by then. The runtime itself is not needed
+// to check that: a memcg named the way docker (cgroupfs driver) names one is.
+test('a kill in a container\'s memcg names the container, as do its pressure records', { skip, timeout: scaled(60_000) }, async (t) => {
+  const run = startOom(forced && forced !== 'auto' ? forced : 'auto');
+  if ('refused' in run) {
+    t.skip(run.refused);
+    return;
+  }
+  const id = createHash('sha256').update(`mw-oom-${process.pid}`).digest('hex');
+  const cg = memcg(`mw-oom-ctr-${process.pid}/${id}`, LIMIT);
+  try {
+    const child = await runToucher(cg.dir);
+    assert.equal(child.signal, 'SIGKILL');
+    const kill = await run.waitFor((r): r is OomKill => r.kind === 'kill' && r.victim.pid === child.pid, 15_000);
+    assert.equal(kill.memcg?.path, cg.rel);
+    assert.equal(kill.victim.container.containerId, id, show(kill.victim));
+    assert.equal(kill.trigger.container.containerId, id);
+    const p = await run.waitFor((r): r is OomPressure => r.kind === 'pressure' && r.cgroups.some((c) => c.path === cg.rel && (c.events?.oom_kill ?? 0) === 1), 5_000);
+    const c = p.cgroups.find((x) => x.path === cg.rel && x.version === MEM!.version)!;
+    assert.equal(c.container.containerId, id);
+    assert.equal(c.events?.oom_kill, 1);
+  } finally {
+    run.stop();
+    cg.remove();
+  }
+});
 
 // A global OOM kill exhausts the whole machine: only in the test guest (or where asked for).
 const globalSkip = skip || (!process.env.MEMWATCHER_GUEST_KERNEL && process.env.MEMWATCHER_TEST_OOM_GLOBAL !== '1'
