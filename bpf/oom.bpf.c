@@ -330,9 +330,11 @@ static __always_inline struct ctl_stash *fresh_ctl(__u64 now)
 	return s;
 }
 
-/* tp_btf (6.9+, "mm: update mark_victim tracepoints fields"): the victim's task is an argument.
- * Up to 6.8 the tracepoint's only argument is the pid: this program is then refused at load
- * (no such argument) and the classic tracepoint strategy takes over. */
+/* tp_btf: the victim's task is an argument where mark_victim(task, uid) exists: upstream since
+ * 6.9 ("mm: update mark_victim tracepoints fields"; 6.8's only argument is the pid), and in the
+ * stable series that took it (Debian's 5.10.262 and 6.1.192 have it: checked in the guests).
+ * Where it passes only the pid, this program is refused at load (no such argument) and the
+ * classic tracepoint strategy takes over. */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_mark_victim_btf, struct task_struct *task, uid_t uid)
 {
@@ -346,8 +348,8 @@ int BPF_PROG(oom_mark_victim_btf, struct task_struct *task, uid_t uid)
 	return 0;
 }
 
-/* mark_victim as recorded: 6.9+ also records comm, RSS (kB), uid, page tables and
- * oom_score_adj; earlier kernels the pid only. A local flavor so CO-RE can test the fields. */
+/* mark_victim as recorded: with the task argument it also records comm, RSS (kB), uid, page
+ * tables and oom_score_adj; before, the pid only. A local flavor so CO-RE can test the fields. */
 struct trace_event_raw_mark_victim___compat {
 	int pid;
 	__u32 __data_loc_comm;

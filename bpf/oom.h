@@ -18,7 +18,7 @@ enum oom_kind {
 
 /* How mark_victim was seen. */
 enum oom_hook {
-	OOM_HOOK_TP_BTF = 1,	/* tp_btf: the victim's task_struct is an argument (6.9+) */
+	OOM_HOOK_TP_BTF = 1,	/* tp_btf: the victim's task_struct is an argument (6.9+; stable 5.10.y and 6.1.y backports) */
 	OOM_HOOK_TRACEPOINT = 2,	/* classic: the victim by pid; its task from another hook */
 };
 

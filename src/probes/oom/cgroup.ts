@@ -73,38 +73,49 @@ export function walkCgroups(root: string, limit = 100_000): string[] {
   return out;
 }
 
-/** Memcg path by kernfs id: an index of the hierarchy's directories by inode, rebuilt when an
- * id is missing (at most once a second: a cgroup created since, or one already removed). */
+/** Memcg path by kernfs id: an index of the hierarchy's directories by inode, walked again when
+ * an id is missing (once per id: kills are rare, a walk is not). Entries outlive their directory
+ * (up to `maxEntries`):
+ * a container's cgroup is often gone by the time its kill is read, and kernfs ids are allocated
+ * cyclically, so an old id is not soon another cgroup's. */
 export class CgroupPathResolver {
   readonly #root: string;
+  readonly #maxEntries: number;
   #byIno = new Map<number, string>();
-  #builtAt = 0;
+  /** Ids a walk did not find: not walked for again. */
+  readonly #missing = new Set<number>();
 
-  constructor(root: string) {
+  constructor(root: string, maxEntries = 100_000) {
     this.#root = root;
+    this.#maxEntries = maxEntries;
   }
 
   get root(): string {
     return this.#root;
   }
 
-  #rebuild(): void {
-    const next = new Map<number, string>();
+  /** Walks the hierarchy now (also done once up front, so cgroups removed later still resolve). */
+  refresh(): void {
     for (const rel of walkCgroups(this.#root)) {
       try {
-        next.set(statSync(join(this.#root, rel)).ino, rel);
+        const ino = statSync(join(this.#root, rel)).ino;
+        this.#byIno.delete(ino); // re-inserted as the newest
+        this.#byIno.set(ino, rel);
       } catch { /* gone */ }
     }
-    this.#byIno = next;
-    this.#builtAt = Date.now();
+    while (this.#byIno.size > this.#maxEntries) this.#byIno.delete(this.#byIno.keys().next().value!);
   }
 
   resolve(cgroupId: number): string | undefined {
     const hit = this.#byIno.get(cgroupId);
-    if (hit !== undefined) return hit;
-    if (Date.now() - this.#builtAt < 1000 && this.#builtAt !== 0) return undefined;
-    this.#rebuild();
-    return this.#byIno.get(cgroupId);
+    if (hit !== undefined || this.#missing.has(cgroupId)) return hit;
+    this.refresh();
+    const found = this.#byIno.get(cgroupId);
+    if (found === undefined) {
+      if (this.#missing.size >= 1024) this.#missing.clear();
+      this.#missing.add(cgroupId);
+    }
+    return found;
   }
 }
 

@@ -1,5 +1,6 @@
 // oom (-k): OOM kills and memory pressure. The definition: its hooks in order of preference,
 // tunables, and the source. Layouts: bpf/oom.h and ./record.ts.
+import { existsSync } from 'node:fs';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach, Strategy } from '../../runtime/probe.ts';
 import { GfpDecoder, loadGfpTable } from '../../host/gfp.ts';
 import type { OomConfig } from './config.ts';
@@ -22,6 +23,30 @@ export const LEADUP_PROGRAMS = {
   tracepoint: ['oom_reclaim_retry_tp', 'oom_compact_retry_tp'],
 } as const;
 
+/** The tracepoint behind each optional program. tp_btf programs resolve their tracepoint at
+ * load, and classic ones read a context type named after it: on a kernel without it (exit_mmap
+ * before 6.1) the program would fail the whole object's load, so configure() leaves it out
+ * and the attach loop then skips it as an optional hook. */
+export const PROGRAM_EVENTS: Readonly<Record<string, string>> = {
+  oom_victim_signal_btf: 'signal/signal_generate',
+  oom_wake_reaper_btf: 'oom/wake_reaper',
+  oom_start_reaping_btf: 'oom/start_task_reaping',
+  oom_finish_reaping_btf: 'oom/finish_task_reaping',
+  oom_skip_reaping_btf: 'oom/skip_task_reaping',
+  oom_exit_mmap_btf: 'mmap/exit_mmap',
+  oom_exit_btf: 'sched/sched_process_exit',
+  oom_reclaim_retry_btf: 'oom/reclaim_retry_zone',
+  oom_compact_retry_btf: 'oom/compact_retry',
+  oom_wake_reaper_tp: 'oom/wake_reaper',
+  oom_start_reaping_tp: 'oom/start_task_reaping',
+  oom_finish_reaping_tp: 'oom/finish_task_reaping',
+  oom_skip_reaping_tp: 'oom/skip_task_reaping',
+  oom_exit_mmap_tp: 'mmap/exit_mmap',
+  oom_exit_tp: 'sched/sched_process_exit',
+  oom_reclaim_retry_tp: 'oom/reclaim_retry_zone',
+  oom_compact_retry_tp: 'oom/compact_retry',
+};
+
 const CLASSIC_EXTRAS: ProgramAttach[] = [...REAP_PROGRAMS.tracepoint.map(opt), ...LEADUP_PROGRAMS.tracepoint.map(opt)];
 
 export const OOM_STRATEGIES: readonly Strategy[] = [
@@ -33,7 +58,7 @@ export const OOM_STRATEGIES: readonly Strategy[] = [
       ...REAP_PROGRAMS.tp_btf.map(opt),
       ...LEADUP_PROGRAMS.tp_btf.map(opt),
     ],
-    note: 'mark_victim as a BTF tracepoint with the victim\'s task_struct (6.9+); oom_control through an optional kprobe',
+    note: 'mark_victim as a BTF tracepoint with the victim\'s task_struct (6.9+, and the 5.10.y and 6.1.y stable backports); oom_control through an optional kprobe',
   },
   {
     name: 'tracepoint',
@@ -56,12 +81,26 @@ export const OOM_STRATEGIES: readonly Strategy[] = [
   },
 ];
 
+function resolverFor(root: string): CgroupPathResolver {
+  const r = new CgroupPathResolver(root);
+  r.refresh();
+  return r;
+}
+
 export const oomProbe: ProbeDefinition<OomRecord, OomConfig> = {
   name: 'oom',
   object: 'oom',
   strategies: OOM_STRATEGIES,
-  configure(obj, ctx) {
+  configure(obj, ctx, strategy) {
     obj.setRodata({ page_shift: Math.log2(ctx.kernel.pageSize) });
+    const tracefs = ctx.kernel.tracefs;
+    if (!tracefs) return; // cannot tell: every hook is tried
+    for (const p of strategy.programs) {
+      const event = PROGRAM_EVENTS[p.program];
+      if (!p.optional || !event || existsSync(`${tracefs}/events/${event}`)) continue;
+      obj.program(p.program).setAutoload(false);
+      ctx.log.debug(`oom: ${p.program} not loaded: this kernel has no ${event} tracepoint`);
+    }
   },
   start(loaded: LoadedProbe, ctx: ProbeContext<OomConfig>, emit): ProbeSource {
     const settings = ctx.config;
@@ -78,7 +117,7 @@ export const oomProbe: ProbeDefinition<OomRecord, OomConfig> = {
     return new OomSource(loaded.obj, {
       pageSize: ctx.kernel.pageSize,
       memcgVersion: root?.version ?? 2,
-      ...(root ? { resolver: new CgroupPathResolver(root.root) } : {}),
+      ...(root ? { resolver: resolverFor(root.root) } : {}),
       ...(gfpNames ? { gfpNames } : {}),
       ...(settings.pressure ? { pressure: new PressureReader({ mounts, maxCgroups: settings.max_cgroups }), pressureIntervalMs: ctx.interval * 1000 } : {}),
       reapTimeoutMs: settings.reap_timeout * 1000,
