@@ -78,7 +78,8 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
   const leaker = await startLeaker(build.debug);
   let cli: ReturnType<typeof startCli> | undefined;
   try {
-    cli = startCli(['-l', String(leaker.pid), '--exporter', 'otlp', '--interval', '1', '--duration', '4'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    // Four seconds, stretched on slow machines: the first report must be symbolized before the end.
+    cli = startCli(['-l', String(leaker.pid), '--exporter', 'otlp', '--interval', '1', '--duration', String(Math.round(scaled(4000) / 1000))], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
     await cli.waitForOutput(/memleak: attached with uprobe/, 15_000);
     await leaker.run('go');
     const killer = setTimeout(() => cli?.child.kill('SIGKILL'), scaled(20_000));
