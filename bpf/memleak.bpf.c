@@ -13,9 +13,10 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memleak.h"
+#include "unwind.bpf.h"
 
-#define EEXIST 17
 #define MAP_FAILED ((__u64)-1)
+#define SIGSTOP 19
 
 const volatile __u64 min_size = 0;
 const volatile __u64 max_size = 0;	/* 0: no limit */
@@ -79,6 +80,7 @@ struct {
 __u64 events_dropped;
 __u64 stack_collisions;	/* -EEXIST: another stack holds the bucket; counted under STACK_LOST */
 __u64 stack_failures;	/* any other bpf_get_stackid failure */
+__u64 stack_truncated;	/* user stacks cut short: unknown code, CFI not evaluated, too deep */
 __u64 allocs_dropped;	/* `allocs` full: the allocation is not tracked at all */
 __u64 addr_reused;	/* an address came back without its free being seen */
 
@@ -154,7 +156,18 @@ static __always_inline void record(void *ctx, __u32 tgid, __u64 addr, __u64 size
 	struct memleak_alloc_info info = {}, *old;
 	long id;
 
-	id = bpf_get_stackid(ctx, &stack_traces, stack_flags);
+	if (stack_flags & BPF_F_USER_STACK) {
+		/* CFI-unwound (bpf/unwind.bpf.h) into user_stacks; kernel stacks stay in stack_traces. */
+		struct pt_regs *regs = ctx;
+
+		id = unwind_user_stack(tgid, PT_REGS_IP(regs), PT_REGS_SP(regs), PT_REGS_FP(regs));
+		if (id >= 0 && (id & UNWIND_TRUNCATED)) {
+			__sync_fetch_and_add(&stack_truncated, 1);
+			id = (__u32)id;
+		}
+	} else {
+		id = bpf_get_stackid(ctx, &stack_traces, stack_flags);
+	}
 	if (id < 0) {
 		if (id == -EEXIST)
 			__sync_fetch_and_add(&stack_collisions, 1);
@@ -526,7 +539,10 @@ int BPF_KPROBE(dallocx_enter, void *addr)
 }
 
 /* Exec of a target: an armed one (--memleak-command) starts being traced before the new image
- * runs its first instruction; a traced one stops, since its address space is gone. */
+ * runs its first instruction; a traced one stops, since its address space is gone.
+ * The armed one is also stopped (SIGSTOP, delivered before its first instruction) until user
+ * space has loaded the unwind tables of what it maps and sends SIGCONT: its first allocations
+ * would otherwise come before its code is known to the unwinder, their stacks cut short. */
 SEC("tracepoint/sched/sched_process_exec")
 int memleak_exec(void *ctx)
 {
@@ -535,9 +551,10 @@ int memleak_exec(void *ctx)
 
 	if (!state)
 		return 0;
-	if (*state == MEMLEAK_TARGET_ARM_EXEC)
+	if (*state == MEMLEAK_TARGET_ARM_EXEC) {
 		*state = MEMLEAK_TARGET_TRACE;
-	else if (*state == MEMLEAK_TARGET_TRACE)
+		bpf_send_signal(SIGSTOP);
+	} else if (*state == MEMLEAK_TARGET_TRACE)
 		*state = MEMLEAK_TARGET_EXECED;
 	return 0;
 }

@@ -1,6 +1,8 @@
 // Checked map operations on raw bytes; probes decode the bytes with their own layouts.
 import { readFileSync } from 'node:fs';
-import { BpfError, ENOENT } from './errors.ts';
+import { BpfError, EINVAL, ENOENT, EOPNOTSUPP } from './errors.ts';
+
+const ENOTSUPP = 524; // the kernel's own errno for a batch operation a map type lacks
 import { native, errno, type Ptr } from './ffi.ts';
 
 const BPF_MAP_TYPE_PERCPU_HASH = 5;
@@ -67,6 +69,31 @@ export class BpfMap {
   update(key: Buffer, value: Buffer, flags = 0): void {
     if (native.bpf_map_update_elem(this.fd, key, value, flags) as number < 0) {
       throw new BpfError(`update of map ${this.name}`, errno());
+    }
+  }
+
+  /**
+   * Updates `count` entries laid out back to back in `keys` and `values`, a batch per syscall
+   * where the kernel supports batch update (5.6+), else one by one.
+   */
+  updateMany(keys: Buffer, values: Buffer, count: number, flags = 0, batch = 4096): void {
+    const ks = this.keySize;
+    const vs = this.valueBytes;
+    if (keys.length < ks * count || values.length < vs * count) throw new RangeError(`updateMany of map ${this.name}: buffers hold fewer than ${count} entries`);
+    const opts = { sz: 24, elem_flags: BigInt(flags), flags: 0n };
+    let batched = true;
+    for (let i = 0; i < count; i += batch) {
+      const n = Math.min(batch, count - i);
+      const k = keys.subarray(i * ks, (i + n) * ks);
+      const v = values.subarray(i * vs, (i + n) * vs);
+      if (batched) {
+        const done = [n];
+        if (native.bpf_map_update_batch(this.fd, k, v, done, opts) as number >= 0) continue;
+        const e = errno();
+        if ((done[0] ?? 0) > 0 || (e !== EINVAL && e !== ENOTSUPP && e !== EOPNOTSUPP)) throw new BpfError(`batch update of map ${this.name}`, e);
+        batched = false;
+      }
+      for (let j = 0; j < n; j++) this.update(k.subarray(j * ks, (j + 1) * ks), v.subarray(j * vs, (j + 1) * vs), flags);
     }
   }
 

@@ -113,6 +113,7 @@ const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
   },
   'memleak/layout.ts:decodeStackTotals': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'STACK_KEY_SIZE')), randomBytes(r, num(m, 'STACK_TOTALS_SIZE'))) },
   'memleak/layout.ts:decodeAlloc': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'ALLOC_KEY_SIZE')), randomBytes(r, num(m, 'ALLOC_INFO_SIZE'))) },
+  'memleak/layout.ts:decodeUserStack': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'USER_STACK_SIZE'))) },
   'memleak/layout.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
   'paf/definition.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
   'paf/definition.ts:decodeCountKey': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 16)) },

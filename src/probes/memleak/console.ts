@@ -3,7 +3,7 @@
 // (`ADDRESS: function @ 0xstart+0xoff file:line`); and, with -t, one line per call.
 import type { RecordExporter } from '../../runtime/exporter.ts';
 import { formatFrameConsole } from '../../symbolize/frame.ts';
-import type { MemleakTraceEvent } from './layout.ts';
+import { STACK_LOST, type MemleakTraceEvent } from './layout.ts';
 import { formatAllocators, type MemleakReport } from './report.ts';
 import type { MemleakRecord } from './source.ts';
 
@@ -22,13 +22,15 @@ export function formatReport(r: MemleakReport, allocators = false): string[] {
   if (allocators && r.allocators.length > 0) lines.push(`allocator: ${formatAllocators(r.allocators)}`);
   for (const s of r.top) {
     lines.push(`stack_id=0x${(s.stackId >>> 0).toString(16)} with outstanding allocations: total_size=${s.bytes} nr_allocs=${s.allocations}`);
-    if (s.stackId < 0) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
+    if (s.stackId === STACK_LOST) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
     for (const f of s.frames) lines.push(formatFrameConsole(f));
+    if (s.truncated) lines.push('[stack cut short: the callers of the last frame are unknown (code without an unwind table yet)]');
   }
   const st = r.stats;
   if (st.stackCollisions > 0 || st.stackFailures > 0) {
     lines.push(`memleak: ${st.stackCollisions} stack-map collisions, ${st.stackFailures} stack capture failures so far (raise --memleak-stack-map-size against collisions)`);
   }
+  if (st.stackTruncated > 0) lines.push(`memleak: ${st.stackTruncated} allocations with a user stack cut short so far (JIT or anonymous code, a library loaded since the last maps re-read, CFI not evaluated, over 127 frames)`);
   if (st.allocsDropped > 0) lines.push(`memleak: ${st.allocsDropped} allocations not tracked: the allocation map is full (probes.memleak.max_allocations)`);
   return lines;
 }

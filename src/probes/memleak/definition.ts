@@ -14,6 +14,7 @@ import type { MemleakConfig } from './config.ts';
 import { formatAllocators } from './report.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
 import { Target } from './target.ts';
+import { MemleakUnwinder } from './unwind.ts';
 
 const runs = new WeakMap<BpfObject, MemleakRun>();
 
@@ -53,11 +54,19 @@ function configure(obj: BpfObject, ctx: ProbeContext<MemleakConfig>, strategy: S
     kernel_filter_tgid: kernel && c.pids.length > 0,
   });
   const processes = kernel ? 1 : Math.max(1, c.pids.length + (c.command.length > 0 ? 1 : 0));
-  obj.map('stack_traces').setMaxEntries(c.stack_map_size);
+  // Kernel stacks go to the kernel's stack map, user stacks (walked by bpf/unwind.bpf.h) to
+  // user_stacks; each mode leaves the other's maps at one entry.
+  obj.map('stack_traces').setMaxEntries(kernel ? c.stack_map_size : 1);
+  obj.map('user_stacks').setMaxEntries(kernel ? 1 : c.stack_map_size);
+  if (kernel) obj.map('unwind_rows').setMaxEntries(1);
   // One bucket per (process, stack) plus each process's lost-stack bucket.
   obj.map('stack_totals').setMaxEntries(c.stack_map_size * processes + processes);
   obj.map('allocs').setMaxEntries(c.max_allocations);
   if (!c.trace) obj.map('events').setMaxEntries(ctx.kernel.pageSize);
+}
+
+function run0(obj: BpfObject, ctx: ProbeContext<MemleakConfig>): MemleakUnwinder | undefined {
+  return kernelMode(ctx) ? undefined : new MemleakUnwinder(obj, ctx.log);
 }
 
 function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
@@ -67,6 +76,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
   const run: MemleakRun = {
     kernel: kernelMode(ctx),
     targets: [],
+    unwinder: run0(obj, ctx),
     allocatorFunctions: hookFunctionNames(c.symbol_prefix),
   };
 
@@ -127,10 +137,13 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
       hook(t, program);
       run.targets.push(t);
     }
+    // Every executable mapping's unwind table, before the first allocation is traced.
+    for (const t of run.targets) run.unwinder?.sync(t.maps);
     // Traced only once every hook is in place, so no allocation is seen half.
     for (const t of run.targets) {
       targetsMap.update(tgidKey(t.pid), u32Value(t.state === 'armed' ? TARGET_STATE.ARM_EXEC : TARGET_STATE.TRACE));
       t.refreshMaps(Date.now(), true);
+      run.unwinder?.sync(t.maps);
     }
     for (const f of attached) loaded.attached.push(f);
     for (const [func, reason] of skipped) {

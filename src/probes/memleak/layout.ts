@@ -1,5 +1,5 @@
 // The byte layouts of bpf/memleak.h: map keys and values, and the trace-mode record.
-import { EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
 
 export const STACK_DEPTH = 127;
 export const STACK_LOST = -1;
@@ -70,6 +70,18 @@ export function decodeAlloc(key: Buffer, value: Buffer): OutstandingAlloc {
     tsNs: value.readBigUInt64LE(8),
     stackId: value.readInt32LE(16),
   };
+}
+
+/** bpf/unwind.h struct unwind_stack: 127 pcs, depth, flags. */
+export const USER_STACK_SIZE = STACK_DEPTH * 8 + 8;
+
+/** A user_stacks value: its pcs, innermost first, and whether the walk stopped short. */
+export function decodeUserStack(value: Buffer): { ips: bigint[]; truncated: boolean } {
+  if (value.length < USER_STACK_SIZE) throw new DecodeError(`user stack of ${value.length} bytes, expected ${USER_STACK_SIZE}`);
+  const depth = Math.min(value.readUInt32LE(STACK_DEPTH * 8), STACK_DEPTH);
+  const ips: bigint[] = [];
+  for (let i = 0; i < depth; i++) ips.push(value.readBigUInt64LE(i * 8));
+  return { ips, truncated: (value.readUInt32LE(STACK_DEPTH * 8 + 4) & 1) !== 0 };
 }
 
 export interface MemleakTraceEvent {

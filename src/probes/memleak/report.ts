@@ -6,7 +6,7 @@ import type { Frame } from '../../symbolize/frame.ts';
 import type { ContainerInfo } from '../../host/container.ts';
 import type { ProcessMaps } from '../../host/maps.ts';
 import { decodeStack } from '../../runtime/record.ts';
-import { decodeAlloc, decodeStackTotals, STACK_LOST, type StackTotals } from './layout.ts';
+import { decodeAlloc, decodeStackTotals, decodeUserStack, STACK_LOST, type StackTotals } from './layout.ts';
 
 export interface MemleakStack {
   /** Id in the kernel's stack map; -1 for allocations whose stack was lost. */
@@ -15,6 +15,9 @@ export interface MemleakStack {
   allocations: number;
   /** Innermost first: frames[0] is the allocator's caller. */
   frames: Frame[];
+  /** A user stack the unwinder could not follow to its outermost frame: the frames shown are
+   * right, callers beyond them are missing. */
+  truncated?: boolean;
 }
 
 export interface MemleakStats {
@@ -22,6 +25,9 @@ export interface MemleakStats {
   stackCollisions: number;
   /** Other stack capture failures, also counted under stack -1. */
   stackFailures: number;
+  /** Allocations whose user stack stopped short of its outermost frame (code without a table
+   * yet, such as a library just dlopen()ed, JIT code, CFI not evaluated, over 127 frames). */
+  stackTruncated: number;
   /** Allocations not tracked because the per-address map was full (max_allocations). */
   allocsDropped: number;
   /** Addresses that came back from an allocator while still recorded (a free we did not see). */
@@ -66,7 +72,7 @@ export interface MemleakReport {
 export interface StackSnapshot {
   tgid: number;
   totals: { bytes: number; allocations: number; stacks: number };
-  stacks: Array<{ stackId: number; bytes: number; allocations: number; ips: bigint[] }>;
+  stacks: Array<{ stackId: number; bytes: number; allocations: number; ips: bigint[]; truncated?: boolean }>;
   /** How many of `stacks` go into `top` (the rest only into `all`). */
   topCount: number;
 }
@@ -100,7 +106,8 @@ export function readStackTotals(obj: BpfObject, tgids: ReadonlySet<number>, minA
 
 /** Groups totals by process, keeps the top `top` stacks (all of them when `all`), reads their frames. */
 export function snapshotStacks(obj: BpfObject, totals: readonly StackTotals[], top: number, all: boolean): Map<number, StackSnapshot> {
-  const stackMap = obj.map('stack_traces');
+  const kernelStacks = obj.map('stack_traces');
+  const userStacks = obj.map('user_stacks');
   const out = new Map<number, StackSnapshot>();
   for (const t of totals) {
     let s = out.get(t.tgid);
@@ -118,8 +125,17 @@ export function snapshotStacks(obj: BpfObject, totals: readonly StackTotals[], t
       if (st.stackId === STACK_LOST) continue;
       const key = Buffer.alloc(4);
       key.writeInt32LE(st.stackId);
-      const v = stackMap.lookup(key);
-      if (v) st.ips = decodeStack(v);
+      if (s.tgid === 0) {
+        const v = kernelStacks.lookup(key);
+        if (v) st.ips = decodeStack(v);
+      } else {
+        const v = userStacks.lookup(key);
+        if (v) {
+          const u = decodeUserStack(v);
+          st.ips = u.ips;
+          if (u.truncated) st.truncated = true;
+        }
+      }
     }
   }
   return out;
@@ -138,6 +154,7 @@ export async function resolveStacks(snap: StackSnapshot, resolve: FrameResolver)
     bytes: s.bytes,
     allocations: s.allocations,
     frames: s.ips.map((ip) => byAddr.get(ip) ?? { address: ip }),
+    ...(s.truncated ? { truncated: true } : {}),
   }));
 }
 

@@ -21,6 +21,7 @@ import { placementsByModule } from './allocator.ts';
 function allocatorModules(t: Target): string[] {
   return [...new Set(t.attached.map((p) => p.file.path))].filter((m) => m !== t.plan.executable);
 }
+import type { MemleakUnwinder } from './unwind.ts';
 
 export type MemleakRecord = MemleakReport | MemleakTraceEvent;
 
@@ -28,6 +29,8 @@ export interface MemleakRun {
   kernel: boolean;
   targets: Target[];
   command?: HeldCommand;
+  /** User space: keeps the in-kernel unwinder's tables and ranges in step with the targets. */
+  unwinder?: MemleakUnwinder;
   allocatorFunctions: string[];
 }
 
@@ -84,7 +87,7 @@ export class MemleakSource implements ProbeSource {
         return;
       }
       this.#watchTargets();
-      for (const t of this.#run.targets) t.refreshMaps(now);
+      this.#refreshMaps(now);
     }, 10);
     timer.unref();
   }
@@ -93,10 +96,38 @@ export class MemleakSource implements ProbeSource {
     this.#rb?.consume();
     if (this.#finished) return;
     this.#watchTargets();
-    for (const t of this.#run.targets) t.refreshMaps(nowMs);
+    this.#refreshMaps(nowMs);
     if (nowMs >= this.#nextReportMs) {
       this.#nextReportMs = nowMs + this.#ctx.interval * 1000;
       this.#round();
+    }
+  }
+
+  /**
+   * The command just exec'd and was stopped there by the kernel side (memleak_exec): load the
+   * unwind tables of what it maps (its executable and dynamic loader), then let it run.
+   */
+  #resume(t: Target): void {
+    try {
+      this.#run.unwinder?.sync(t.maps);
+    } catch (err) {
+      this.#ctx.log.warn(`memleak: unwind tables of pid ${t.pid} not loaded: ${(err as Error).message}`);
+    } finally {
+      try {
+        process.kill(t.pid, 'SIGCONT');
+      } catch { /* gone */ }
+    }
+  }
+
+  #refreshMaps(nowMs: number): void {
+    for (const t of this.#run.targets) {
+      t.refreshMaps(nowMs);
+      if (t.state !== 'traced') continue;
+      try {
+        this.#run.unwinder?.sync(t.maps);
+      } catch (err) {
+        this.#ctx.log.warn(`memleak: unwind tables of pid ${t.pid} not updated: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -111,6 +142,8 @@ export class MemleakSource implements ProbeSource {
       this.#rb.consume();
       this.#rb.close();
     }
+    // A command stopped at its exec (memleak_exec) and not yet resumed must not stay stopped.
+    for (const t of this.#run.targets) if (t.state === 'armed' && !this.#run.command?.done) this.#resume(t);
     this.#run.command?.terminate();
     for (const t of this.#run.targets) void t.detach();
     // Reports still being symbolized finish (and are emitted) before the helper goes.
@@ -126,6 +159,7 @@ export class MemleakSource implements ProbeSource {
       if (t.state === 'armed') {
         if (this.#state(t.pid) === TARGET_STATE.TRACE) {
           t.started();
+          this.#resume(t);
           if (t.plan.placements.length > 0) this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
           else this.#ctx.log.info(`memleak: ${t.executable} (pid ${t.pid}) started, with no allocator hooked (see above)`);
         } else if (this.#run.command?.done) {
@@ -143,6 +177,7 @@ export class MemleakSource implements ProbeSource {
     t.state = 'ended';
     t.ended = why;
     void t.detach();
+    this.#run.unwinder?.remove(t.pid);
     const snap = this.#snapshot(new Set([t.pid]));
     const last = this.#run.targets.every((x) => x.state === 'ended') && !this.#run.kernel;
     // No later report reads the last target's entries (the object's close frees them): a
@@ -289,6 +324,7 @@ export class MemleakSource implements ProbeSource {
     return {
       stackCollisions: g('stack_collisions'),
       stackFailures: g('stack_failures'),
+      stackTruncated: g('stack_truncated'),
       allocsDropped: g('allocs_dropped'),
       addrReused: g('addr_reused'),
       eventsDropped: g('events_dropped'),

@@ -1,0 +1,173 @@
+// memleak's in-kernel CFI unwinder (bpf/unwind.bpf.h) against gdb on the same process. The
+// target (test/fixtures/unwind/deep.c) is built as distributions build: -O2
+// -fomit-frame-pointer, rbp busy with data. Its leak goes through 20-odd frames: the program's
+// own functions (one with an rbp-based CFA), the C library's qsort (no frame pointers either),
+// back into the program, recursion. gdb, attached to the process and stopped at that malloc,
+// prints the true stack; memleak, on the same process afterwards (same addresses), must report
+// the same return addresses in the same order, down to _start, not truncated. (gdb also shows
+// frames that are not on the stack: functions inlined into their caller, and callers it infers
+// from call-site debug information after a tail call, qsort -> qsort_r here; both are left out.)
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memleakProbe } from '../../src/probes/memleak/definition.ts';
+import type { MemleakRecord, MemleakReport } from '../../src/probes/memleak/index.ts';
+import { startProbe } from '../helpers/probe-harness.ts';
+import { startLeaker, type Leaker } from './memleak-leaker.ts';
+
+const SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.c');
+const LIB_SOURCE = join(import.meta.dirname, '../fixtures/unwind/dlib.c');
+const LEAK_SIZE = 12345;
+const DLIB_LEAK_SIZE = 23456;
+
+let dir: string;
+let binary: string;
+let lib: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'unwind-test-'));
+  binary = join(dir, 'deep');
+  lib = join(dir, 'libdlib.so');
+  execFileSync('gcc', ['-O2', '-fomit-frame-pointer', '-g', '-o', binary, SOURCE, '-ldl']);
+  execFileSync('gcc', ['-O2', '-fomit-frame-pointer', '-g', '-shared', '-fPIC', '-o', lib, LIB_SOURCE]);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface GdbFrame {
+  pc: bigint;
+  function: string;
+  /** gdb.NORMAL_FRAME, INLINE_FRAME (a function inlined into the next frame: same pc) or
+   * TAILCALL_FRAME (a caller gdb infers from call-site debug info that jumped, not called: it
+   * is not on the stack). */
+  type: 'normal' | 'inline' | 'tailcall' | string;
+}
+
+// gdb's own frame list, with each frame's type: `bt` alone does not tell a tail-call frame
+// (qsort jumps to qsort_r; gdb shows qsort from libc's debug information) from a real one.
+const GDB_FRAMES = `
+import gdb
+names = {gdb.NORMAL_FRAME: "normal", gdb.INLINE_FRAME: "inline", gdb.TAILCALL_FRAME: "tailcall"}
+f = gdb.newest_frame()
+while f is not None:
+    print("FRAME %s 0x%x %s" % (names.get(f.type(), str(f.type())), f.pc(), f.name()))
+    f = f.older()
+`;
+
+/** gdb attached to \`leaker\`, stopped at malloc(LEAK_SIZE) during one "go": the whole stack. */
+async function gdbStack(leaker: Leaker): Promise<{ frames: GdbFrame[]; text: string }> {
+  const script = join(dir, 'frames.py');
+  writeFileSync(script, GDB_FRAMES);
+  const gdb = spawn('gdb', ['-q', '-batch', '-p', String(leaker.pid),
+    '-ex', 'set backtrace past-main on', '-ex', `break malloc if $rdi == ${LEAK_SIZE}`, '-ex', 'continue', '-ex', 'bt', '-x', script, '-ex', 'detach'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => gdb.on('exit', resolve));
+  const armed = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gdb did not set its breakpoint: ${out}`)), 30_000);
+    gdb.stdout.on('data', (d) => {
+      out += d;
+      if (/Breakpoint 1 at/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    gdb.stderr.on('data', (d) => (out += d));
+  });
+  await armed;
+  // The process is stopped under gdb until \`continue\`; the command waits in its pipe.
+  const done = leaker.run('go');
+  assert.equal(await exited, 0, out);
+  await done;
+  const frames: GdbFrame[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^FRAME (\S+) (0x[0-9a-f]+) (\S+)$/.exec(line);
+    if (m) frames.push({ type: m[1]!, pc: BigInt(m[2]!), function: m[3]! });
+  }
+  assert.ok(frames.length > 10, `gdb's frames:\n${out}`);
+  assert.match(frames[0]!.function, /malloc/, 'gdb stopped in malloc');
+  return { frames: frames.slice(1), text: out };
+}
+
+test('a -O2 -fomit-frame-pointer program: memleak\'s stack is gdb\'s, frame for frame, through the C library to _start', async () => {
+  const leaker = await startLeaker(binary);
+  try {
+    const gdb = await gdbStack(leaker);
+    const truth = gdb.frames;
+    const h = startProbe(memleakProbe, {
+      MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
+      MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+      MEMWATCHER_INTERVAL: '0.3',
+    });
+    try {
+      assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+      const since = Date.now();
+      await leaker.run('go');
+      const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => s.bytes === LEAK_SIZE), 30_000) as MemleakReport;
+      const stack = report.top.find((s) => s.bytes === LEAK_SIZE)!;
+      const got = stack.frames.map((f) => f.address);
+      const real = truth.filter((f) => f.type === 'normal');
+      const want = real.map((f) => f.pc);
+      const show = () => `memleak:\n${stack.frames.map((f) => `  0x${f.address.toString(16)} ${f.function ?? '?'}`).join('\n')}\ngdb:\n${truth.map((f) => `  0x${f.pc.toString(16)} ${f.function} (${f.type})`).join('\n')}\n${gdb.text}`;
+      assert.deepEqual(got, want, show());
+      assert.notEqual(stack.truncated, true, 'the walk reached _start');
+      // The program's own frames by name, in gdb's order.
+      const ours = (fs: Array<{ function?: string; module?: string }>) => fs.filter((f) => f.module === binary).map((f) => f.function);
+      const gdbOwn = real.filter((f) => stack.frames.find((s) => s.address === f.pc)?.module === binary).map((f) => f.function);
+      assert.deepEqual(ours(stack.frames), gdbOwn, show());
+      assert.deepEqual(gdbOwn.slice(0, 7), ['leaf', 'recurse', 'recurse', 'recurse', 'recurse', 'with_alloca', 'compare'], show());
+      assert.deepEqual(gdbOwn.slice(-4), ['outer', 'run_command', 'main', '_start'], show());
+      assert.equal(report.stats.stackTruncated, 0, 'no allocation of this process had a truncated stack');
+    } finally {
+      h.stop();
+    }
+  } finally {
+    leaker.kill();
+  }
+});
+
+test('a library dlopen()ed after attach: cut short (counted) until the maps are re-read, never misattributed; whole after', async (t) => {
+  const leaker = await startLeaker(binary, { ...process.env, UNWIND_DLIB: lib });
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+    MEMWATCHER_INTERVAL: '0.3',
+  });
+  try {
+    assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+    const dlStacks = (r: MemleakReport) => r.top.filter((s) => s.frames[0]?.function === 'dlib_inner');
+    // dlopen and the first leak in one command: before any re-read of the maps.
+    let since = Date.now();
+    await leaker.run('dl');
+    const first = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && dlStacks(r).length > 0, 30_000) as MemleakReport;
+    // The maps are re-read every second: after that, the library's frames unwind.
+    await new Promise((r) => setTimeout(r, 1500));
+    since = Date.now();
+    await leaker.run('dl');
+    const later = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && dlStacks(r).reduce((n, s) => n + s.allocations, 0) === 2, 30_000) as MemleakReport;
+    const stacks = dlStacks(later);
+    const whole = stacks.find((s) => !s.truncated);
+    assert.ok(whole, 'the leak after the re-read has a whole stack');
+    const names = whole.frames.map((f) => f.function);
+    assert.deepEqual(names.slice(0, 5), ['dlib_inner', 'dlib_leak', 'dl_command', 'run_command', 'main'], names.join(' <- '));
+    assert.equal(names.at(-1), '_start');
+    assert.equal(whole.frames[0]!.module, lib);
+    const cut = dlStacks(first)[0]!;
+    t.diagnostic(`first leak from the new library: ${cut.truncated ? `truncated after ${cut.frames.length} frame(s)` : 'whole (the maps were re-read before it)'}`);
+    if (cut.truncated) {
+      // Only what the registers give for sure: the allocator's caller, in the new library.
+      assert.ok(first.stats.stackTruncated >= 1, 'counted');
+      assert.deepEqual(cut.frames.map((f) => f.address), whole.frames.slice(0, cut.frames.length).map((f) => f.address), 'a prefix of the true stack');
+      assert.equal(cut.frames.length, 1);
+      assert.equal(stacks.length, 2);
+    } else {
+      // The re-read won the race with the first leak: both stacks are the same whole one.
+      assert.equal(stacks.length, 1);
+    }
+  } finally {
+    h.stop();
+    leaker.kill();
+  }
+});
