@@ -2,7 +2,7 @@
 // allocations: total_size=N nr_allocs=N` line, then one frame a line
 // (`ADDRESS: function @ 0xstart+0xoff file:line`); and, with -t, one line per call.
 import type { MemleakRecord, MemleakReport } from '../probes/memleak/index.ts';
-import type { MemleakTraceEvent } from '../probes/memleak/layout.ts';
+import { STACK_LOST, type MemleakTraceEvent } from '../probes/memleak/layout.ts';
 import { formatFrameSeed } from '../symbolize/frame.ts';
 import type { ConsoleBinding } from './sink.ts';
 
@@ -19,7 +19,8 @@ export function formatReport(r: MemleakReport): string[] {
   ];
   for (const s of r.top) {
     lines.push(`stack_id=0x${(s.stackId >>> 0).toString(16)} with outstanding allocations: total_size=${s.bytes} nr_allocs=${s.allocations}`);
-    if (s.stackId < 0) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
+    // -1 (STACK_LOST); user stack ids are 32-bit hashes, negative as often as not.
+    if (s.stackId === STACK_LOST) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
     for (const f of s.frames) lines.push(formatFrameSeed(f));
     if (s.truncated) lines.push('[stack cut short: the callers of the last frame are unknown (code without an unwind table yet)]');
   }

@@ -9,6 +9,7 @@ import { attachUserHooks, EXEC_PROGRAM, KERNEL_PROGRAMS, USER_HOOKS, userProgram
 import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
 import { allocatorFiles, processIdentity } from './process.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
+import { readProcessMaps, type ProcessMaps } from '../../symbolize/maps.ts';
 import { Target } from './target.ts';
 import { MemleakUnwinder } from './unwind.ts';
 
@@ -117,8 +118,16 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext): void {
       hook(t);
       run.targets.push(t);
     }
-    // Every executable mapping's unwind table, before the first allocation is traced.
-    for (const t of run.targets) run.unwinder?.sync(t.maps);
+    // Every executable mapping's unwind table, before the first allocation is traced (the
+    // target's own snapshot is taken only once it is traced). An armed command's come at exec.
+    for (const t of run.targets) {
+      if (t.state === 'armed') continue;
+      let maps: ProcessMaps | undefined;
+      try {
+        maps = readProcessMaps(t.pid);
+      } catch { /* gone: its end is reported as usual */ }
+      run.unwinder?.sync(maps);
+    }
     // Traced only once every hook is in place, so no allocation is seen half.
     for (const t of run.targets) {
       targetsMap.update(tgidKey(t.pid), u32Value(t.state === 'armed' ? TARGET_STATE.ARM_EXEC : TARGET_STATE.TRACE));

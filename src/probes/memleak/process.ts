@@ -28,6 +28,16 @@ export function processIdentity(pid: number): ProcessIdentity | undefined {
   return startTime === undefined ? undefined : { pid, startTime };
 }
 
+/** The process is stopped (state T in /proc/PID/stat: SIGSTOP or the like). */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
+  }
+}
+
 export function isSameProcess(id: ProcessIdentity): boolean {
   return processIdentity(id.pid)?.startTime === id.startTime;
 }
