@@ -33,6 +33,18 @@ struct {
 	__type(value, __u32);	/* enum memleak_target_state */
 } targets SEC(".maps");
 
+/* Processes whose user stacks cannot be walked yet: a command just exec'd maps its libraries
+ * (the dynamic loader does) after the exec and before its first allocation, and user space
+ * has not seen them. Its first allocator call stops it (SIGSTOP, delivered before the
+ * allocator runs) until user space has loaded their unwind tables, deleted the entry and sent
+ * SIGCONT: otherwise its first allocations' stacks would end at the first library frame. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* tgid */
+	__type(value, __u32);
+} unwind_hold SEC(".maps");
+
 /* The allocator call in flight on each thread. Keyed by thread with the kind inside and
  * inserted with BPF_NOEXIST: a call made from inside another allocator call (glibc's malloc
  * calling mmap, musl's calloc calling malloc) neither overwrites the outer call's size nor
@@ -211,11 +223,13 @@ static __always_inline bool keep(__u64 size)
 static __always_inline int enter(__u32 kind, __u64 size, __u64 aux)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
+	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct inflight call = { .size = size, .aux = aux, .kind = kind };
 
-	if (!traced(id >> 32))
+	if (!traced(tgid))
 		return 0;
+	if (bpf_map_lookup_elem(&unwind_hold, &tgid))
+		bpf_send_signal(SIGSTOP);
 	call.skip = !keep(size);
 	/* Fails with -EEXIST for a nested call: deliberately ignored (see `inflight`). */
 	bpf_map_update_elem(&inflight, &tid, &call, BPF_NOEXIST);
@@ -539,21 +553,19 @@ int BPF_KPROBE(dallocx_enter, void *addr)
 }
 
 /* Exec of a target: an armed one (--memleak-command) starts being traced before the new image
- * runs its first instruction; a traced one stops, since its address space is gone.
- * The armed one is also stopped (SIGSTOP, delivered before its first instruction) until user
- * space has loaded the unwind tables of what it maps and sends SIGCONT: its first allocations
- * would otherwise come before its code is known to the unwinder, their stacks cut short. */
+ * runs its first instruction (and is put on hold: see `unwind_hold`); a traced one stops,
+ * since its address space is gone. */
 SEC("tracepoint/sched/sched_process_exec")
 int memleak_exec(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u32 *state = bpf_map_lookup_elem(&targets, &tgid);
+	__u32 *state = bpf_map_lookup_elem(&targets, &tgid), hold = 1;
 
 	if (!state)
 		return 0;
 	if (*state == MEMLEAK_TARGET_ARM_EXEC) {
 		*state = MEMLEAK_TARGET_TRACE;
-		bpf_send_signal(SIGSTOP);
+		bpf_map_update_elem(&unwind_hold, &tgid, &hold, BPF_ANY);
 	} else if (*state == MEMLEAK_TARGET_TRACE)
 		*state = MEMLEAK_TARGET_EXECED;
 	return 0;

@@ -64,6 +64,8 @@ struct unwind_walk {
 	__u64 pc, sp, bp;
 	__u32 bp_valid;
 	__u32 tgid;
+	__u32 id;	/* the stored stack's id, once unwind_store succeeded */
+	__u32 _pad;
 };
 
 struct {
@@ -78,7 +80,7 @@ struct {
  * Global functions (this one, unwind_frame, unwind_user_stack) are verified once per program,
  * not once per iteration of the loops around them.
  */
-__noinline long unwind_find_row(__u32 first, __u32 count, __u32 rel)
+__noinline int unwind_find_row(__u32 first, __u32 count, __u32 rel)
 {
 	__u32 lo = first, hi = first + count, mid;
 	struct unwind_row *row;
@@ -118,7 +120,7 @@ __noinline int unwind_frame(void)
 	struct unwind_row *row;
 	__u64 cfa, ra = 0, bp = 0, rel;
 	__u32 zero = 0, idx;
-	long found;
+	int found;
 
 	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	if (!w)
@@ -186,14 +188,16 @@ __noinline int unwind_frame(void)
 	return ra == 0 ? UNWIND_STEP_END : UNWIND_STEP_NEXT;
 }
 
-/* Stores this CPU's walked stack into user_stacks under a hash of its frames (see below). */
-__noinline long unwind_store(void)
+/* Stores this CPU's walked stack into user_stacks under a hash of its frames (see below); 0
+ * or a negative errno. Statuses are ints, compared as ints: a global function's 64-bit
+ * return came back zero-extended on 5.10 (-EEXIST seen as 0xffffffef). */
+__noinline int unwind_store(void)
 {
 	struct unwind_walk *w;
 	struct unwind_stack *old;
 	__u64 hash = 0xcbf29ce484222325ULL;
 	__u32 zero = 0, id, i;
-	long err;
+	int err;
 
 	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	if (!w)
@@ -211,7 +215,8 @@ __noinline long unwind_store(void)
 	if (id == 0xffffffff)	/* -1 is "no stack" to the probes */
 		id = 0;
 
-	err = bpf_map_update_elem(&user_stacks, &id, &w->stack, BPF_NOEXIST);
+	w->id = id;
+	err = (int)bpf_map_update_elem(&user_stacks, &id, &w->stack, BPF_NOEXIST);
 	if (err == 0)
 		goto out;
 	if (err != -EEXIST)
@@ -226,16 +231,11 @@ __noinline long unwind_store(void)
 			return -EEXIST;
 	}
 out:
-	return (long)id | (w->stack.flags ? (long)UNWIND_TRUNCATED : 0);
+	return 0;
 }
 
-/*
- * Walks the user stack of process `tgid` from the registers pc, sp, bp (at a uretprobe: the
- * caller's, just after the call returned) into user_stacks. Returns the stack id (a hash of
- * the frames) with UNWIND_TRUNCATED set when the walk stopped short, or -EEXIST when another
- * stack holds that id (a collision: never merged), or another negative errno.
- */
-__noinline long unwind_user_stack(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
+/* The walk itself, into this CPU's unwind_walk; 0 or a negative errno (see unwind_user_stack). */
+__noinline int unwind_walk_user(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
 {
 	struct unwind_walk *w;
 	__u32 zero = 0, i;
@@ -269,6 +269,27 @@ __noinline long unwind_user_stack(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
 			break;
 	}
 	return unwind_store();
+}
+
+/*
+ * Walks the user stack of process `tgid` from the registers pc, sp, bp (at a uretprobe: the
+ * caller's, just after the call returned) into user_stacks. Returns the stack id (a hash of
+ * the frames) with UNWIND_TRUNCATED set when the walk stopped short, or -EEXIST when another
+ * stack holds that id (a collision: never merged), or another negative errno.
+ */
+static __always_inline long unwind_user_stack(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
+{
+	struct unwind_walk *w;
+	__u32 zero = 0;
+	int err;
+
+	err = unwind_walk_user(tgid, pc, sp, bp);
+	if (err < 0)
+		return err;
+	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!w)
+		return -UNWIND_ENOENT;
+	return (long)w->id | (w->stack.flags ? (long)UNWIND_TRUNCATED : 0);
 }
 
 #endif

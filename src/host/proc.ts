@@ -123,3 +123,8 @@ export function commandLine(pid: number): string {
   // A process that rewrote its arguments (redis-server's "*:6379") may pad them with NULs.
   return buf.subarray(0, CMDLINE_READ_MAX).toString('utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
 }
+
+/** The process is stopped (state T: SIGSTOP or the like). */
+export function isStopped(pid: number): boolean {
+  return readStat(pid)?.state === 'T';
+}

@@ -50,7 +50,11 @@ test('--memleak-command traces a program from its first allocation and ends the 
   const malloc = stacks.find((s) => / leak_malloc @ /.test(s.frames[0] ?? ''));
   assert.equal(malloc?.bytes, SCENARIO_LEAKS.LEAK_MALLOC!.bytes);
   assert.equal(malloc?.allocs, SCENARIO_LEAKS.LEAK_MALLOC!.allocations);
-  assert.ok(!stacks.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
+  // In the final report: one taken while the program runs may catch a churn block between its
+  // malloc and its free (seen on a slow 6.1 TCG guest).
+  const final = consoleStacks(r.stdout.slice(r.stdout.search(/process exited: final report/)));
+  assert.ok(final.length > 0, 'a final report with stacks');
+  assert.ok(!final.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
 
   // The pprof profile: gzipped, inuse_space/inuse_objects, every leaking function named.
   const profile = gunzipSync(readFileSync(pprof)).toString('latin1');
@@ -85,7 +89,7 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
     const killer = setTimeout(() => cli?.child.kill('SIGKILL'), scaled(20_000));
     const { code } = await cli.exited;
     clearTimeout(killer);
-    assert.equal(code, 0, `a 4 s run that ended by itself: ${cli.stderr()}`);
+    assert.equal(code, 0, `a ${scaled(4000) / 1000} s run that ended by itself: ${cli.stderr()}`);
 
     const spans = rx.spans();
     const reports = spans.filter((s) => s.name === 'memleak.report' && s.attributes['process.pid'] === leaker.pid);

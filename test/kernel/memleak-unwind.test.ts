@@ -10,13 +10,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memleakProbe } from '../../src/probes/memleak/definition.ts';
 import type { MemleakRecord, MemleakReport } from '../../src/probes/memleak/index.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
-import { startLeaker, type Leaker } from './memleak-leaker.ts';
+import { startLeaker } from './memleak-leaker.ts';
 
 const SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.c');
 const LIB_SOURCE = join(import.meta.dirname, '../fixtures/unwind/dlib.c');
@@ -56,12 +56,13 @@ while f is not None:
     f = f.older()
 `;
 
-/** gdb attached to \`leaker\`, stopped at malloc(LEAK_SIZE) during one "go": the whole stack. */
-async function gdbStack(leaker: Leaker): Promise<{ frames: GdbFrame[]; text: string }> {
+/** gdb attached to process \`pid\`, stopped at the call of \`func\` that \`condition\` selects
+ * while \`trigger\` runs: the whole stack. */
+async function gdbStack(pid: number, condition: string, trigger: () => Promise<void>, func = 'malloc'): Promise<{ frames: GdbFrame[]; text: string }> {
   const script = join(dir, 'frames.py');
   writeFileSync(script, GDB_FRAMES);
-  const gdb = spawn('gdb', ['-q', '-batch', '-p', String(leaker.pid),
-    '-ex', 'set backtrace past-main on', '-ex', `break malloc if $rdi == ${LEAK_SIZE}`, '-ex', 'continue', '-ex', 'bt', '-x', script, '-ex', 'detach'],
+  const gdb = spawn('gdb', ['-q', '-batch', '-p', String(pid),
+    '-ex', 'set backtrace past-main on', '-ex', `break ${func} if ${condition}`, '-ex', 'continue', '-ex', 'bt', '-x', script, '-ex', 'detach'],
   { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | null>((resolve) => gdb.on('exit', resolve));
@@ -78,7 +79,7 @@ async function gdbStack(leaker: Leaker): Promise<{ frames: GdbFrame[]; text: str
   });
   await armed;
   // The process is stopped under gdb until \`continue\`; the command waits in its pipe.
-  const done = leaker.run('go');
+  const done = trigger();
   assert.equal(await exited, 0, out);
   await done;
   const frames: GdbFrame[] = [];
@@ -87,14 +88,14 @@ async function gdbStack(leaker: Leaker): Promise<{ frames: GdbFrame[]; text: str
     if (m) frames.push({ type: m[1]!, pc: BigInt(m[2]!), function: m[3]! });
   }
   assert.ok(frames.length > 10, `gdb's frames:\n${out}`);
-  assert.match(frames[0]!.function, /malloc/, 'gdb stopped in malloc');
+  assert.match(frames[0]!.function, new RegExp(func), `gdb stopped in ${func}`);
   return { frames: frames.slice(1), text: out };
 }
 
 test('a -O2 -fomit-frame-pointer program: memleak\'s stack is gdb\'s, frame for frame, through the C library to _start', async () => {
   const leaker = await startLeaker(binary);
   try {
-    const gdb = await gdbStack(leaker);
+    const gdb = await gdbStack(leaker.pid, `$rdi == ${LEAK_SIZE}`, () => leaker.run('go'));
     const truth = gdb.frames;
     const h = startProbe(memleakProbe, {
       MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
@@ -169,5 +170,63 @@ test('a library dlopen()ed after attach: cut short (counted) until the maps are 
   } finally {
     h.stop();
     leaker.kill();
+  }
+});
+
+const REDIS = '/usr/bin/redis-server';
+const VALUE_SIZE = 65432;
+
+/** SET of a VALUE_SIZE value by a new redis-cli client (a fresh query buffer: the same path each time). */
+function redisSet(port: number, key: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cli = spawn('redis-cli', ['-p', String(port), '-x', 'set', key], { stdio: ['pipe', 'ignore', 'inherit'] });
+    cli.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli exited ${code}`))));
+    cli.stdin.end(Buffer.alloc(VALUE_SIZE - 1, 'v'));
+  });
+}
+
+test('Debian\'s redis-server (stripped, -O2, jemalloc): a SET\'s stack is gdb\'s, frame for frame', { skip: !existsSync(REDIS) && 'apt-get install redis-server' }, async () => {
+  const port = 20000 + (process.pid % 20000);
+  const redis = spawn(REDIS, ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`redis did not start: ${out}`)), 20_000);
+      redis.stdout!.on('data', (d) => {
+        out += d;
+        if (/Ready to accept connections/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    // The query buffer grown to hold the value (it becomes the value: outstanding), by
+    // jemalloc's realloc <- zrealloc_usable <- _sdsMakeRoomFor <- processMultibulkBuffer.
+    const inRange = (n: number) => n > VALUE_SIZE && n < VALUE_SIZE + 4096;
+    const gdb = await gdbStack(redis.pid!, `$rsi > ${VALUE_SIZE} && $rsi < ${VALUE_SIZE + 4096}`, () => redisSet(port, 'k1'), 'realloc');
+    const real = gdb.frames.filter((f) => f.type === 'normal');
+    const h = startProbe(memleakProbe, {
+      MEMWATCHER_PROBES_MEMLEAK_PIDS: String(redis.pid),
+      MEMWATCHER_PROBES_MEMLEAK_LIB: 'libjemalloc.so.2',
+      MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+      MEMWATCHER_INTERVAL: '0.3',
+    });
+    try {
+      const since = Date.now();
+      await redisSet(port, 'k2');
+      const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => inRange(s.bytes)), 30_000) as MemleakReport;
+      const stack = report.top.find((s) => inRange(s.bytes))!;
+      const show = `memleak:\n${stack.frames.map((f) => `  0x${f.address.toString(16)} ${f.function ?? '?'}`).join('\n')}\n${gdb.text}`;
+      assert.deepEqual(stack.frames.map((f) => f.address), real.map((f) => f.pc), show);
+      assert.notEqual(stack.truncated, true);
+      const names = stack.frames.map((f) => f.function);
+      for (const fn of ['zrealloc_usable', '_sdsMakeRoomFor', 'processMultibulkBuffer', 'processInputBuffer', 'readQueryFromClient', 'aeMain', 'main']) {
+        assert.ok(names.includes(fn), `${fn} in the stack: ${show}`);
+      }
+    } finally {
+      h.stop();
+    }
+  } finally {
+    redis.kill('SIGKILL');
   }
 });

@@ -9,6 +9,7 @@ import { NoAllocatorError, placementsByModule, processPlan, programPlan, type Al
 import { commandEnvironment, programImage, resolveProgram, spawnHeld, type HeldCommand } from './command.ts';
 import { attachUserHooks, EXEC_PROGRAM, hookFunctionNames, KERNEL_PROGRAMS, userPrograms } from './hooks.ts';
 import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
+import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
 import { processIdentity } from '../../host/proc.ts';
 import type { MemleakConfig } from './config.ts';
 import { formatAllocators } from './report.ts';
@@ -137,8 +138,16 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
       hook(t, program);
       run.targets.push(t);
     }
-    // Every executable mapping's unwind table, before the first allocation is traced.
-    for (const t of run.targets) run.unwinder?.sync(t.maps);
+    // Every executable mapping's unwind table, before the first allocation is traced (the
+    // target's own snapshot is taken only once it is traced). An armed command's come at exec.
+    for (const t of run.targets) {
+      if (t.state === 'armed') continue;
+      let maps: ProcessMaps | undefined;
+      try {
+        maps = readProcessMaps(t.pid);
+      } catch { /* gone: its end is reported as usual */ }
+      run.unwinder?.sync(maps);
+    }
     // Traced only once every hook is in place, so no allocation is seen half.
     for (const t of run.targets) {
       targetsMap.update(tgidKey(t.pid), u32Value(t.state === 'armed' ? TARGET_STATE.ARM_EXEC : TARGET_STATE.TRACE));

@@ -21,6 +21,7 @@ import { placementsByModule } from './allocator.ts';
 function allocatorModules(t: Target): string[] {
   return [...new Set(t.attached.map((p) => p.file.path))].filter((m) => m !== t.plan.executable);
 }
+import { isStopped } from '../../host/proc.ts';
 import type { MemleakUnwinder } from './unwind.ts';
 
 export type MemleakRecord = MemleakReport | MemleakTraceEvent;
@@ -104,15 +105,21 @@ export class MemleakSource implements ProbeSource {
   }
 
   /**
-   * The command just exec'd and was stopped there by the kernel side (memleak_exec): load the
-   * unwind tables of what it maps (its executable and dynamic loader), then let it run.
+   * A command just exec'd is on hold (memleak.bpf.c `unwind_hold`): its first allocator call
+   * stops it. Once stopped, everything it maps is there: load the unwind tables, lift the
+   * hold, let it run.
    */
-  #resume(t: Target): void {
+  #releaseHold(t: Target, nowMs: number): void {
+    const hold = this.#obj.map('unwind_hold');
+    const key = tgidKey(t.pid);
+    if (!hold.lookup(key) || !isStopped(t.pid)) return;
     try {
+      t.refreshMaps(nowMs, true);
       this.#run.unwinder?.sync(t.maps);
     } catch (err) {
       this.#ctx.log.warn(`memleak: unwind tables of pid ${t.pid} not loaded: ${(err as Error).message}`);
     } finally {
+      hold.delete(key);
       try {
         process.kill(t.pid, 'SIGCONT');
       } catch { /* gone */ }
@@ -123,6 +130,7 @@ export class MemleakSource implements ProbeSource {
     for (const t of this.#run.targets) {
       t.refreshMaps(nowMs);
       if (t.state !== 'traced') continue;
+      if (this.#run.command?.pid === t.pid) this.#releaseHold(t, nowMs);
       try {
         this.#run.unwinder?.sync(t.maps);
       } catch (err) {
@@ -142,8 +150,14 @@ export class MemleakSource implements ProbeSource {
       this.#rb.consume();
       this.#rb.close();
     }
-    // A command stopped at its exec (memleak_exec) and not yet resumed must not stay stopped.
-    for (const t of this.#run.targets) if (t.state === 'armed' && !this.#run.command?.done) this.#resume(t);
+    // A command stopped on hold (memleak_exec, enter) must not stay stopped.
+    const command = this.#run.command;
+    if (command && !command.done) {
+      try {
+        this.#obj.map('unwind_hold').delete(tgidKey(command.pid));
+        process.kill(command.pid, 'SIGCONT');
+      } catch { /* gone */ }
+    }
     this.#run.command?.terminate();
     for (const t of this.#run.targets) void t.detach();
     // Reports still being symbolized finish (and are emitted) before the helper goes.
@@ -159,7 +173,6 @@ export class MemleakSource implements ProbeSource {
       if (t.state === 'armed') {
         if (this.#state(t.pid) === TARGET_STATE.TRACE) {
           t.started();
-          this.#resume(t);
           if (t.plan.placements.length > 0) this.#ctx.log.info(`memleak: tracing ${t.executable} (pid ${t.pid}) from its first instruction`);
           else this.#ctx.log.info(`memleak: ${t.executable} (pid ${t.pid}) started, with no allocator hooked (see above)`);
         } else if (this.#run.command?.done) {
@@ -178,6 +191,7 @@ export class MemleakSource implements ProbeSource {
     t.ended = why;
     void t.detach();
     this.#run.unwinder?.remove(t.pid);
+    this.#obj.map('unwind_hold').delete(tgidKey(t.pid));
     const snap = this.#snapshot(new Set([t.pid]));
     const last = this.#run.targets.every((x) => x.state === 'ended') && !this.#run.kernel;
     // No later report reads the last target's entries (the object's close frees them): a
