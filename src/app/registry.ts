@@ -2,12 +2,13 @@
 // (src/probes/<probe>/ with bpf/<probe>.bpf.c) and one line here: its flags, config keys,
 // --help lines and exporters come from its module object.
 import { memleak } from '../probes/memleak/index.ts';
+import { oom } from '../probes/oom/index.ts';
 import { paf } from '../probes/paf/index.ts';
 import { pr } from '../probes/pr/index.ts';
 import { procstat } from '../probes/procstat/index.ts';
 import { sysstat } from '../probes/sysstat/index.ts';
 
-export const PROBES = [procstat, sysstat, paf, pr, memleak] as const;
+export const PROBES = [procstat, sysstat, paf, pr, memleak, oom] as const;
 
 export type AnyProbe = (typeof PROBES)[number];
 export type ProbeName = AnyProbe['name'];

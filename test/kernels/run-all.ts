@@ -191,12 +191,21 @@ for (const r of runs) {
 console.log(`  wall time ${(wall / 60).toFixed(1)} min`);
 
 if (opts.update) {
-  if (filtered) {
-    console.log('run-all: --update needs a full matrix (no matrix arguments); strategy-matrix.tsv left as it was');
+  // Rows are replaced per kernel series and probe that ran: a run of one kernel updates its
+  // column, a run of `-- --probe P` that probe's rows. Other filters (strategies, tests) would
+  // leave a probe's rows half-refreshed.
+  const probeOnly = matrixArgs.every((a, i) => a === '--probe' || matrixArgs[i - 1] === '--probe');
+  if (filtered && !probeOnly) {
+    console.log('run-all: --update takes no matrix arguments but --probe; strategy-matrix.tsv left as it was');
   } else {
-    // Replace the series just run; keep the others (a run of one kernel updates its column).
-    const ran = new Set(allRows.map((x) => seriesOf(x.kernel)));
-    const kept = existsSync(COMMITTED_MATRIX) ? readTsv(COMMITTED_MATRIX).filter((x) => !ran.has(seriesOf(x.kernel))) : [];
+    const before = existsSync(COMMITTED_MATRIX) ? readTsv(COMMITTED_MATRIX) : [];
+    const key = (x: MatrixRow) => (filtered ? `${seriesOf(x.kernel)} ${x.probe}` : seriesOf(x.kernel));
+    const ran = new Set(allRows.map(key));
+    const kept = before.filter((x) => !ran.has(key(x)));
+    // One probe's rows join its series' column under the kernel name already there (a host's
+    // build tag changes between machines of the same kernel).
+    const column = new Map(kept.map((x) => [seriesOf(x.kernel), x.kernel]));
+    if (filtered) for (const r of allRows) r.kernel = column.get(seriesOf(r.kernel)) ?? r.kernel;
     writeTsv(COMMITTED_MATRIX, [...kept, ...allRows]);
     updateStrategyTable();
     console.log(`run-all: wrote ${COMMITTED_MATRIX} and the strategy table of docs/architecture.md${failed ? ' (with the failures above)' : ''}`);
