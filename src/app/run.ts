@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import type { RecordExporter } from '../runtime/exporter.ts';
 import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
+import { RecentSpans } from '../telemetry/recent-spans.ts';
 import { selfMetrics } from '../telemetry/self.ts';
 import { enabledProbes, sectionOf, type Config } from './config.ts';
 import { checkTargets, preflight } from './preflight.ts';
@@ -25,7 +26,7 @@ export interface RunOptions {
 }
 
 /** The exporters of one probe, as the config asks: metrics and spans to OpenTelemetry, a table to the console. */
-function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetry; meter: Meter; config: Config; log: Logger; kernel: ReturnType<typeof readKernelInfo>; write: (line: string) => void; prefix: string }): Array<RecordExporter<unknown>> {
+function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetry; meter: Meter; config: Config; log: Logger; kernel: ReturnType<typeof readKernelInfo>; write: (line: string) => void; prefix: string; recent: RecentSpans }): Array<RecordExporter<unknown>> {
   // One module's hooks, called with its own section: the registry's union of module types
   // cannot see that each module only ever meets its own config.
   const m = p as unknown as {
@@ -33,7 +34,7 @@ function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetr
     spans?(c: object): RecordExporter<unknown>;
     console?(c: object): RecordExporter<unknown>;
   };
-  const ctx = { meter: opts.meter, tracer: opts.telemetry?.tracer, config: section, log: opts.log, kernel: opts.kernel };
+  const ctx = { meter: opts.meter, tracer: opts.telemetry?.tracer, recent: opts.recent, config: section, log: opts.log, kernel: opts.kernel };
   const out: Array<RecordExporter<unknown>> = [];
   if (opts.telemetry && m.metrics) out.push(m.metrics(ctx));
   if (opts.telemetry?.tracer && m.spans) out.push(m.spans(ctx));
@@ -53,13 +54,14 @@ export async function run(opts: RunOptions): Promise<void> {
 
   const probes = enabledProbes(config);
   if (probes.length === 0) {
-    throw new ConfigError('no probe is enabled: name one (-s, -r, -a, -p, -l PID) or set a probes.<name>.enabled key to true');
+    throw new ConfigError('no probe is enabled: name one (-s, -r, -a, -p, -k, -l PID) or set a probes.<name>.enabled key to true');
   }
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
   const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
 
+  const recent = new RecentSpans();
   const runs: ProbeRun[] = probes.map((p) => {
     const section = sectionOf(config, p);
     const prefix = probes.length > 1 ? `${p.name.padEnd(8)} ` : '';
@@ -67,7 +69,7 @@ export async function run(opts: RunOptions): Promise<void> {
       definition: p.definition as ProbeRun['definition'],
       config: section,
       strategy: (section as { strategy?: string }).strategy ?? 'auto',
-      exporters: exportersOf(p, section, { telemetry, meter, config, log, kernel, write, prefix }),
+      exporters: exportersOf(p, section, { telemetry, meter, config, log, kernel, write, prefix, recent }),
     };
   });
 

@@ -40,6 +40,11 @@ export const ATTR = {
   MEMLEAK_STACK_ID: 'memwatcher.memleak.stack_id',
   MEMLEAK_PROCESS_END: 'memwatcher.memleak.process_end',
   MEMLEAK_MIN_AGE: 'memwatcher.memleak.min_age_ms',
+  OOM_CONSTRAINT: 'memwatcher.oom.constraint',
+  MEMCG_EVENT: 'memwatcher.memcg.event',
+  PRESSURE_SCOPE: 'memwatcher.pressure.scope',
+  CGROUP_PATH: 'memwatcher.cgroup.path',
+  USER_ID: 'user.id', // semconv
 } as const;
 
 export const METRIC = {
@@ -84,6 +89,10 @@ export const METRIC = {
   // memleak
   MEMLEAK_OUTSTANDING_BYTES: 'memwatcher.memleak.outstanding.bytes',
   MEMLEAK_OUTSTANDING_ALLOCATIONS: 'memwatcher.memleak.outstanding.allocations',
+  // oom
+  OOM_KILLS: 'memwatcher.oom.kills',
+  MEMCG_EVENTS: 'memwatcher.memcg.events',
+  PRESSURE_STALL: 'memwatcher.memory.pressure.stall',
   // self
   EVENTS_RECEIVED: 'memwatcher.events.received',
   EVENTS_DROPPED: 'memwatcher.events.dropped',
@@ -95,6 +104,7 @@ export const SPAN = {
   MEMLEAK_REPORT: 'memleak.report',
   MEMLEAK_STACK: 'memleak.stack',
   PAGE_ALLOC_FAILURE: 'page_alloc.failure',
+  OOM_KILL: 'oom.kill',
 } as const;
 
 export const UNIT = {
@@ -107,4 +117,5 @@ export const UNIT = {
   PROBES: '{probe}',
   SPANS: '{span}',
   RETRIES: '{retry}',
+  KILLS: '{kill}',
 } as const;

@@ -5,10 +5,9 @@
 // cgroup's path, limit and usage at the moment, the victim's anon RSS as the kernel's own
 // mark_victim printed it (a private tracefs instance) and as the process touched it, the
 // memcg's oom_kill counter after the kill (memory.oom_control, v2: memory.events), no record lost, and when its
-// memory came back. Every strategy this kernel offers is run; the probe is not in the config
-// schema yet, so the strategy is forced through loadProbe (src/runtime/attach.ts), not
-// MEMWATCHER_PROBES_OOM_STRATEGY (which the harness's loadConfig would reject; it is read here
-// only to narrow the strategies, the way the kernel matrix forces one).
+// memory came back. Every strategy this kernel offers is run, each forced through loadProbe
+// (src/runtime/attach.ts); MEMWATCHER_PROBES_OOM_STRATEGY narrows them, the way the kernel
+// matrix forces one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -21,17 +20,13 @@ import { createLogger } from '../../src/log.ts';
 import { loadProbe } from '../../src/runtime/attach.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
 import type { ProbeContext, ProbeDefinition, ProbeSource } from '../../src/runtime/probe.ts';
-import { readCgroupMounts } from '../../src/probes/oom/cgroup.ts';
 import { oomProbe, OOM_STRATEGIES } from '../../src/probes/oom/definition.ts';
 import type { OomKill, OomPressure, OomRecord } from '../../src/probes/oom/record.ts';
+import { MEM, memcg, MOUNTS } from '../helpers/memcg.ts';
 import { scaled } from '../helpers/time-scale.ts';
 
 const KERNEL = readKernelInfo();
 const MiB = 1024 * 1024;
-// Memory cgroups as this machine has them: v1's memory hierarchy (this host, the hybrid guests),
-// else cgroup2 with the memory controller (6.12's guest, which has no v1 memcg).
-const MOUNTS = readCgroupMounts();
-const MEM = MOUNTS.memoryV1 ? { root: MOUNTS.memoryV1, version: 1 as const } : MOUNTS.unified && MOUNTS.unifiedHasMemory ? { root: MOUNTS.unified, version: 2 as const } : undefined;
 const LIMIT = 64 * MiB;
 const forced = process.env.MEMWATCHER_PROBES_OOM_STRATEGY;
 const STRATEGIES = OOM_STRATEGIES.map((s) => s.name).filter((s) => !forced || forced === 'auto' || s === forced);
@@ -49,7 +44,7 @@ interface OomRun {
 
 /** The probe with a forced strategy, through the one attach loop; undefined when the kernel refuses it. */
 function startOom(strategy: string): OomRun | { refused: string } {
-  // Not in the registry yet: its own keys, at their defaults.
+  // Its own keys, at their defaults.
   const { config } = loadConfigFrom({ probes: { oom: OOM_CONFIG } }, { env: {}, defaultFile: '/nonexistent' });
   const log = createLogger({ verbose: process.env.MEMWATCHER_TEST_VERBOSE === '1' });
   routeLibbpfLog(log);
@@ -94,39 +89,6 @@ function show(v: unknown): string {
 /** Whether the kernel's own oom_control reached the record (kprobe attached, or fentry). */
 function sawOomControl(run: OomRun): boolean {
   return run.strategy === 'fentry' || !run.skipped.some((s) => s.program === 'oom_kill_process_kprobe');
-}
-
-/** A memory cgroup at `name` (nested names create their parents), limited to `limit` bytes. */
-function memcg(name: string, limit: number): { dir: string; rel: string; remove(): void } {
-  const { root, version } = MEM!;
-  const created: string[] = [];
-  let at = root;
-  for (const part of name.split('/')) {
-    // cgroup2: a child's memory.max needs the memory controller enabled in its parent
-    if (version === 2 && !readFileSync(`${at}/cgroup.subtree_control`, 'utf8').split(/\s+/).includes('memory')) writeFileSync(`${at}/cgroup.subtree_control`, '+memory');
-    at = `${at}/${part}`;
-    mkdirSync(at);
-    created.unshift(at);
-  }
-  const dir = at;
-  writeFileSync(`${dir}/${version === 1 ? 'memory.limit_in_bytes' : 'memory.max'}`, String(limit));
-  return {
-    dir,
-    rel: `/${name}`,
-    remove() {
-      for (const d of created) {
-        for (let i = 0; i < 50; i++) {
-          try {
-            rmdirSync(d);
-            break;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // a dying process still charged
-          }
-        }
-      }
-    },
-  };
 }
 
 /** The memcg's oom_kill count: memory.oom_control (v1) or memory.events (v2). */

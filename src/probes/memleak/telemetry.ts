@@ -59,6 +59,7 @@ export function memleakSpans(ctx: ExportContext): RecordExporter<MemleakRecord> 
     if (r.minAgeMs > 0) attributes[ATTR.MEMLEAK_MIN_AGE] = r.minAgeMs;
     if (r.ended) attributes[ATTR.MEMLEAK_PROCESS_END] = r.ended;
     const root = tracer.startSpan(SPAN.MEMLEAK_REPORT, { startTime: r.timeMs, attributes });
+    ctx.recent?.remember(SPAN.MEMLEAK_REPORT, r.pid, root.spanContext());
     const parent = trace.setSpan(context.active(), root);
     for (const s of r.top) {
       const a: Attributes = {

@@ -6,27 +6,9 @@ import { monotonicToWall } from '../../host/clock.ts';
 import type { RecordExporter } from '../../runtime/exporter.ts';
 import { containerAttributes } from '../../telemetry/attributes.ts';
 import type { ExportContext } from '../../telemetry/export-context.ts';
-import { ATTR as SHARED_ATTR, METRIC as SHARED_METRIC, SPAN as SHARED_SPAN, UNIT as SHARED_UNIT } from '../../telemetry/semconv.ts';
+import { ATTR, METRIC, SPAN, UNIT } from '../../telemetry/semconv.ts';
 import type { OomKill, OomPressure, OomRecord } from './record.ts';
 
-// oom's names (the contract's), kept here while the probe is not yet registered: they move into
-// telemetry/semconv.ts with the registry line, when the kernel matrix has run the probe.
-const ATTR = {
-  ...SHARED_ATTR,
-  OOM_CONSTRAINT: 'memwatcher.oom.constraint',
-  MEMCG_EVENT: 'memwatcher.memcg.event',
-  PRESSURE_SCOPE: 'memwatcher.pressure.scope',
-  CGROUP_PATH: 'memwatcher.cgroup.path',
-  USER_ID: 'user.id', // semconv
-} as const;
-const METRIC = {
-  ...SHARED_METRIC,
-  OOM_KILLS: 'memwatcher.oom.kills',
-  MEMCG_EVENTS: 'memwatcher.memcg.events',
-  PRESSURE_STALL: 'memwatcher.memory.pressure.stall',
-} as const;
-const SPAN = { ...SHARED_SPAN, OOM_KILL: 'oom.kill' } as const;
-const UNIT = { ...SHARED_UNIT, KILLS: '{kill}' } as const;
 
 const MEMCG_EVENTS = ['low', 'high', 'max', 'oom', 'oom_kill', 'oom_group_kill'] as const;
 
@@ -117,7 +99,9 @@ export function oomSpans(ctx: ExportContext): RecordExporter<OomRecord> {
     onRecord(rec) {
       if (!tracer || rec.kind !== 'kill') return;
       const t = monotonicToWall(rec.tsNs);
-      const span = tracer.startSpan(SPAN.OOM_KILL, { kind: SpanKind.INTERNAL, startTime: t, attributes: killAttributes(rec) });
+      const report = ctx.recent?.last(SPAN.MEMLEAK_REPORT, rec.victim.pid);
+      const links = report ? [{ context: report, attributes: { [ATTR.PROBE]: 'memleak' } }] : [];
+      const span = tracer.startSpan(SPAN.OOM_KILL, { kind: SpanKind.INTERNAL, startTime: t, attributes: killAttributes(rec), links });
       for (const r of rec.leadup.retries) {
         const attrs: Attributes = { [ATTR.ALLOC_ORDER]: r.order };
         if (r.zoneName !== undefined) attrs[ATTR.ZONE_NAME] = r.zoneName;
