@@ -3,6 +3,11 @@
 #ifndef MEMWATCHER_COMMON_H
 #define MEMWATCHER_COMMON_H
 
+/* Puts a record struct into the object's BTF even when no map or function signature names it
+ * (ring-buffer records are only cast to): mem-watcher checks its readers against that BTF at
+ * start-up (src/runtime/layout-check.ts). An unused pointer in .bss, never written. */
+#define MW_LAYOUT(s) struct s *mw_layout_##s __attribute__((unused))
+
 #define MW_TASK_COMM_LEN 16
 #define MW_MAX_NODES 32
 #define MW_MAX_ZONES 6

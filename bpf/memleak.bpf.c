@@ -15,6 +15,8 @@
 #include "memleak.h"
 #include "unwind.bpf.h"
 
+MW_LAYOUT(memleak_event);
+
 #define MAP_FAILED ((__u64)-1)
 #define SIGSTOP 19
 

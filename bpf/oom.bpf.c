@@ -15,13 +15,9 @@
 #include "oom.h"
 #include "kernel_mem.bpf.h"
 
-/* src/probes/oom/record.ts reads these layouts at fixed offsets */
-_Static_assert(sizeof(struct oom_kill_event) == 1992, "oom_kill_event layout changed");
-_Static_assert(sizeof(struct oom_reap_event) == 40, "oom_reap_event layout changed");
-_Static_assert(__builtin_offsetof(struct oom_kill_event, trigger_memcg) == 144, "oom_kill_event.trigger_memcg moved");
-_Static_assert(__builtin_offsetof(struct oom_kill_event, ctl) == 928, "oom_kill_event.ctl moved");
-_Static_assert(__builtin_offsetof(struct oom_kill_event, node) == 968, "oom_kill_event.node moved");
-_Static_assert(__builtin_offsetof(struct oom_kill_event, leadup) == 1336, "oom_kill_event.leadup moved");
+/* read as src/probes/oom/record.ts declares them, checked against this BTF at start-up */
+MW_LAYOUT(oom_kill_event);
+MW_LAYOUT(oom_reap_event);
 
 #define SIGKILL 9
 /* SEND_SIG_PRIV: the kernel's own signals, as __oom_kill_process sends SIGKILL */

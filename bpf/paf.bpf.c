@@ -11,6 +11,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "paf.h"
+
+MW_LAYOUT(paf_failure_event);
+MW_LAYOUT(paf_zones_event);
 #include "kernel_mem.bpf.h"
 #include "self_trigger.bpf.h"
 

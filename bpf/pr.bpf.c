@@ -16,6 +16,8 @@
 #include <bpf/bpf_core_read.h>
 #include "pr.h"
 
+MW_LAYOUT(pr_stall_event);
+
 /* include/linux/sched.h, unchanged since kswapd got its flag */
 #define MW_PF_KSWAPD 0x00020000
 

@@ -18,6 +18,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "procstat.h"
+
+MW_LAYOUT(procstat_event);
+MW_LAYOUT(procstat_exit_event);
 #include "core_fixes.bpf.h"
 
 #define PF_EXITING 0x00000004

@@ -2,11 +2,13 @@
 // (final drain, detach, flush).
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
 import { ConfigError } from '../config/load.ts';
+import { EnvironmentError } from '../errors.ts';
 import { loadKernelSymbols } from '../host/kallsyms.ts';
 import { readKernelInfo } from '../host/kernel.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
 import type { Logger } from '../log.ts';
 import type { RecordExporter } from '../runtime/exporter.ts';
+import { checkProbeLayouts } from '../runtime/layout-check.ts';
 import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { RecentSpans } from '../telemetry/recent-spans.ts';
@@ -56,6 +58,8 @@ export async function run(opts: RunOptions): Promise<void> {
   if (probes.length === 0) {
     throw new ConfigError('no probe is enabled: name one (-s, -r, -a, -p, -k, -l PID) or set a probes.<name>.enabled key to true');
   }
+  const outOfStep = checkProbeLayouts(probes.map((p) => p.definition as ProbeRun['definition']));
+  if (outOfStep) throw new EnvironmentError(outOfStep);
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();

@@ -27,3 +27,31 @@ export function readDatasecVars(btf: Ptr, section: string): Map<string, DatasecV
   }
   return vars;
 }
+
+const BTF_KIND_STRUCT = 4;
+const BTF_MEMBER = 12; // name_off, type, offset
+
+export interface BtfStruct {
+  size: number;
+  /** Member name -> byte offset, in declaration order. */
+  members: Map<string, number>;
+}
+
+/** A struct of the object's BTF by name, or undefined when the object carries no such type. */
+export function readStruct(btf: Ptr, name: string): BtfStruct | undefined {
+  if (btf === null) return undefined;
+  const id = native.btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT) as number;
+  if (id < 0) return undefined;
+  const t = native.btf__type_by_id(btf, id);
+  const info = decodeU32(t, 4);
+  const vlen = info & 0xffff;
+  const kflag = info >>> 31;
+  const members = new Map<string, number>();
+  for (let i = 0; i < vlen; i++) {
+    const base = BTF_TYPE_HEADER + i * BTF_MEMBER;
+    const memberName = native.btf__name_by_offset(btf, decodeU32(t, base)) as string;
+    const bits = decodeU32(t, base + 8);
+    members.set(memberName, (kflag ? bits & 0xffffff : bits) / 8);
+  }
+  return { size: decodeU32(t, 8), members };
+}

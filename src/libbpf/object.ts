@@ -137,6 +137,11 @@ export class BpfObject {
     return this.#loaded;
   }
 
+  /** The object's own BTF (its types as the compiler emitted them), owned by the object. */
+  btf(): Ptr {
+    return native.bpf_object__btf(this.#handle);
+  }
+
   programs(): BpfProgram[] {
     const out: BpfProgram[] = [];
     let p: Ptr | null = null;

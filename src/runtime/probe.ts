@@ -3,6 +3,7 @@
 import type { KernelInfo } from '../host/kernel.ts';
 import type { BpfObject } from '../libbpf/object.ts';
 import type { Logger } from '../log.ts';
+import type { Layout } from './layout.ts';
 
 // iter: a BPF iterator the probe's source runs once per interval (procstat's task iterator).
 export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe', 'iter'] as const;
@@ -66,6 +67,8 @@ export interface ProbeDefinition<R, C = unknown> {
   /** Object file stem: build/bpf/<object>.bpf.o */
   object: string;
   strategies: readonly Strategy[];
+  /** The C structs its records and maps are read as (runtime/layout.ts), checked against the object's BTF at start-up. */
+  layouts?: readonly Layout<unknown>[];
   /** Before load: tunables (rodata) and map sizes. */
   configure?(obj: BpfObject, ctx: ProbeContext<C>, strategy: Strategy): void;
   /** Replaces the generic attach loop (memleak attaches per target process). */

@@ -1,7 +1,9 @@
 // Shared checks for records read from the kernel: every record starts with mw_event_header
 // (bpf/common.h) and is rejected, not misread, when its type or size is not what we expect.
+import { struct, u16, u32, u64n } from './layout.ts';
 
-export const HEADER_SIZE = 16;
+export const EVENT_HEADER = struct({ type: u16, size: u16, _pad: u32, tsNs: u64n }, 'mw_event_header');
+export const HEADER_SIZE = EVENT_HEADER.size;
 
 export const EVENT_TYPE = {
   SYSSTAT: 1,

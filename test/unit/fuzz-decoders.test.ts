@@ -72,6 +72,13 @@ interface MapDecoder {
   call(fn: (...a: unknown[]) => unknown, rand: () => number, mod: Record<string, unknown>): unknown;
 }
 
+/** The size of an exported struct layout (runtime/layout.ts). */
+const sizeOf = (mod: Record<string, unknown>, name: string) => {
+  const v = (mod[name] as { size?: unknown } | undefined)?.size;
+  assert.equal(typeof v, 'number', `${name} is an exported layout`);
+  return v as number;
+};
+
 const num = (mod: Record<string, unknown>, name: string) => {
   const v = mod[name];
   assert.equal(typeof v, 'number', `${name} is exported`);
@@ -111,12 +118,12 @@ const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
     kind: 'map',
     call: (fn, r, m) => fn(randomBytes(r, Math.ceil(num(m, 'PR_TOTALS_SIZE') / 8) * 8 * (1 + Math.floor(r() * 8))), { unqueuedDirty: r() < 0.5, nrToReclaim: r() < 0.5 }, r() < 0.5),
   },
-  'memleak/layout.ts:decodeStackTotals': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'STACK_KEY_SIZE')), randomBytes(r, num(m, 'STACK_TOTALS_SIZE'))) },
-  'memleak/layout.ts:decodeAlloc': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'ALLOC_KEY_SIZE')), randomBytes(r, num(m, 'ALLOC_INFO_SIZE'))) },
-  'memleak/layout.ts:decodeUserStack': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, num(m, 'USER_STACK_SIZE'))) },
+  'memleak/layout.ts:decodeStackTotals': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, sizeOf(m, 'STACK_KEY')), randomBytes(r, sizeOf(m, 'STACK_TOTALS'))) },
+  'memleak/layout.ts:decodeAlloc': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, sizeOf(m, 'ALLOC_KEY')), randomBytes(r, sizeOf(m, 'ALLOC_INFO'))) },
+  'memleak/layout.ts:decodeUserStack': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, sizeOf(m, 'USER_STACK'))) },
   'memleak/layout.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
   'paf/definition.ts:decodeStack': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 8 * Math.floor(r() * 128))) },
-  'paf/definition.ts:decodeCountKey': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 16)) },
+  'paf/definition.ts:decodeCountKey': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, sizeOf(m, 'COUNT_KEY'))) },
   'oom/record.ts:decodeOomEvent': {
     kind: 'record',
     call: (fn, b) => fn(b),
@@ -129,7 +136,7 @@ const DECODERS: Record<string, RecordDecoder | MapDecoder> = {
       });
     },
   },
-  'paf/definition.ts:decodeRetry': { kind: 'map', call: (fn, r) => fn(randomBytes(r, 12), randomBytes(r, 40)) },
+  'paf/definition.ts:decodeRetry': { kind: 'map', call: (fn, r, m) => fn(randomBytes(r, sizeOf(m, 'RETRY_KEY')), randomBytes(r, sizeOf(m, 'RETRY_VAL'))) },
 };
 
 const found = discover();

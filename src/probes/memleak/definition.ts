@@ -8,7 +8,7 @@ import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy 
 import { NoAllocatorError, placementsByModule, processPlan, programPlan, type AllocatorPlan } from './allocator.ts';
 import { commandEnvironment, programImage, resolveProgram, spawnHeld, type HeldCommand } from './command.ts';
 import { attachUserHooks, EXEC_PROGRAM, hookFunctionNames, KERNEL_PROGRAMS, userPrograms } from './hooks.ts';
-import { TARGET_STATE, tgidKey, u32Value } from './layout.ts';
+import { MEMLEAK_LAYOUTS, TARGET_STATE, tgidKey, u32Value } from './layout.ts';
 import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
 import { processIdentity } from '../../host/proc.ts';
 import type { MemleakConfig } from './config.ts';
@@ -169,6 +169,7 @@ function attach(loaded: LoadedProbe, ctx: ProbeContext<MemleakConfig>): void {
 export const memleakProbe: ProbeDefinition<MemleakRecord, MemleakConfig> = {
   name: 'memleak',
   object: 'memleak',
+  layouts: MEMLEAK_LAYOUTS,
   strategies: STRATEGIES,
   configure,
   attach,

@@ -1,5 +1,6 @@
 // The byte layouts of bpf/memleak.h: map keys and values, and the trace-mode record.
-import { DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { array, s32, s64, struct, u16, u32, u64, u64n } from '../../runtime/layout.ts';
+import { DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord } from '../../runtime/record.ts';
 
 export const STACK_DEPTH = 127;
 export const STACK_LOST = -1;
@@ -14,11 +15,20 @@ export type AllocKind = (typeof KINDS)[number];
 
 export const TARGET_STATE = { TRACE: 1, ARM_EXEC: 2, EXECED: 3 } as const;
 
-export const ALLOC_KEY_SIZE = 16;
-export const ALLOC_INFO_SIZE = 24;
-export const STACK_KEY_SIZE = 8;
-export const STACK_TOTALS_SIZE = 16;
-export const MEMLEAK_RECORD_SIZE = HEADER_SIZE + 32;
+export const ALLOC_KEY = struct({ tgid: u32, _pad: u32, addr: u64n }, 'memleak_alloc_key');
+export const ALLOC_INFO = struct({ size: u64, tsNs: u64n, stackId: s32, _pad: u32 }, 'memleak_alloc_info');
+export const STACK_KEY = struct({ tgid: u32, stackId: s32 }, 'memleak_stack_key');
+// Atomic adds of negative deltas: read as signed so a transient race never shows 2^64.
+export const STACK_TOTALS = struct({ bytes: s64, allocs: s64 }, 'memleak_stack_totals');
+export const TRACE_EVENT = struct({
+  hdr: EVENT_HEADER, tgid: u32, tid: u32, addr: u64n, size: u64, stackId: s32, kind: u16, op: u16,
+}, 'memleak_event');
+/** bpf/unwind.h: the pcs innermost first, how many, and whether the walk stopped short. */
+export const USER_STACK = struct({ pcs: array(u64n, STACK_DEPTH), depth: u32, flags: u32 }, 'unwind_stack');
+export const MEMLEAK_LAYOUTS = [ALLOC_KEY, ALLOC_INFO, STACK_KEY, STACK_TOTALS, TRACE_EVENT, USER_STACK];
+
+export const STACK_KEY_SIZE = STACK_KEY.size;
+export const MEMLEAK_RECORD_SIZE = TRACE_EVENT.size;
 
 export function tgidKey(tgid: number): Buffer {
   const b = Buffer.alloc(4);
@@ -38,13 +48,9 @@ export interface StackTotals {
 }
 
 export function decodeStackTotals(key: Buffer, value: Buffer): StackTotals {
-  return {
-    tgid: key.readUInt32LE(0),
-    stackId: key.readInt32LE(4),
-    // Atomic adds of negative deltas: read as signed so a transient race never shows 2^64.
-    bytes: Number(value.readBigInt64LE(0)),
-    allocations: Number(value.readBigInt64LE(8)),
-  };
+  const k = STACK_KEY.read(key, 0);
+  const v = STACK_TOTALS.read(value, 0);
+  return { tgid: k.tgid, stackId: k.stackId, bytes: v.bytes, allocations: v.allocs };
 }
 
 export function stackKey(tgid: number, stackId: number): Buffer {
@@ -63,25 +69,16 @@ export interface OutstandingAlloc {
 }
 
 export function decodeAlloc(key: Buffer, value: Buffer): OutstandingAlloc {
-  return {
-    tgid: key.readUInt32LE(0),
-    addr: key.readBigUInt64LE(8),
-    size: Number(value.readBigUInt64LE(0)),
-    tsNs: value.readBigUInt64LE(8),
-    stackId: value.readInt32LE(16),
-  };
+  const k = ALLOC_KEY.read(key, 0);
+  const v = ALLOC_INFO.read(value, 0);
+  return { tgid: k.tgid, addr: k.addr, size: v.size, tsNs: v.tsNs, stackId: v.stackId };
 }
-
-/** bpf/unwind.h struct unwind_stack: 127 pcs, depth, flags. */
-export const USER_STACK_SIZE = STACK_DEPTH * 8 + 8;
 
 /** A user_stacks value: its pcs, innermost first, and whether the walk stopped short. */
 export function decodeUserStack(value: Buffer): { ips: bigint[]; truncated: boolean } {
-  if (value.length < USER_STACK_SIZE) throw new DecodeError(`user stack of ${value.length} bytes, expected ${USER_STACK_SIZE}`);
-  const depth = Math.min(value.readUInt32LE(STACK_DEPTH * 8), STACK_DEPTH);
-  const ips: bigint[] = [];
-  for (let i = 0; i < depth; i++) ips.push(value.readBigUInt64LE(i * 8));
-  return { ips, truncated: (value.readUInt32LE(STACK_DEPTH * 8 + 4) & 1) !== 0 };
+  if (value.length < USER_STACK.size) throw new DecodeError(`user stack of ${value.length} bytes, expected ${USER_STACK.size}`);
+  const s = USER_STACK.read(value, 0);
+  return { ips: s.pcs.slice(0, Math.min(s.depth, STACK_DEPTH)), truncated: (s.flags & 1) !== 0 };
 }
 
 export interface MemleakTraceEvent {
@@ -97,18 +94,17 @@ export interface MemleakTraceEvent {
 }
 
 export function decodeTraceEvent(buf: Buffer): MemleakTraceEvent {
-  const h = expectRecord(buf, EVENT_TYPE.MEMLEAK, MEMLEAK_RECORD_SIZE, 'memleak');
-  const o = HEADER_SIZE;
-  const kind = buf.readUInt16LE(o + 28);
+  expectRecord(buf, EVENT_TYPE.MEMLEAK, MEMLEAK_RECORD_SIZE, 'memleak');
+  const e = TRACE_EVENT.read(buf, 0);
   return {
     kind: 'trace',
-    tsNs: h.tsNs,
-    tgid: buf.readUInt32LE(o),
-    tid: buf.readUInt32LE(o + 4),
-    addr: buf.readBigUInt64LE(o + 8),
-    size: Number(buf.readBigUInt64LE(o + 16)),
-    stackId: buf.readInt32LE(o + 24),
-    call: KINDS[kind] ?? 'unknown',
-    op: buf.readUInt16LE(o + 30) === 2 ? 'free' : 'alloc',
+    tsNs: e.hdr.tsNs,
+    tgid: e.tgid,
+    tid: e.tid,
+    addr: e.addr,
+    size: e.size,
+    stackId: e.stackId,
+    call: KINDS[e.kind] ?? 'unknown',
+    op: e.op === 2 ? 'free' : 'alloc',
   };
 }

@@ -6,7 +6,7 @@ import { GfpDecoder, loadGfpTable } from '../../host/gfp.ts';
 import type { OomConfig } from './config.ts';
 import { CgroupPathResolver, memcgRoot, readCgroupMounts } from './cgroup.ts';
 import { PressureReader } from './pressure.ts';
-import type { OomRecord } from './record.ts';
+import { KILL_EVENT, REAP_EVENT, type OomRecord } from './record.ts';
 import { OomSource } from './source.ts';
 
 const opt = (program: string): ProgramAttach => ({ program, optional: true });
@@ -91,6 +91,7 @@ export const oomProbe: ProbeDefinition<OomRecord, OomConfig> = {
   name: 'oom',
   object: 'oom',
   strategies: OOM_STRATEGIES,
+  layouts: [KILL_EVENT, REAP_EVENT],
   configure(obj, ctx, strategy) {
     obj.setRodata({ page_shift: Math.log2(ctx.kernel.pageSize) });
     const tracefs = ctx.kernel.tracefs;

@@ -2,8 +2,8 @@
 // the records the source emits (a kill with its enrichment and reap timing, and memory
 // pressure per interval).
 import type { ContainerInfo } from '../../host/container.ts';
-import { DecodeError, EVENT_TYPE, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
-import { array, chars, s32, s64, struct, u16, u32, u64, u64n } from './layout.ts';
+import { DecodeError, EVENT_HEADER, EVENT_TYPE, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { array, chars, s32, s64, struct, u32, u64, u64n } from '../../runtime/layout.ts';
 
 // --- kernel layouts (bpf/oom.h) ----------------------------------------------------------------
 
@@ -15,23 +15,21 @@ export const OOM_LEADUP_LEN = 8;
 const MAX_ZONES = 6; // MW_MAX_ZONES
 const COMM_LEN = 16;
 
-const header = struct({ type: u16, size: u16, _pad: u32, tsNs: u64n });
-
-export const MEMCG = struct({ cgroupId: u64, usage: u64, max: u64, swapUsage: u64, swapMax: u64, oomKill: u64 });
-export const MEMCG_CHAIN = struct({ depth: u32, _pad: u32, m: array(MEMCG, OOM_MEMCG_DEPTH) });
-const ctl = struct({ gfp: u64, totalpages: u64, chosenPoints: s64, memcgCgroupId: u64, order: s32, constraint: u32 });
-const zone = struct({ name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64 });
-const node = struct({ node: u32, nrZones: u32, fileLru: u64, slabReclaimable: u64, miscReclaimable: u64, zones: array(zone, MAX_ZONES) });
+export const MEMCG = struct({ cgroupId: u64, usage: u64, max: u64, swapUsage: u64, swapMax: u64, oomKill: u64 }, 'oom_memcg');
+export const MEMCG_CHAIN = struct({ depth: u32, _pad: u32, m: array(MEMCG, OOM_MEMCG_DEPTH) }, 'oom_memcg_chain');
+const ctl = struct({ gfp: u64, totalpages: u64, chosenPoints: s64, memcgCgroupId: u64, order: s32, constraint: u32 }, 'oom_ctl');
+const zone = struct({ name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64 }, 'oom_zone');
+const node = struct({ node: u32, nrZones: u32, fileLru: u64, slabReclaimable: u64, miscReclaimable: u64, zones: array(zone, MAX_ZONES) }, 'oom_node');
 export const RETRY = struct({
   tsNs: u64n, kind: u32, order: s32,
   node: s32, zoneIdx: s32, noProgressLoops: s32, wmarkCheck: u32, reclaimable: u64, available: u64, minWmark: u64,
   priority: s32, result: s32, retries: s32, maxRetries: s32, shouldRetry: u32, _pad: u32,
-});
-export const LEADUP = struct({ total: u64, firstTsNs: u64n, r: array(RETRY, OOM_LEADUP_LEN) });
+}, 'oom_retry');
+export const LEADUP = struct({ total: u64, firstTsNs: u64n, r: array(RETRY, OOM_LEADUP_LEN) }, 'oom_leadup');
 
 /** struct oom_kill_event */
 export const KILL_EVENT = struct({
-  hdr: header,
+  hdr: EVENT_HEADER,
   kind: u32,
   hook: u32,
   flags: u32,
@@ -56,10 +54,10 @@ export const KILL_EVENT = struct({
   ctl,
   node,
   leadup: LEADUP,
-});
+}, 'oom_kill_event');
 
 /** struct oom_reap_event */
-export const REAP_EVENT = struct({ hdr: header, kind: u32, phase: u32, victimPid: u32, _pad: u32, killTsNs: u64n });
+export const REAP_EVENT = struct({ hdr: EVENT_HEADER, kind: u32, phase: u32, victimPid: u32, _pad: u32, killTsNs: u64n }, 'oom_reap_event');
 
 export const OOM_KILL_RECORD_SIZE = KILL_EVENT.size;
 export const OOM_REAP_RECORD_SIZE = REAP_EVENT.size;

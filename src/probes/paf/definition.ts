@@ -8,7 +8,8 @@ import type { BpfMap } from '../../libbpf/map.ts';
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
-import { cString, decodeStack, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { array, chars, s32, struct, u32, u64 } from '../../runtime/layout.ts';
+import { decodeStack, DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from '../../host/gfp.ts';
@@ -19,13 +20,22 @@ export const PAF_KIND = { FAILURE: 1, ZONES: 2 } as const;
 export const PAF_SOURCE = { 1: 'tracepoint', 2: 'kretprobe' } as const;
 export const PAF_MAX_ZONES = 6; // MW_MAX_ZONES
 export const PAF_STACK_DEPTH = 64;
-const ZONE_NAME_LEN = 8;
-const ZONE_SIZE = ZONE_NAME_LEN + 8 * 8;
-const ZONES_SIZE = 8 + PAF_MAX_ZONES * ZONE_SIZE;
-/** struct paf_failure_event */
-export const PAF_FAILURE_RECORD_SIZE = HEADER_SIZE + 56 + ZONES_SIZE;
-/** struct paf_zones_event */
-export const PAF_ZONES_RECORD_SIZE = HEADER_SIZE + 8 + ZONES_SIZE;
+const ZONE = struct({
+  name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64, present: u64, spanned: u64,
+}, 'paf_zone');
+const ZONES = struct({ node: u32, nrZones: u32, zones: array(ZONE, PAF_MAX_ZONES) }, 'paf_zones');
+export const ZONES_EVENT = struct({ hdr: EVENT_HEADER, kind: u32, _pad: u32, z: ZONES }, 'paf_zones_event');
+export const FAILURE_EVENT = struct({
+  hdr: EVENT_HEADER, kind: u32, order: u32, gfp: u64, migratetype: s32, stackId: s32, pid: u32, tgid: u32, comm: chars(16),
+  source: u32, preferredNode: s32, z: ZONES,
+}, 'paf_failure_event');
+export const COUNT_KEY = struct({ gfp: u64, order: u32, _pad: u32 }, 'paf_count_key');
+export const RETRY_KEY = struct({ node: s32, zoneIdx: s32, order: s32, _pad: u32 }, 'paf_retry_key');
+export const RETRY_VAL = struct({
+  count: u64, reclaimable: u64, available: u64, minWmark: u64, noProgressLoops: s32, wmarkCheck: u32,
+}, 'paf_retry_val');
+export const PAF_FAILURE_RECORD_SIZE = FAILURE_EVENT.size;
+export const PAF_ZONES_RECORD_SIZE = ZONES_EVENT.size;
 
 // --- records -----------------------------------------------------------------------------------
 
@@ -132,29 +142,21 @@ export interface PafVocabulary {
 
 // --- decoding ------------------------------------------------------------------------------------
 
-function decodeZones(buf: Buffer, off: number): { node: number; zones: ZoneState[] } {
-  const node = buf.readUInt32LE(off);
-  const nr = Math.min(buf.readUInt32LE(off + 4), PAF_MAX_ZONES);
-  const zones: ZoneState[] = [];
-  for (let i = 0; i < nr; i++) {
-    const z = off + 8 + i * ZONE_SIZE;
-    const u = (k: number) => Number(buf.readBigUInt64LE(z + ZONE_NAME_LEN + k * 8));
-    const boost = u(3);
-    zones.push({
-      node,
-      index: i,
-      name: cString(buf, z, ZONE_NAME_LEN),
-      min: u(0) + boost,
-      low: u(1) + boost,
-      high: u(2) + boost,
-      boost,
-      free: u(4),
-      managed: u(5),
-      present: u(6),
-      spanned: u(7),
-    });
-  }
-  return { node, zones };
+function decodeZones(z: ReturnType<typeof ZONES.read>): { node: number; zones: ZoneState[] } {
+  const zones = z.zones.slice(0, Math.min(z.nrZones, PAF_MAX_ZONES)).map((r, index): ZoneState => ({
+    node: z.node,
+    index,
+    name: r.name,
+    min: r.wmarkMin + r.boost,
+    low: r.wmarkLow + r.boost,
+    high: r.wmarkHigh + r.boost,
+    boost: r.boost,
+    free: r.free,
+    managed: r.managed,
+    present: r.present,
+    spanned: r.spanned,
+  }));
+  return { node: z.node, zones };
 }
 
 /** The zone gfp_zone() picks, walking down to the nearest zone with managed pages, as the zonelist does. */
@@ -175,20 +177,14 @@ export function decodePafEvent(buf: Buffer, vocab: PafVocabulary): PafFailure | 
   const kind = buf.readUInt32LE(HEADER_SIZE);
   if (kind === PAF_KIND.ZONES) {
     expectRecord(buf, EVENT_TYPE.PAF, PAF_ZONES_RECORD_SIZE, 'paf zones');
-    return { kind: 'zones', tsNs: h.tsNs, ...decodeZones(buf, HEADER_SIZE + 8) };
+    return { kind: 'zones', tsNs: h.tsNs, ...decodeZones(ZONES_EVENT.read(buf, 0).z) };
   }
   if (kind !== PAF_KIND.FAILURE) throw new DecodeError(`paf: unknown record kind ${kind}`);
   expectRecord(buf, EVENT_TYPE.PAF, PAF_FAILURE_RECORD_SIZE, 'paf failure');
-  const o = HEADER_SIZE;
-  const order = buf.readUInt32LE(o + 4);
-  const gfp = Number(buf.readBigUInt64LE(o + 8));
-  const mt = buf.readInt32LE(o + 16);
-  const stackId = buf.readInt32LE(o + 20);
-  const tid = buf.readUInt32LE(o + 24);
-  const pid = buf.readUInt32LE(o + 28);
-  const comm = cString(buf, o + 32, 16);
-  const source = PAF_SOURCE[buf.readUInt32LE(o + 48) as 1 | 2] ?? 'tracepoint';
-  const { node, zones } = decodeZones(buf, o + 56);
+  const e = FAILURE_EVENT.read(buf, 0);
+  const { order, gfp, migratetype: mt, stackId, pid: tid, tgid: pid, comm } = e;
+  const source = PAF_SOURCE[e.source as 1 | 2] ?? 'tracepoint';
+  const { node, zones } = decodeZones(e.z);
   return {
     kind: 'failure',
     tsNs: h.tsNs,
@@ -237,20 +233,23 @@ export function symbolizeStack(addrs: readonly bigint[], syms: KernelSymbols | u
 
 /** The keys and values of bpf/paf.h's count maps. */
 export function decodeCountKey(key: Buffer): { gfp: number; order: number } {
-  return { gfp: Number(key.readBigUInt64LE(0)), order: key.readUInt32LE(8) };
+  const k = COUNT_KEY.read(key, 0);
+  return { gfp: k.gfp, order: k.order };
 }
 
 export function decodeRetry(key: Buffer, value: Buffer): Omit<PafRetry, 'count' | 'zoneName'> & { total: number } {
+  const k = RETRY_KEY.read(key, 0);
+  const v = RETRY_VAL.read(value, 0);
   return {
-    node: key.readInt32LE(0),
-    zoneIndex: key.readInt32LE(4),
-    order: key.readInt32LE(8),
-    total: Number(value.readBigUInt64LE(0)),
-    reclaimable: Number(value.readBigUInt64LE(8)),
-    available: Number(value.readBigUInt64LE(16)),
-    minWmark: Number(value.readBigUInt64LE(24)),
-    noProgressLoops: value.readInt32LE(32),
-    wmarkCheck: value.readUInt32LE(36) !== 0,
+    node: k.node,
+    zoneIndex: k.zoneIdx,
+    order: k.order,
+    total: v.count,
+    reclaimable: v.reclaimable,
+    available: v.available,
+    minWmark: v.minWmark,
+    noProgressLoops: v.noProgressLoops,
+    wmarkCheck: v.wmarkCheck !== 0,
   };
 }
 
@@ -392,6 +391,7 @@ export function pafVocabulary(ctx: Pick<ProbeContext, 'kernel' | 'log'>): PafVoc
 export const pafProbe: ProbeDefinition<PafRecord, unknown> = {
   name: 'paf',
   object: 'paf',
+  layouts: [FAILURE_EVENT, ZONES_EVENT, COUNT_KEY, RETRY_KEY, RETRY_VAL],
   // Failures are only seen on kmem:mm_page_alloc (every allocation runs its program, which
   // returns at once unless the page is NULL). Zone snapshots: self-triggered first (once per
   // interval in our own task, nothing on the host's context switches), then the rate-limited

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, ProgramAttach } from '../../runtime/probe.ts';
-import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { array, chars, s32, struct, u32, u64, u64n, type Layout } from '../../runtime/layout.ts';
+import { DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 
 /** enum pr_source (bpf/pr.h), in order. */
@@ -31,11 +32,14 @@ export type OptionalCounter = 'unqueuedDirty' | 'folioLists' | 'nrToReclaim';
 
 export type PrCounters = Record<Exclude<CounterField, OptionalCounter>, number> & Record<OptionalCounter, number | undefined>;
 
-export const PR_COUNTERS_SIZE = COUNTER_FIELDS.length * 8;
-/** sizeof(struct pr_totals): one value of the per-CPU `totals` map, per CPU. */
-export const PR_TOTALS_SIZE = PR_SOURCES.length * PR_COUNTERS_SIZE;
-/** sizeof(struct pr_stall_event) */
-export const PR_STALL_RECORD_SIZE = HEADER_SIZE + 4 + 4 + 8 + 8 + 8 + 4 + 4 + 16;
+const COUNTERS = struct(Object.fromEntries(COUNTER_FIELDS.map((f) => [f, u64n])) as Record<CounterField, Layout<bigint>>, 'pr_counters');
+/** One value of the per-CPU `totals` map, per CPU. */
+export const TOTALS = struct({ src: array(COUNTERS, PR_SOURCES.length) }, 'pr_totals');
+export const STALL_EVENT = struct({
+  hdr: EVENT_HEADER, source: u32, tid: u32, durationNs: u64, nrReclaimed: u64, gfp: u64, order: s32, _pad: u32, comm: chars(16),
+}, 'pr_stall_event');
+export const PR_TOTALS_SIZE = TOTALS.size;
+export const PR_STALL_RECORD_SIZE = STALL_EVENT.size;
 
 /** Cumulative counters since the probe loaded, summed over CPUs. */
 export interface PrTotalsRecord {
@@ -74,15 +78,11 @@ export function decodePrTotals(buf: Buffer, visible: PrVisibility, lruGen = fals
   if (buf.length === 0 || buf.length % slot !== 0) {
     throw new DecodeError(`pr: totals value of ${buf.length} bytes is not a multiple of ${slot} (BPF object and reader out of step: rebuild with npm run build:bpf)`);
   }
-  const cpus = buf.length / slot;
+  const perCpu = Array.from({ length: buf.length / slot }, (_, cpu) => TOTALS.read(buf, cpu * slot).src);
   const sources = {} as Record<PrSourceName, PrCounters>;
   PR_SOURCES.forEach((source, s) => {
     const c = {} as Record<CounterField, number | undefined>;
-    COUNTER_FIELDS.forEach((field, f) => {
-      let sum = 0n;
-      for (let cpu = 0; cpu < cpus; cpu++) sum += buf.readBigUInt64LE(cpu * slot + s * PR_COUNTERS_SIZE + f * 8);
-      c[field] = Number(sum);
-    });
+    for (const field of COUNTER_FIELDS) c[field] = Number(perCpu.reduce((sum, cpu) => sum + cpu[s]![field], 0n));
     if (!visible.unqueuedDirty) c.unqueuedDirty = undefined;
     if (!visible.nrToReclaim) {
       c.folioLists = undefined;
@@ -94,19 +94,11 @@ export function decodePrTotals(buf: Buffer, visible: PrVisibility, lruGen = fals
 }
 
 export function decodePrStall(buf: Buffer): PrStallRecord {
-  const h = expectRecord(buf, EVENT_TYPE.PR, PR_STALL_RECORD_SIZE, 'pr');
-  let o = HEADER_SIZE;
-  const src = buf.readUInt32LE(o);
-  const source = PR_SOURCES[src];
-  if (source !== 'direct' && source !== 'memcg') throw new DecodeError(`pr: stall of source ${src}, expected direct or memcg`);
-  const tid = buf.readUInt32LE(o + 4);
-  o += 8;
-  const durationNs = Number(buf.readBigUInt64LE(o));
-  const nrReclaimed = Number(buf.readBigUInt64LE(o + 8));
-  const gfp = Number(buf.readBigUInt64LE(o + 16));
-  const order = buf.readInt32LE(o + 24);
-  const comm = cString(buf, o + 32, 16);
-  return { kind: 'stall', tsNs: h.tsNs, source, tid, comm, durationNs, nrReclaimed, gfp, order };
+  expectRecord(buf, EVENT_TYPE.PR, PR_STALL_RECORD_SIZE, 'pr');
+  const e = STALL_EVENT.read(buf, 0);
+  const source = PR_SOURCES[e.source];
+  if (source !== 'direct' && source !== 'memcg') throw new DecodeError(`pr: stall of source ${e.source}, expected direct or memcg`);
+  return { kind: 'stall', tsNs: e.hdr.tsNs, source, tid: e.tid, comm: e.comm, durationNs: e.durationNs, nrReclaimed: e.nrReclaimed, gfp: e.gfp, order: e.order };
 }
 
 /** Counters of `b` minus those of `a` (per interval); undefined stays undefined. */
@@ -230,6 +222,7 @@ const TRACEPOINT_HOOKS: readonly ProgramAttach[] = [
 export const prProbe: ProbeDefinition<PrRecord, unknown> = {
   name: 'pr',
   object: 'pr',
+  layouts: [TOTALS, STALL_EVENT],
   // tp_btf first: the BTF tracepoint hands over struct reclaim_stat, so it has the most fields
   // (unqueued dirty included) without a kprobe, on a stable hook. Only the RECLAIM column
   // (scan_control.nr_to_reclaim) needs shrink_folio_list, a static function that was renamed

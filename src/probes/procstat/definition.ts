@@ -9,14 +9,17 @@ import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
 import { Cadence } from '../../runtime/cadence.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
-import { cString, DecodeError, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { array, chars, struct, u32, u64, u64n } from '../../runtime/layout.ts';
+import { DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import type { ProcstatConfig } from './config.ts';
 
-/** struct procstat_event (bpf/procstat.h): header, tgid, pad, start_ns, comm[16], 9 u64. */
-export const PROCSTAT_RECORD_SIZE = HEADER_SIZE + 8 + 8 + 16 + 9 * 8;
-/** struct procstat_exit_event: header, tgid, pad, start_ns. */
-export const PROCSTAT_EXIT_RECORD_SIZE = HEADER_SIZE + 8 + 8;
+// rss[] is in enum procstat_rss_member order: file, anon, swap, shmem.
+const VALUES = struct({ totalVm: u64, hiwaterRss: u64, dataVm: u64, stackVm: u64, pgtablesBytes: u64, rss: array(u64, 4) }, 'procstat_values');
+export const PROCSTAT_EVENT = struct({ hdr: EVENT_HEADER, tgid: u32, _pad: u32, startNs: u64n, comm: chars(16), v: VALUES }, 'procstat_event');
+export const PROCSTAT_EXIT_EVENT = struct({ hdr: EVENT_HEADER, tgid: u32, _pad: u32, startNs: u64n }, 'procstat_exit_event');
+export const PROCSTAT_RECORD_SIZE = PROCSTAT_EVENT.size;
+export const PROCSTAT_EXIT_RECORD_SIZE = PROCSTAT_EXIT_EVENT.size;
 
 /** What /proc/PID/status shows, in bytes (its names in comments). */
 export interface ProcessMemory {
@@ -57,24 +60,23 @@ export function decodeProcstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize'>
   const h = readHeader(buf);
   if (h.type === EVENT_TYPE.PROCSTAT_EXIT) {
     expectRecord(buf, EVENT_TYPE.PROCSTAT_EXIT, PROCSTAT_EXIT_RECORD_SIZE, 'procstat exit');
-    return { kind: 'exit', pid: buf.readUInt32LE(HEADER_SIZE), startNs: buf.readBigUInt64LE(HEADER_SIZE + 8), tsNs: h.tsNs };
+    const e = PROCSTAT_EXIT_EVENT.read(buf, 0);
+    return { kind: 'exit', pid: e.tgid, startNs: e.startNs, tsNs: h.tsNs };
   }
   if (h.type !== EVENT_TYPE.PROCSTAT) {
     throw new DecodeError(`procstat: record type ${h.type}, expected ${EVENT_TYPE.PROCSTAT} or ${EVENT_TYPE.PROCSTAT_EXIT}`);
   }
   expectRecord(buf, EVENT_TYPE.PROCSTAT, PROCSTAT_RECORD_SIZE, 'procstat');
-  const base = HEADER_SIZE + 32;
-  const u64 = (i: number) => Number(buf.readBigUInt64LE(base + i * 8));
+  const e = PROCSTAT_EVENT.read(buf, 0);
+  const { totalVm, hiwaterRss, dataVm, stackVm, pgtablesBytes } = e.v;
+  const [file, anon, swap, shmem] = e.v.rss as [number, number, number, number];
   const page = kernel.pageSize;
-  // rss[] is in enum procstat_rss_member order: file, anon, swap, shmem.
-  const [totalVm, hiwaterRss, dataVm, stackVm, pgtablesBytes, file, anon, swap, shmem] =
-    [0, 1, 2, 3, 4, 5, 6, 7, 8].map(u64) as [number, number, number, number, number, number, number, number, number];
   const rssPages = anon + file + shmem;
   return {
     kind: 'sample',
-    pid: buf.readUInt32LE(HEADER_SIZE),
-    startNs: buf.readBigUInt64LE(HEADER_SIZE + 8),
-    comm: cString(buf, HEADER_SIZE + 16, 16),
+    pid: e.tgid,
+    startNs: e.startNs,
+    comm: e.comm,
     tsNs: h.tsNs,
     memory: {
       vmSize: totalVm * page,
@@ -242,6 +244,7 @@ export class IteratorSource implements ProbeSource {
 export const procstatProbe: ProbeDefinition<ProcstatRecord, ProcstatConfig> = {
   name: 'procstat',
   object: 'procstat',
+  layouts: [PROCSTAT_EVENT, PROCSTAT_EXIT_EVENT],
   // The task iterator first: every process read once per interval in mem-watcher's own task,
   // and nothing on the host's context switches or page faults (5.8+, which every supported
   // kernel is). Then tracepoints: a stable ABI on every kernel, where finish_task_switch is a

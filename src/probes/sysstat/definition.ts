@@ -1,7 +1,8 @@
 // sysstat: system memory per NUMA node, read in the kernel from pglist_data.vm_stat.
 import { kernelAtLeast, type KernelInfo } from '../../host/kernel.ts';
 import type { ProbeDefinition, ProbeSource, LoadedProbe, ProbeContext } from '../../runtime/probe.ts';
-import { EVENT_TYPE, expectRecord, HEADER_SIZE } from '../../runtime/record.ts';
+import { array, struct, u32, u64 } from '../../runtime/layout.ts';
+import { EVENT_HEADER, EVENT_TYPE, expectRecord } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 
@@ -13,7 +14,8 @@ const RAW_ITEMS = [
 ] as const;
 type RawItem = (typeof RAW_ITEMS)[number];
 
-export const SYSSTAT_RECORD_SIZE = HEADER_SIZE + 8 + RAW_ITEMS.length * 8;
+export const SYSSTAT_EVENT = struct({ hdr: EVENT_HEADER, node: u32, presentMask: u32, pages: array(u64, RAW_ITEMS.length) }, 'sysstat_event');
+export const SYSSTAT_RECORD_SIZE = SYSSTAT_EVENT.size;
 
 /** The twenty fields of the original tool's -s table, /proc/meminfo's names in comments. */
 export const SYSSTAT_FIELDS = [
@@ -48,14 +50,13 @@ export interface SysstatRecord {
 }
 
 export function decodeSysstat(buf: Buffer, kernel: Pick<KernelInfo, 'pageSize' | 'version'>): SysstatRecord {
-  const h = expectRecord(buf, EVENT_TYPE.SYSSTAT, SYSSTAT_RECORD_SIZE, 'sysstat');
-  const node = buf.readUInt32LE(HEADER_SIZE);
-  const present = buf.readUInt32LE(HEADER_SIZE + 4);
+  expectRecord(buf, EVENT_TYPE.SYSSTAT, SYSSTAT_RECORD_SIZE, 'sysstat');
+  const e = SYSSTAT_EVENT.read(buf, 0);
   const raw = {} as Record<RawItem, number | undefined>;
   RAW_ITEMS.forEach((item, i) => {
-    raw[item] = present & (1 << i) ? Number(buf.readBigUInt64LE(HEADER_SIZE + 8 + i * 8)) : undefined;
+    raw[item] = e.presentMask & (1 << i) ? e.pages[i] : undefined;
   });
-  return { node, tsNs: h.tsNs, bytes: deriveFields(raw, kernel) };
+  return { node: e.node, tsNs: e.hdr.tsNs, bytes: deriveFields(raw, kernel) };
 }
 
 function deriveFields(raw: Record<RawItem, number | undefined>, kernel: Pick<KernelInfo, 'pageSize' | 'version'>): SysstatRecord['bytes'] {
@@ -92,6 +93,7 @@ function deriveFields(raw: Record<RawItem, number | undefined>, kernel: Pick<Ker
 export const sysstatProbe: ProbeDefinition<SysstatRecord, unknown> = {
   name: 'sysstat',
   object: 'sysstat',
+  layouts: [SYSSTAT_EVENT],
   // Self-triggered first: one sample per interval in our own task and nothing on the host's
   // context switches (the counters are node-wide, so any task reaches them). Then tracepoints:
   // a stable ABI, cheaper than a kprobe. The original tool's finish_task_switch hooks remain for kernels

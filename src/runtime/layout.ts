@@ -1,7 +1,8 @@
-// C struct layouts declared once: each field's type gives its size and alignment, offsets follow
-// the C rules (natural alignment, the struct padded to its largest member), and the same
-// declaration decodes. bpf/oom.bpf.c asserts the sizes and offsets test/unit/oom-record.test.ts
-// reads from these declarations.
+// The C structs the kernel side hands us, declared once: each field's type gives its size and
+// alignment, offsets follow the C rules (natural alignment, the struct padded to its largest
+// member), the same declaration decodes, and at start-up each named struct is checked against
+// the BPF object's own BTF (layout-check.ts), so a header changed without its reader fails
+// before the first record is misread.
 
 export interface Layout<T> {
   size: number;
@@ -36,8 +37,10 @@ export function chars(n: number): Layout<string> {
   };
 }
 
-export function array<T>(of: Layout<T>, n: number): Layout<T[]> {
+export function array<T>(of: Layout<T>, n: number): ArrayLayout<T> {
   return {
+    of,
+    length: n,
     size: of.size * n,
     align: of.align,
     read(b, o) {
@@ -52,9 +55,17 @@ type Decoded<F> = { [K in keyof F]: F[K] extends Layout<infer T> ? T : never };
 
 export interface StructLayout<F extends Record<string, Layout<unknown>>> extends Layout<Decoded<F>> {
   offsets: { [K in keyof F]: number };
+  fields: F;
+  /** The C struct's name, for the BTF check; field names are its members' in camelCase. */
+  cName?: string;
 }
 
-export function struct<F extends Record<string, Layout<unknown>>>(fields: F): StructLayout<F> {
+export interface ArrayLayout<T> extends Layout<T[]> {
+  of: Layout<T>;
+  length: number;
+}
+
+export function struct<F extends Record<string, Layout<unknown>>>(fields: F, cName?: string): StructLayout<F> {
   let off = 0;
   let align = 1;
   const offsets = {} as Record<string, number>;
@@ -69,6 +80,8 @@ export function struct<F extends Record<string, Layout<unknown>>>(fields: F): St
     size,
     align,
     offsets: offsets as StructLayout<F>['offsets'],
+    fields,
+    ...(cName ? { cName } : {}),
     read(b, o) {
       const out = {} as Record<string, unknown>;
       for (const [name, f] of Object.entries(fields)) out[name] = f.read(b, o + offsets[name]!);
