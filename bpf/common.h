@@ -29,4 +29,20 @@ struct mw_event_header {
 	__u64 ts_ns;	/* bpf_ktime_get_ns() */
 };
 
+#define MW_ZONE_NAME_LEN 8	/* "Movable" is the longest zone name */
+
+/* One zone as /proc/zoneinfo shows it, except that watermarks are the raw _watermark[] values:
+ * zoneinfo's min/low/high are these plus boost (kernel_mem.bpf.h reads it). */
+struct mw_zone {
+	char name[MW_ZONE_NAME_LEN];
+	__u64 wmark_min;
+	__u64 wmark_low;
+	__u64 wmark_high;
+	__u64 boost;
+	__u64 free;	/* vm_stat[NR_FREE_PAGES] */
+	__u64 managed;
+	__u64 present;
+	__u64 spanned;
+};
+
 #endif

@@ -191,41 +191,9 @@ static __always_inline void read_victim(struct task_struct *task, struct oom_kil
 	e->rss_shmem = rss_member(mm, 3);
 }
 
-static __always_inline void read_zone(struct zone *z, struct oom_zone *out, int free_idx)
-{
-	struct zone___pre50 *old = (void *)z;
-	const char *name;
-	long free = 0;
-
-	if (bpf_core_field_exists(z->_watermark)) {
-		out->wmark_min = BPF_CORE_READ(z, _watermark[0]);
-		out->wmark_low = BPF_CORE_READ(z, _watermark[1]);
-		out->wmark_high = BPF_CORE_READ(z, _watermark[2]);
-		out->boost = BPF_CORE_READ(z, watermark_boost);
-	} else {
-		out->wmark_min = BPF_CORE_READ(old, watermark[0]);
-		out->wmark_low = BPF_CORE_READ(old, watermark[1]);
-		out->wmark_high = BPF_CORE_READ(old, watermark[2]);
-	}
-	if (bpf_core_field_exists(old->managed_pages))
-		out->managed = BPF_CORE_READ(old, managed_pages);
-	else
-		out->managed = BPF_CORE_READ(z, managed_pages.counter);
-	if (free_idx >= 0 && free_idx < 64)
-		bpf_core_read(&free, sizeof(free), &z->vm_stat[free_idx]);
-	out->free = free < 0 ? 0 : free;
-	name = BPF_CORE_READ(z, name);
-	if (!name || bpf_probe_read_kernel_str(out->name, sizeof(out->name), name) < 0)
-		out->name[0] = '\0';
-}
-
 /* Zones and reclaimable node counters of node `nid`, reached through the task's memcg. */
 static __always_inline void read_node(struct task_struct *task, __u32 nid, struct oom_node *out)
 {
-	int nr = bpf_core_enum_value(enum zone_type, __MAX_NR_ZONES);
-	__u64 zone_size = bpf_core_type_size(struct zone);
-	__u64 zones_off = bpf_core_field_offset(struct pglist_data, node_zones);
-	int free_idx = bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES);
 	int slab = MW_NODE_ITEM(node_stat_item, NR_SLAB_RECLAIMABLE_B);
 	struct pglist_data *pgdat;
 
@@ -241,15 +209,7 @@ static __always_inline void read_node(struct task_struct *task, __u32 nid, struc
 	out->slab_reclaimable = mw_node_stat(pgdat, slab);
 	out->misc_reclaimable = mw_node_stat(pgdat,
 		MW_NODE_ITEM(node_stat_item___compat, NR_KERNEL_MISC_RECLAIMABLE___compat));
-	if (nr > MW_MAX_ZONES)
-		nr = MW_MAX_ZONES;
-	for (int i = 0; i < MW_MAX_ZONES; i++) {
-		if (i >= nr)
-			break;
-		read_zone((struct zone *)((void *)pgdat + zones_off + i * zone_size), &out->zones[i],
-			  free_idx);
-	}
-	out->nr_zones = nr;
+	out->nr_zones = mw_read_zones(pgdat, out->zones);
 }
 
 /* --- the kill ----------------------------------------------------------------------------- */

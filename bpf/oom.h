@@ -8,7 +8,6 @@
 #include "common.h"
 
 #define OOM_MEMCG_DEPTH 8	/* a task's memcg and up to 7 ancestors, root included */
-#define OOM_ZONE_NAME_LEN 8
 #define OOM_LEADUP_LEN 8	/* the trigger's most recent slow-path retries */
 
 enum oom_kind {
@@ -54,23 +53,13 @@ struct oom_ctl {
 	__u32 constraint;	/* enum oom_constraint: 0 none, 1 cpuset, 2 mempolicy, 3 memcg */
 };
 
-struct oom_zone {
-	char name[OOM_ZONE_NAME_LEN];
-	__u64 wmark_min;	/* raw _watermark[]: /proc/zoneinfo's values are these plus boost */
-	__u64 wmark_low;
-	__u64 wmark_high;
-	__u64 boost;
-	__u64 free;
-	__u64 managed;
-};
-
 struct oom_node {
 	__u32 node;
 	__u32 nr_zones;		/* 0: unreadable */
 	__u64 file_lru;		/* NR_ACTIVE_FILE + NR_INACTIVE_FILE */
 	__u64 slab_reclaimable;
 	__u64 misc_reclaimable;	/* NR_KERNEL_MISC_RECLAIMABLE, 0 where the kernel has none */
-	struct oom_zone zones[MW_MAX_ZONES];
+	struct mw_zone zones[MW_MAX_ZONES];
 };
 
 enum oom_retry_kind {

@@ -69,61 +69,13 @@ struct {
 
 /* --- zone state ------------------------------------------------------------------------- */
 
-static __always_inline void read_zone(struct zone *z, struct paf_zone *out, int free_idx)
-{
-	struct zone___pre50 *old = (void *)z;
-	const char *name;
-	long free = 0;
-
-	if (bpf_core_field_exists(z->_watermark)) {
-		out->wmark_min = BPF_CORE_READ(z, _watermark[0]);
-		out->wmark_low = BPF_CORE_READ(z, _watermark[1]);
-		out->wmark_high = BPF_CORE_READ(z, _watermark[2]);
-		out->boost = BPF_CORE_READ(z, watermark_boost);
-	} else {
-		out->wmark_min = BPF_CORE_READ(old, watermark[0]);
-		out->wmark_low = BPF_CORE_READ(old, watermark[1]);
-		out->wmark_high = BPF_CORE_READ(old, watermark[2]);
-		out->boost = 0;
-	}
-	if (bpf_core_field_exists(old->managed_pages))
-		out->managed = BPF_CORE_READ(old, managed_pages);
-	else
-		out->managed = BPF_CORE_READ(z, managed_pages.counter);
-	out->present = BPF_CORE_READ(z, present_pages);
-	out->spanned = BPF_CORE_READ(z, spanned_pages);
-	if (free_idx >= 0 && free_idx < 64)
-		bpf_core_read(&free, sizeof(free), &z->vm_stat[free_idx]);
-	out->free = free < 0 ? 0 : free;	/* zone_page_state() clamps per-cpu drift the same way */
-	name = BPF_CORE_READ(z, name);
-	if (!name || bpf_probe_read_kernel_str(out->name, sizeof(out->name), name) < 0)
-		out->name[0] = '\0';
-}
-
-/* Every zone of node `nid`, in zone index order. node_zones[] is indexed with the running
- * kernel's sizeof(struct zone), which differs between kernels and configs. */
+/* Every zone of node `nid`. */
 static __always_inline void read_zones(struct task_struct *task, __u32 nid, struct paf_zones *out)
 {
-	int nr = bpf_core_enum_value(enum zone_type, __MAX_NR_ZONES);
-	__u64 zone_size = bpf_core_type_size(struct zone);
-	__u64 zones_off = bpf_core_field_offset(struct pglist_data, node_zones);
-	int free_idx = bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES);
-	struct pglist_data *pgdat;
+	struct pglist_data *pgdat = nid < MW_MAX_NODES ? mw_node_pgdat(task, nid) : NULL;
 
 	out->node = nid;
-	out->nr_zones = 0;
-	pgdat = nid < MW_MAX_NODES ? mw_node_pgdat(task, nid) : NULL;
-	if (!pgdat)
-		return;
-	if (nr > MW_MAX_ZONES)
-		nr = MW_MAX_ZONES;
-	for (int i = 0; i < MW_MAX_ZONES; i++) {
-		if (i >= nr)
-			break;
-		read_zone((struct zone *)((void *)pgdat + zones_off + i * zone_size), &out->zones[i],
-			  free_idx);
-	}
-	out->nr_zones = nr;
+	out->nr_zones = pgdat ? mw_read_zones(pgdat, out->zones) : 0;
 }
 
 /* --- failures --------------------------------------------------------------------------- */

@@ -8,7 +8,6 @@
 #include "common.h"
 
 #define PAF_STACK_DEPTH 64
-#define PAF_ZONE_NAME_LEN 8	/* "Movable" is the longest zone name */
 
 enum paf_kind {
 	PAF_KIND_FAILURE = 1,
@@ -21,24 +20,10 @@ enum paf_source {
 	PAF_SOURCE_KRETPROBE = 2,
 };
 
-/* One zone as /proc/zoneinfo shows it, except that watermarks are the raw _watermark[] values:
- * zoneinfo's min/low/high are these plus boost. */
-struct paf_zone {
-	char name[PAF_ZONE_NAME_LEN];
-	__u64 wmark_min;
-	__u64 wmark_low;
-	__u64 wmark_high;
-	__u64 boost;
-	__u64 free;	/* vm_stat[NR_FREE_PAGES] */
-	__u64 managed;
-	__u64 present;
-	__u64 spanned;
-};
-
 struct paf_zones {
 	__u32 node;
 	__u32 nr_zones;	/* MAX_NR_ZONES of the running kernel (capped at MW_MAX_ZONES); 0: unreadable */
-	struct paf_zone zones[MW_MAX_ZONES];
+	struct mw_zone zones[MW_MAX_ZONES];
 };
 
 struct paf_zones_event {

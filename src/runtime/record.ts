@@ -1,9 +1,13 @@
 // Shared checks for records read from the kernel: every record starts with mw_event_header
 // (bpf/common.h) and is rejected, not misread, when its type or size is not what we expect.
-import { struct, u16, u32, u64n } from './layout.ts';
+import { chars, struct, u16, u32, u64, u64n } from './layout.ts';
 
 export const EVENT_HEADER = struct({ type: u16, size: u16, _pad: u32, tsNs: u64n }, 'mw_event_header');
 export const HEADER_SIZE = EVENT_HEADER.size;
+/** One zone (bpf/common.h), read by bpf/kernel_mem.bpf.h for paf and oom: raw watermarks, boost, pages. */
+export const MW_ZONE = struct({
+  name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64, present: u64, spanned: u64,
+}, 'mw_zone');
 
 export const EVENT_TYPE = {
   SYSSTAT: 1,

@@ -130,7 +130,7 @@ test('lead-up: the ring oldest first, the latest retry gives the order', () => {
 });
 
 test('node: free and available as si_mem_available() would say for the node', () => {
-  const z = (name: string, free: number, low: number, high: number) => ({ name, wmarkMin: 0, wmarkLow: low, wmarkHigh: high, boost: 0, free, managed: free * 2 });
+  const z = (name: string, free: number, low: number, high: number) => ({ name, wmarkMin: 0, wmarkLow: low, wmarkHigh: high, boost: 0, free, managed: free * 2, present: free * 2, spanned: free * 2 });
   const n = nodeState({ node: 0, nrZones: 2, fileLru: 1000, slabReclaimable: 100, miscReclaimable: 0, zones: [z('DMA32', 5000, 100, 150), z('Normal', 3000, 200, 250), z('', 0, 0, 0), z('', 0, 0, 0), z('', 0, 0, 0), z('', 0, 0, 0)] }, 4096);
   assert.equal(n.zones.length, 2);
   assert.equal(n.freeBytes, 8000 * 4096);

@@ -2,7 +2,7 @@
 // the records the source emits (a kill with its enrichment and reap timing, and memory
 // pressure per interval).
 import type { ContainerInfo } from '../../host/container.ts';
-import { DecodeError, EVENT_HEADER, EVENT_TYPE, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { DecodeError, EVENT_HEADER, EVENT_TYPE, HEADER_SIZE, MW_ZONE, readHeader } from '../../runtime/record.ts';
 import { array, chars, s32, s64, struct, u32, u64, u64n } from '../../runtime/layout.ts';
 
 // --- kernel layouts (bpf/oom.h) ----------------------------------------------------------------
@@ -18,8 +18,7 @@ const COMM_LEN = 16;
 export const MEMCG = struct({ cgroupId: u64, usage: u64, max: u64, swapUsage: u64, swapMax: u64, oomKill: u64 }, 'oom_memcg');
 export const MEMCG_CHAIN = struct({ depth: u32, _pad: u32, m: array(MEMCG, OOM_MEMCG_DEPTH) }, 'oom_memcg_chain');
 const ctl = struct({ gfp: u64, totalpages: u64, chosenPoints: s64, memcgCgroupId: u64, order: s32, constraint: u32 }, 'oom_ctl');
-const zone = struct({ name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64 }, 'oom_zone');
-const node = struct({ node: u32, nrZones: u32, fileLru: u64, slabReclaimable: u64, miscReclaimable: u64, zones: array(zone, MAX_ZONES) }, 'oom_node');
+const node = struct({ node: u32, nrZones: u32, fileLru: u64, slabReclaimable: u64, miscReclaimable: u64, zones: array(MW_ZONE, MAX_ZONES) }, 'oom_node');
 export const RETRY = struct({
   tsNs: u64n, kind: u32, order: s32,
   node: s32, zoneIdx: s32, noProgressLoops: s32, wmarkCheck: u32, reclaimable: u64, available: u64, minWmark: u64,

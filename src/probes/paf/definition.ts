@@ -9,7 +9,7 @@ import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
 import { array, chars, s32, struct, u32, u64 } from '../../runtime/layout.ts';
-import { decodeStack, DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { decodeStack, DecodeError, EVENT_HEADER, MW_ZONE, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from '../../host/gfp.ts';
@@ -20,10 +20,7 @@ export const PAF_KIND = { FAILURE: 1, ZONES: 2 } as const;
 export const PAF_SOURCE = { 1: 'tracepoint', 2: 'kretprobe' } as const;
 export const PAF_MAX_ZONES = 6; // MW_MAX_ZONES
 export const PAF_STACK_DEPTH = 64;
-const ZONE = struct({
-  name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64, present: u64, spanned: u64,
-}, 'paf_zone');
-const ZONES = struct({ node: u32, nrZones: u32, zones: array(ZONE, PAF_MAX_ZONES) }, 'paf_zones');
+const ZONES = struct({ node: u32, nrZones: u32, zones: array(MW_ZONE, PAF_MAX_ZONES) }, 'paf_zones');
 export const ZONES_EVENT = struct({ hdr: EVENT_HEADER, kind: u32, _pad: u32, z: ZONES }, 'paf_zones_event');
 export const FAILURE_EVENT = struct({
   hdr: EVENT_HEADER, kind: u32, order: u32, gfp: u64, migratetype: s32, stackId: s32, pid: u32, tgid: u32, comm: chars(16),
