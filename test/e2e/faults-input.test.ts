@@ -57,7 +57,7 @@ const cases = async (): Promise<Case[]> => {
     { args: ['-c', bools], says: /^mem-watcher: probes\.sysstat\.enabled \(from \S+bools\.json\) must be true or false/ },
     { args: ['--exporter', 'otlp'], env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' }, says: /^mem-watcher: otlp\.endpoint \(from OTEL_EXPORTER_OTLP_ENDPOINT\) must be an http:\/\/ or https:\/\/ URL/ },
     { args: ['--exporter', 'otlp'], env: { OTEL_EXPORTER_OTLP_HEADERS: `api-key=${SECRET},${SECRET}` }, says: /^mem-watcher: otlp\.headers \(from OTEL_EXPORTER_OTLP_HEADERS\) has an entry \(number 2 of 2\) that is not key=value/ },
-    { args: [], env: { MEMWATCHER_PROBES_SYSSTAT_ENABLED: 'false', MEMWATCHER_PROBES_PROCSTAT_ENABLED: '0', MEMWATCHER_PROBES_PAF_ENABLED: 'no', MEMWATCHER_PROBES_PR_ENABLED: 'off' }, says: /^mem-watcher: no probe is enabled: name one/ },
+    { args: [], env: { MEMWATCHER_PROBES_SYSSTAT_ENABLED: 'false', MEMWATCHER_PROBES_PROCSTAT_ENABLED: '0', MEMWATCHER_PROBES_PAF_ENABLED: 'no', MEMWATCHER_PROBES_PR_ENABLED: 'off', MEMWATCHER_PROBES_OOM_ENABLED: 'false' }, says: /^mem-watcher: no probe is enabled: name one/ },
   ];
 };
 
