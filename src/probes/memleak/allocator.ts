@@ -10,7 +10,7 @@ import { isFileMapping, parseMaps, type Mapping } from '../../host/maps.ts';
 import { hostFile, mappedFile, openAttachFile, type AttachFile } from './attach-file.ts';
 import { readElfObject, type ElfObject } from './elf-exports.ts';
 import { readLinkMap } from './link-map.ts';
-import { prefixed, USER_HOOKS, type UserHook } from './hooks.ts';
+import { prefixed, USER_HOOKS, type UserHook } from './hook-table.ts';
 
 /** One function to hook and the object it goes in. */
 export interface Placement {
