@@ -17,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v gcc >/dev/null || need_pkgs+=(gcc)
   command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
   command -v setpriv >/dev/null || need_pkgs+=(util-linux)
+  command -v capsh >/dev/null || need_pkgs+=(libcap2-bin)
   # Real programs nobody here wrote, as Debian builds them, for memleak's tests: redis-server
   # (linked with jemalloc), jemalloc and tcmalloc under a C++ program, readelf as an oracle.
   command -v g++ >/dev/null || need_pkgs+=(g++)

@@ -1,25 +1,12 @@
 // What must hold before any BPF call: privileges, kernel BTF, and the processes and files the
 // user named. Each failure is one line saying what is missing and how to fix it.
-import { readFileSync } from 'node:fs';
 import { EnvironmentError } from '../errors.ts';
+import { CAP, effectiveCapabilities, hasCap } from '../host/capabilities.ts';
 import type { KernelInfo } from '../host/kernel.ts';
 import { enabledProbes, type Config } from './config.ts';
 
-const CAP_SYS_ADMIN = 21n;
-const CAP_PERFMON = 38n;
-const CAP_BPF = 39n;
-
-export function effectiveCapabilities(): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? BigInt('0x' + m[1]) : 0n;
-}
-
-export function hasCap(caps: bigint, cap: bigint): boolean {
-  return (caps & (1n << cap)) !== 0n;
-}
-
 export function preflight(kernel: KernelInfo, caps = effectiveCapabilities()): void {
-  const bpfOk = hasCap(caps, CAP_SYS_ADMIN) || (hasCap(caps, CAP_BPF) && hasCap(caps, CAP_PERFMON));
+  const bpfOk = hasCap(caps, CAP.SYS_ADMIN) || (hasCap(caps, CAP.BPF) && hasCap(caps, CAP.PERFMON));
   if (!bpfOk) {
     throw new EnvironmentError('root or the capabilities CAP_BPF and CAP_PERFMON are needed to load the probes: run mem-watcher as root (sudo) or grant them (e.g. setcap or the container\'s cap_add)');
   }

@@ -44,6 +44,19 @@ export const KprobeOpts = koffi.struct('bpf_kprobe_opts', {
   retprobe: 'bool',
 });
 
+/** bpf_object_open_opts up to btf_custom_path (sz says so: valid for libbpf 0.6 and later). */
+export const ObjectOpenOpts = koffi.struct('bpf_object_open_opts', {
+  sz: 'size_t',
+  object_name: 'const char *',
+  relaxed_maps: 'bool',
+  pin_root_path: 'const char *',
+  attach_prog_fd_removed: 'uint32_t',
+  kconfig: 'const char *',
+  btf_custom_path: 'const char *',
+});
+
+export const OBJECT_OPEN_OPTS_SIZE = koffi.sizeof(ObjectOpenOpts);
+
 export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
   sz: 'size_t',
   elem_flags: 'uint64_t',
@@ -62,7 +75,7 @@ export const native = {
   libbpf_strerror: lib.func('int libbpf_strerror(int err, _Out_ char *buf, size_t size)'),
   libbpf_probe_bpf_prog_type: lib.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
 
-  bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
+  bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
   bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
   bpf_object__close: lib.func('void bpf_object__close(bpf_object *obj)'),
   bpf_object__btf: lib.func('btf *bpf_object__btf(bpf_object *obj)'),

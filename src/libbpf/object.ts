@@ -1,10 +1,13 @@
 // Checked, idiomatic wrappers over one libbpf object: open, tunables, load, attach, close.
 import { existsSync } from 'node:fs';
+import { uprobeRefusalHint } from '../host/capabilities.ts';
 import { BpfError } from './errors.ts';
-import { native, errno, view as viewOf, type Ptr } from './ffi.ts';
+import { native, errno, OBJECT_OPEN_OPTS_SIZE, view as viewOf, type Ptr } from './ffi.ts';
 import { takeLibbpfWarnings } from './log.ts';
 import { BpfMap } from './map.ts';
 import { readDatasecVars, type DatasecVar } from './btf.ts';
+
+const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
 export type RodataValue = number | bigint | boolean;
 
@@ -97,7 +100,14 @@ export class BpfProgram {
     const uopts = { sz: 0, ref_ctr_offset: 0, bpf_cookie: 0n, retprobe: opts.retprobe ?? false, func_name: opts.func };
     uopts.sz = 40; // sizeof(struct bpf_uprobe_opts) in libbpf 1.1 on 64-bit
     const ptr = native.bpf_program__attach_uprobe_opts(this.#ptr, opts.pid ?? -1, opts.binary, opts.offset ?? 0, uopts);
-    return this.#link(ptr, `attach ${this.name} to ${opts.retprobe ? 'uretprobe' : 'uprobe'} ${opts.binary}:${opts.func}`);
+    const op = `attach ${this.name} to ${opts.retprobe ? 'uretprobe' : 'uprobe'} ${opts.binary}:${opts.func}`;
+    try {
+      return this.#link(ptr, op);
+    } catch (err) {
+      const hint = err instanceof BpfError ? uprobeRefusalHint(err.errno) : undefined;
+      if (!hint) throw err;
+      throw new BpfError(`${op} (${hint})`, (err as BpfError).errno, (err as BpfError).libbpfLog);
+    }
   }
 
   #link(ptr: Ptr | null, op: string): BpfLink {
@@ -125,7 +135,11 @@ export class BpfObject {
     if (!existsSync(path)) {
       throw new BpfError(`open ${path}`, 2, ['BPF object not built: run `npm run build:bpf`']);
     }
-    return new BpfObject(path, checkPtr(native.bpf_object__open_file(path, null), `open ${path}`));
+    // CO-RE against the kernel's own BTF only: otherwise libbpf 1.1 also searches kernel
+    // modules' BTF for a type vmlinux lacks, which takes CAP_SYS_ADMIN (iterating BTF objects),
+    // and our objects read no module type.
+    const opts = { sz: OBJECT_OPEN_OPTS_SIZE, object_name: null, relaxed_maps: false, pin_root_path: null, attach_prog_fd_removed: 0, kconfig: null, btf_custom_path: VMLINUX_BTF };
+    return new BpfObject(path, checkPtr(native.bpf_object__open_file(path, opts), `open ${path}`));
   }
 
   get #handle(): Ptr {

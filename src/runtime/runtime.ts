@@ -76,7 +76,9 @@ export class Runtime {
         const source = def.start(outcome.loaded, ctx, (record) => this.#dispatch(run, record));
         this.#running.push({ run, loaded: outcome.loaded, source });
         status.strategy = outcome.loaded.strategy.name;
-        this.#ctx.log.info(`${def.name}: attached with ${status.strategy}`);
+        // A preferred strategy refused is said here, not only under -v: it costs more, or sees less.
+        const before = outcome.refused.map((r) => `${r.strategy} refused: ${r.reason}`).join('; ');
+        this.#ctx.log.info(`${def.name}: attached with ${status.strategy}${before ? ` (${before})` : ''}`);
       } catch (err) {
         outcome.loaded.obj.close();
         status.refused.push({ strategy: outcome.loaded.strategy.name, reason: (err as Error).message });
