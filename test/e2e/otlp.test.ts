@@ -18,6 +18,9 @@ const SYSSTAT_METRICS: Record<string, string> = {
   'memwatcher.system.memory.shmem_thp': 'By',
   'system.memory.linux.shared': 'By',
   'system.memory.linux.slab.usage': 'By',
+  'system.memory.usage': 'By',
+  'system.memory.limit': 'By',
+  'system.memory.linux.available': 'By',
 };
 
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
@@ -41,7 +44,25 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
         assert.equal(m.unit, unit, `${name} unit`);
         assert.ok(m.description.length > 0, `${name} has a description`);
         assert.ok(m.points.length > 0, `${name} has data points`);
+        // Amounts that add up (over nodes, lists, states) are UpDownCounters.
+        assert.ok(m.kind === 'sum' && m.monotonic === false && m.temporality === 'cumulative', `${name} is a non-monotonic cumulative sum, not ${m.kind}`);
       }
+      const utilization = byName.get('system.memory.utilization');
+      assert.ok(utilization && utilization.kind === 'gauge' && utilization.unit === '1', 'system.memory.utilization is a gauge of unit 1');
+
+      // system.memory.usage by state adds up to MemTotal, as the hostmetrics receiver's does.
+      const usage = byName.get('system.memory.usage')!;
+      const states = new Map(usage.points.map((p) => [p.attributes['system.memory.state'], p.value!]));
+      assert.deepEqual([...states.keys()].sort(), ['buffers', 'cached', 'free', 'used']);
+      const memTotal = readKbFile('/proc/meminfo').MemTotal!;
+      const summed = [...states.values()].reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(summed - memTotal) <= memTotal * 0.01, `usage states sum to ${summed}, MemTotal is ${memTotal}`);
+      assert.ok(states.get('used')! > 0 && states.get('free')! > 0, 'used and free are both non-zero');
+      assert.equal(byName.get('system.memory.limit')!.points[0]?.value, memTotal);
+      const ratios = utilization.points.reduce((a, p) => a + p.value!, 0);
+      assert.ok(Math.abs(ratios - 1) < 0.01, `utilization states sum to ${ratios}`);
+      const avail = byName.get('system.memory.linux.available')!.points[0]!.value!;
+      assert.ok(avail > 0 && avail <= memTotal, `MemAvailable ${avail} within MemTotal`);
       const lru = byName.get('memwatcher.system.memory.lru')!;
       const lists = new Set(lru.points.map((p) => p.attributes['memwatcher.lru.list']));
       assert.deepEqual([...lists].sort(), ['active_anon', 'active_file', 'inactive_anon', 'inactive_file', 'unevictable']);

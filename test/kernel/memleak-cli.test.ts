@@ -77,7 +77,7 @@ test('--memleak-count N: the run stops cleanly after N reports; the traced proce
   }
 });
 
-test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the gauges', async () => {
+test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the outstanding amounts', async () => {
   const rx = await startOtlpReceiver();
   const leaker = await startLeaker(build.debug);
   let cli: ReturnType<typeof startCli> | undefined;
@@ -124,14 +124,16 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
       if (fn !== undefined) assert.ok(!['malloc', 'calloc', 'mmap', 'free'].includes(String(fn)));
     }
 
-    const bytes = rx.metrics().filter((m) => m.name === 'memwatcher.memleak.outstanding.bytes');
-    assert.ok(bytes.length > 0, 'the outstanding-bytes gauge was exported');
+    const bytes = rx.metrics().filter((m) => m.name === 'memwatcher.memleak.outstanding');
+    assert.ok(bytes.length > 0, 'memwatcher.memleak.outstanding was exported');
     assert.equal(bytes[0]!.unit, 'By');
+    assert.ok(bytes.every((m) => m.kind === 'sum' && m.monotonic === false), 'outstanding bytes add up over processes: a non-monotonic sum');
     const point = bytes.flatMap((m) => m.points).filter((p) => p.attributes['process.pid'] === leaker.pid).at(-1);
     assert.ok(point && point.value! >= leaked, 'outstanding bytes of the traced process');
     assert.equal(point.attributes['process.executable.name'], basename(build.debug));
-    const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.allocations');
+    const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.count');
     assert.equal(allocs?.unit, '{allocation}');
+    assert.ok(allocs?.kind === 'sum' && allocs.monotonic === false, 'outstanding.count is a non-monotonic sum');
   } finally {
     if (cli?.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     leaker.kill();
