@@ -2,6 +2,7 @@
 // arrive with the contract's names, units and resource attributes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -79,6 +80,15 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       assert.equal(res['service.name'], 'mem-watcher');
       assert.equal(res['host.name'], os.hostname());
       assert.equal(res['os.type'], 'linux');
+      // The SDK's host, os and service.instance.id detectors (Prometheus's OTLP receiver makes
+      // `instance` of service.instance.id).
+      assert.equal(res['os.version'], os.release());
+      assert.equal(res['host.arch'], ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch);
+      if (existsSync('/etc/machine-id')) assert.equal(res['host.id'], readFileSync('/etc/machine-id', 'utf8').trim());
+      assert.match(String(res['service.instance.id']), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.ok(metrics.every((m) => m.resource['service.instance.id'] === res['service.instance.id']), 'one service.instance.id per run');
+      // The agent's own pid would clash with the watched processes' process.pid on data points.
+      assert.equal(res['process.pid'], undefined);
       assert.match(String(res['service.version']), /^\d+\.\d+\.\d+/);
       assert.equal(res['deployment.environment.name'], 'test');
       assert.equal(res['team'], 'mem');
