@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
 import { scaled } from '../helpers/time-scale.ts';
@@ -57,11 +58,15 @@ test('--memleak-command traces a program from its first allocation and ends the 
   assert.ok(!final.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
 
   // The pprof profile: gzipped, inuse_space/inuse_objects, every leaking function named.
-  const profile = gunzipSync(readFileSync(pprof)).toString('latin1');
-  for (const s of ['inuse_space', 'inuse_objects', 'bytes', 'leak_at_start', 'leak_malloc', 'leak_mmap', 'leaker.c']) {
-    assert.ok(profile.includes(s), `pprof profile lacks ${s}`);
-  }
-  assert.ok(!profile.includes('churn_malloc'), 'freed allocations are not in the profile');
+  const profile = Profile.decode(gunzipSync(readFileSync(pprof)));
+  const str = (i: number | bigint) => profile.stringTable.strings[Number(i)];
+  assert.deepEqual(profile.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`), ['inuse_objects/count', 'inuse_space/bytes']);
+  const fnName = new Map(profile.function.map((f) => [Number(f.id), str(f.name)]));
+  const locFns = new Map(profile.location.map((l) => [Number(l.id), l.line.map((x) => fnName.get(Number(x.functionId)))]));
+  const sampled = new Set(profile.sample.flatMap((smp) => smp.locationId.flatMap((id) => locFns.get(Number(id)) ?? [])));
+  for (const f of ['leak_at_start', 'leak_malloc', 'leak_mmap']) assert.ok(sampled.has(f), `pprof profile has no sample through ${f}`);
+  assert.ok(profile.function.some((f) => str(f.filename)?.endsWith('leaker.c')), 'functions name their source file');
+  assert.ok(!sampled.has('churn_malloc'), 'freed allocations are not in the profile');
 });
 
 test('--memleak-count N: the run stops cleanly after N reports; the traced process keeps running', async () => {
