@@ -1,9 +1,11 @@
-// The CLI exporting sysstat over OTLP/HTTP to a real receiver, in both encodings: the metrics
-// arrive with the contract's names, units and resource attributes.
+// The CLI exporting sysstat and procstat over OTLP/HTTP to a real receiver: the metrics arrive
+// with the contract's names, units, kinds and resource attributes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
 import { runCli } from '../helpers/cli.ts';
 import { readKbFile } from '../helpers/proc.ts';
@@ -122,5 +124,38 @@ test('OTEL_SERVICE_NAME and OTEL_EXPORTER_OTLP_METRICS_ENDPOINT are honoured', a
     assert.equal(m.resource['service.name'], 'memwatch-node-7');
   } finally {
     await rx.close();
+  }
+});
+
+test('procstat over OTLP: sizes are non-monotonic sums, the peak a gauge, and process.executable.name is the comm as ps shows it', async () => {
+  // A program started through a link: its comm (what ps shows) is the link's name, while
+  // /proc/PID/exe names the target.
+  const dir = mkdtempSync(join(tmpdir(), 'mw-comm-'));
+  const link = join(dir, 'mw-sleeper');
+  symlinkSync('/bin/sleep', link);
+  const child = spawn(link, ['60'], { stdio: 'ignore' });
+  const rx = await startOtlpReceiver();
+  try {
+    assert.ok(child.pid);
+    assert.equal(readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(), 'mw-sleeper');
+    const r = await runCli(['-r', '--pid', String(child.pid), '--top', '1', '--exporter', 'otlp', '--interval', '1', '--duration', '3'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const byName = new Map<string, OtlpMetric>();
+    for (const m of rx.metrics()) if (m.name.includes('process.memory')) byName.set(m.name, m);
+    for (const name of ['process.memory.usage', 'process.memory.virtual', 'memwatcher.process.memory.rss', 'memwatcher.process.memory.swap', 'memwatcher.process.memory.data', 'memwatcher.process.memory.stack', 'memwatcher.process.memory.page_tables']) {
+      const m = byName.get(name);
+      assert.ok(m, `${name} arrived; got ${[...byName.keys()].join(', ')}`);
+      assert.ok(m.kind === 'sum' && m.monotonic === false, `${name} is a non-monotonic sum, not ${m.kind}`);
+    }
+    assert.equal(byName.get('memwatcher.process.memory.peak_rss')?.kind, 'gauge', 'the peak (a watermark) is a gauge');
+    const point = byName.get('process.memory.usage')!.points.find((p) => p.attributes['process.pid'] === child.pid);
+    assert.ok(point, 'the selected process has a data point');
+    assert.equal(point.attributes['process.executable.name'], 'mw-sleeper');
+  } finally {
+    child.kill();
+    await rx.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
