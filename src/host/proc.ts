@@ -64,15 +64,6 @@ export function processComm(pid: number, procRoot = '/proc'): string | undefined
   }
 }
 
-/** The base name of the program a process runs (/proc/PID/exe's target), else its comm. */
-export function executableName(pid: number, comm?: string, procRoot = '/proc'): string {
-  try {
-    const name = basename(readlinkSync(`${procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, ''));
-    if (name !== '') return name;
-  } catch { /* kernel-owned, gone, or not ours to read */ }
-  return comm ?? processComm(pid, procRoot) ?? '';
-}
-
 /** The executable's path as the process sees it, without the ` (deleted)` suffix. */
 export function executablePath(pid: number): string | undefined {
   try {

@@ -1,6 +1,6 @@
 // Outstanding allocations as a pprof heap profile (perftools.profiles.Profile, gzipped), readable
-// by `go tool pprof`, Pyroscope, Parca, Grafana. Field numbers from google/pprof
-// proto/profile.proto; the encoding is written by hand (protobuf.ts) to avoid a dependency.
+// by `go tool pprof`, Pyroscope, Parca, Grafana. Encoded by pprof-format (the encoder Datadog's
+// and Google's Node.js profilers use); what goes in the profile is decided here.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Frame } from './frame.ts';
-import { ProtoWriter } from './protobuf.ts';
+import { Profile, StringTable, type FunctionInput, type LocationInput, type MappingInput, type SampleInput } from 'pprof-format';
 
 const gzipAsync = promisify(gzip);
 
@@ -39,16 +39,6 @@ export interface PprofOptions {
   comments?: readonly string[];
 }
 
-// perftools.profiles field numbers.
-const PROFILE = { sampleType: 1, sample: 2, mapping: 3, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, periodType: 11, period: 12, comment: 13, defaultSampleType: 14 } as const;
-const VALUE_TYPE = { type: 1, unit: 2 } as const;
-const SAMPLE = { locationId: 1, value: 2, label: 3 } as const;
-const LABEL = { key: 1, str: 2, num: 3 } as const;
-const MAPPING = { id: 1, memoryStart: 2, memoryLimit: 3, fileOffset: 4, filename: 5, buildId: 6, hasFunctions: 7, hasFilenames: 8, hasLineNumbers: 9, hasInlineFrames: 10 } as const;
-const LOCATION = { id: 1, mappingId: 2, address: 3, line: 4 } as const;
-const LINE = { functionId: 1, line: 2 } as const;
-const FUNCTION = { id: 1, name: 2, systemName: 3, filename: 4 } as const;
-
 interface MappingEntry {
   id: number;
   start: bigint;
@@ -71,12 +61,8 @@ interface LocationEntry {
 
 /** The uncompressed Profile message. */
 export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions = {}): Buffer {
-  const strings = new Map<string, number>([['', 0]]);
-  const str = (s: string): number => {
-    let i = strings.get(s);
-    if (i === undefined) strings.set(s, (i = strings.size));
-    return i;
-  };
+  const strings = new StringTable(); // holds '' at 0
+  const str = (s: string): number => strings.dedup(s);
   const functions = new Map<string, { id: number; name: number; file: number }>();
   const functionId = (name: string, file: string | undefined): number => {
     const key = `${name}\0${file ?? ''}`;
@@ -125,50 +111,37 @@ export function encodePprof(samples: readonly PprofSample[], opts: PprofOptions 
     return loc.id;
   };
 
-  const w = new ProtoWriter();
-  const sampleTypes = [['inuse_objects', 'count'], ['inuse_space', 'bytes']] as const;
-  for (const [type, unit] of sampleTypes) w.message(PROFILE.sampleType, (v) => v.uint(VALUE_TYPE.type, str(type)).uint(VALUE_TYPE.unit, str(unit)));
-  for (const s of samples) {
-    const ids = s.frames.map(locationId);
-    w.message(PROFILE.sample, (m) => {
-      m.packed(SAMPLE.locationId, ids).packed(SAMPLE.value, [Math.round(s.allocations), Math.round(s.bytes)]);
-      for (const [k, v] of Object.entries(s.labels ?? {})) {
-        m.message(SAMPLE.label, (l) => (typeof v === 'number' ? l.uint(LABEL.key, str(k)).uint(LABEL.num, Math.round(v)) : l.uint(LABEL.key, str(k)).uint(LABEL.str, str(v))));
-      }
-    });
-  }
+  const sampleType = [['inuse_objects', 'count'], ['inuse_space', 'bytes']].map(([type, unit]) => ({ type: str(type!), unit: str(unit!) }));
+  const sample: SampleInput[] = samples.map((s) => ({
+    locationId: s.frames.map(locationId),
+    value: [Math.round(s.allocations), Math.round(s.bytes)],
+    label: Object.entries(s.labels ?? {}).map(([k, v]) => (typeof v === 'number' ? { key: str(k), num: Math.round(v) } : { key: str(k), str: str(v) })),
+  }));
   // Ids by address: the executable, mapped below its libraries, becomes mapping[0], which pprof
   // takes for the main binary.
   const sortedMappings = [...mappings.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   sortedMappings.forEach((m, i) => (m.id = i + 1));
-  for (const m of sortedMappings) {
-    w.message(PROFILE.mapping, (e) => e
-      .uint(MAPPING.id, m.id).uint(MAPPING.memoryStart, m.start).uint(MAPPING.memoryLimit, m.end).uint(MAPPING.fileOffset, m.offset)
-      .uint(MAPPING.filename, str(m.path)).uint(MAPPING.buildId, m.buildId === undefined ? 0 : str(m.buildId))
-      .bool(MAPPING.hasFunctions, m.hasFunctions).bool(MAPPING.hasFilenames, m.hasFilenames)
-      .bool(MAPPING.hasLineNumbers, m.hasLineNumbers).bool(MAPPING.hasInlineFrames, m.hasInlineFrames));
-  }
-  for (const l of locations.values()) {
-    w.message(PROFILE.location, (e) => {
-      e.uint(LOCATION.id, l.id).uint(LOCATION.mappingId, l.mapping?.id ?? 0).uint(LOCATION.address, l.address);
-      for (const line of l.lines) e.message(LOCATION.line, (x) => x.uint(LINE.functionId, line.functionId).uint(LINE.line, line.line));
-    });
-  }
-  for (const f of functions.values()) {
-    w.message(PROFILE.function, (e) => e.uint(FUNCTION.id, f.id).uint(FUNCTION.name, f.name).uint(FUNCTION.systemName, f.name).uint(FUNCTION.filename, f.file));
-  }
-  // Every string is interned above; comments and the default type are interned now.
-  const comments = (opts.comments ?? []).map(str);
-  const defaultType = str('inuse_space');
-  // Unsampled: every allocation is counted, one byte of space per byte.
-  w.message(PROFILE.periodType, (v) => v.uint(VALUE_TYPE.type, str('space')).uint(VALUE_TYPE.unit, str('bytes')));
-  w.uint(PROFILE.period, 1);
-  w.uint(PROFILE.timeNanos, opts.timeNanos ?? BigInt(Date.now()) * 1_000_000n);
-  if (opts.durationNanos !== undefined) w.uint(PROFILE.durationNanos, opts.durationNanos);
-  w.packed(PROFILE.comment, comments);
-  w.uint(PROFILE.defaultSampleType, defaultType);
-  for (const s of strings.keys()) w.string(PROFILE.stringTable, s);
-  return w.finish();
+  const mapping: MappingInput[] = sortedMappings.map((m) => ({
+    id: m.id, memoryStart: m.start, memoryLimit: m.end, fileOffset: m.offset, filename: str(m.path),
+    buildId: m.buildId === undefined ? 0 : str(m.buildId),
+    hasFunctions: m.hasFunctions, hasFilenames: m.hasFilenames, hasLineNumbers: m.hasLineNumbers, hasInlineFrames: m.hasInlineFrames,
+  }));
+  const location: LocationInput[] = [...locations.values()].map((l) => ({
+    id: l.id, mappingId: l.mapping?.id ?? 0, address: l.address, line: l.lines.map((x) => ({ functionId: x.functionId, line: x.line })),
+  }));
+  const fn: FunctionInput[] = [...functions.values()].map((f) => ({ id: f.id, name: f.name, systemName: f.name, filename: f.file }));
+  const profile = new Profile({
+    sampleType, sample, mapping, location, function: fn,
+    // Unsampled: every allocation is counted, one byte of space per byte.
+    periodType: { type: str('space'), unit: str('bytes') },
+    period: 1,
+    timeNanos: opts.timeNanos ?? BigInt(Date.now()) * 1_000_000n,
+    ...(opts.durationNanos === undefined ? {} : { durationNanos: opts.durationNanos }),
+    comment: (opts.comments ?? []).map(str),
+    defaultSampleType: str('inuse_space'),
+    stringTable: strings,
+  });
+  return Buffer.from(profile.encode());
 }
 
 function newMapping(start: bigint, end: bigint, offset: bigint, path: string, buildId: string | undefined): MappingEntry {

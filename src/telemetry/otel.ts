@@ -92,7 +92,7 @@ function routeDiagnostics(log: Logger): void {
 
 export async function startTelemetry(config: Config, log: Logger): Promise<Telemetry> {
   routeDiagnostics(log);
-  const resource = buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
+  const resource = await buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
   const readers: MetricReader[] = [];
   const intervalMs = config.otlp.export_interval_ms || Math.round(config.interval * 1000);
   // Observable instruments report what their callbacks saw this time: exited processes go away.

@@ -1,8 +1,7 @@
 // The resource every signal carries: who is reporting, from which host.
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { defaultResource, detectResources, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector, type Resource } from '@opentelemetry/resources';
 
 export const SERVICE_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 
@@ -25,26 +24,30 @@ export function parseKeyValueList(text: string, what: string): Record<string, st
   return out;
 }
 
-function hostId(): string | undefined {
-  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
-    try {
-      const id = readFileSync(f, 'utf8').trim();
-      if (id) return id;
-    } catch { /* next */ }
-  }
-  return undefined;
-}
+/** Keys of the process detector that describe the agent's runtime, not a process it watches. */
+const RUNTIME_KEYS = ['process.runtime.name', 'process.runtime.version', 'process.runtime.description'];
 
-export function buildResource(opts: { serviceName: string; attributes: string }): Resource {
+/**
+ * The SDK's detectors: host (host.name, host.id from /etc/machine-id, host.arch), os (os.type,
+ * os.version), service.instance.id (a UUID per run) and the Node.js runtime; then
+ * service.version, the configured attributes (OTEL_RESOURCE_ATTRIBUTES, read once with the rest
+ * of the config so a MEMWATCHER_* variable wins) and service.name. The process detector's
+ * process.pid and process.executable.name are left out: on our data points and spans those keys
+ * name the watched process, and a resource copied onto them (resource_to_telemetry_conversion)
+ * would put the agent's own there.
+ */
+export async function buildResource(opts: { serviceName: string; attributes: string }): Promise<Resource> {
   const extra = parseKeyValueList(opts.attributes, 'resource attributes');
-  const id = hostId();
-  return resourceFromAttributes({
-    'host.name': os.hostname(),
-    ...(id ? { 'host.id': id } : {}),
-    'os.type': 'linux',
-    'service.version': SERVICE_VERSION,
-    ...extra,
-    // service.name from its own key (OTEL_SERVICE_NAME) wins over OTEL_RESOURCE_ATTRIBUTES, as the spec says
-    'service.name': opts.serviceName,
-  });
+  const detected = detectResources({ detectors: [hostDetector, osDetector, serviceInstanceIdDetector] });
+  await detected.waitForAsyncAttributes?.(); // host.id is read asynchronously
+  const runtime = Object.fromEntries(Object.entries(processDetector.detect().attributes ?? {}).filter(([k]) => RUNTIME_KEYS.includes(k)));
+  return defaultResource()
+    .merge(detected)
+    .merge(resourceFromAttributes({
+      ...runtime,
+      'service.version': SERVICE_VERSION,
+      ...extra,
+      // service.name from its own key (OTEL_SERVICE_NAME) wins over OTEL_RESOURCE_ATTRIBUTES, as the spec says
+      'service.name': opts.serviceName,
+    }));
 }

@@ -12,6 +12,7 @@ export const ATTR = {
   CODE_FILE_PATH: 'code.file.path', // semconv
   CODE_LINE_NUMBER: 'code.line.number', // semconv
   SLAB_STATE: 'system.memory.linux.slab.state', // semconv
+  SYSTEM_MEMORY_STATE: 'system.memory.state', // semconv
   PROBE: 'memwatcher.probe',
   PROBE_STRATEGY: 'memwatcher.probe.strategy',
   NUMA_NODE: 'memwatcher.numa.node',
@@ -70,6 +71,10 @@ export const METRIC = {
   SYSTEM_NFS_UNSTABLE: 'memwatcher.system.memory.nfs_unstable',
   SYSTEM_SHARED: 'system.memory.linux.shared', // semconv
   SYSTEM_SLAB: 'system.memory.linux.slab.usage', // semconv
+  SYSTEM_MEMORY_USAGE: 'system.memory.usage', // semconv
+  SYSTEM_MEMORY_UTILIZATION: 'system.memory.utilization', // semconv
+  SYSTEM_MEMORY_LIMIT: 'system.memory.limit', // semconv
+  SYSTEM_MEMORY_AVAILABLE: 'system.memory.linux.available', // semconv
   // paf
   PAGE_ALLOC_FAILURES: 'memwatcher.page_alloc.failures',
   PAGE_ALLOC_RETRIES: 'memwatcher.page_alloc.reclaim_retries',
@@ -87,8 +92,8 @@ export const METRIC = {
   RECLAIM_STALL: 'memwatcher.reclaim.stall.duration',
   RECLAIM_STALL_RECLAIMED: 'memwatcher.reclaim.stall.reclaimed',
   // memleak
-  MEMLEAK_OUTSTANDING_BYTES: 'memwatcher.memleak.outstanding.bytes',
-  MEMLEAK_OUTSTANDING_ALLOCATIONS: 'memwatcher.memleak.outstanding.allocations',
+  MEMLEAK_OUTSTANDING: 'memwatcher.memleak.outstanding',
+  MEMLEAK_OUTSTANDING_COUNT: 'memwatcher.memleak.outstanding.count',
   // oom
   OOM_KILLS: 'memwatcher.oom.kills',
   MEMCG_EVENTS: 'memwatcher.memcg.events',
@@ -109,6 +114,7 @@ export const SPAN = {
 
 export const UNIT = {
   BYTES: 'By',
+  RATIO: '1',
   PAGES: '{page}',
   SECONDS: 's',
   FAILURES: '{failure}',

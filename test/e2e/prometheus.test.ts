@@ -15,7 +15,7 @@ test('sysstat served on /metrics and stored by a real Prometheus', async () => {
   try {
     await cli.waitForOutput(/ACTIVE\s+INACTVE.*\n\s+\d+\s+\d+/);
     const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    for (const name of ['memwatcher_system_memory_lru', 'memwatcher_system_memory_dirty', 'system_memory_linux_shared', 'system_memory_linux_slab_usage', 'memwatcher_probe_attached']) {
+    for (const name of ['memwatcher_system_memory_lru', 'memwatcher_system_memory_dirty', 'system_memory_linux_shared', 'system_memory_linux_slab_usage', 'system_memory_usage', 'system_memory_utilization', 'system_memory_linux_available', 'memwatcher_probe_attached']) {
       assert.match(body, new RegExp(`^${name}\\{`, 'm'), `${name} on /metrics`);
     }
     assert.match(body, /memwatcher_lru_list="active_file"/);

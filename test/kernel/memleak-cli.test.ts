@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
 import { scaled } from '../helpers/time-scale.ts';
@@ -57,11 +58,15 @@ test('--memleak-command traces a program from its first allocation and ends the 
   assert.ok(!final.some((s) => / churn_/.test(s.frames[0] ?? '')), 'freed allocations are not reported');
 
   // The pprof profile: gzipped, inuse_space/inuse_objects, every leaking function named.
-  const profile = gunzipSync(readFileSync(pprof)).toString('latin1');
-  for (const s of ['inuse_space', 'inuse_objects', 'bytes', 'leak_at_start', 'leak_malloc', 'leak_mmap', 'leaker.c']) {
-    assert.ok(profile.includes(s), `pprof profile lacks ${s}`);
-  }
-  assert.ok(!profile.includes('churn_malloc'), 'freed allocations are not in the profile');
+  const profile = Profile.decode(gunzipSync(readFileSync(pprof)));
+  const str = (i: number | bigint) => profile.stringTable.strings[Number(i)];
+  assert.deepEqual(profile.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`), ['inuse_objects/count', 'inuse_space/bytes']);
+  const fnName = new Map(profile.function.map((f) => [Number(f.id), str(f.name)]));
+  const locFns = new Map(profile.location.map((l) => [Number(l.id), l.line.map((x) => fnName.get(Number(x.functionId)))]));
+  const sampled = new Set(profile.sample.flatMap((smp) => smp.locationId.flatMap((id) => locFns.get(Number(id)) ?? [])));
+  for (const f of ['leak_at_start', 'leak_malloc', 'leak_mmap']) assert.ok(sampled.has(f), `pprof profile has no sample through ${f}`);
+  assert.ok(profile.function.some((f) => str(f.filename)?.endsWith('leaker.c')), 'functions name their source file');
+  assert.ok(!sampled.has('churn_malloc'), 'freed allocations are not in the profile');
 });
 
 test('--memleak-count N: the run stops cleanly after N reports; the traced process keeps running', async () => {
@@ -77,7 +82,7 @@ test('--memleak-count N: the run stops cleanly after N reports; the traced proce
   }
 });
 
-test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the gauges', async () => {
+test('OTLP: a memleak.report span per report with a memleak.stack child per top stack, and the outstanding amounts', async () => {
   const rx = await startOtlpReceiver();
   const leaker = await startLeaker(build.debug);
   let cli: ReturnType<typeof startCli> | undefined;
@@ -124,14 +129,16 @@ test('OTLP: a memleak.report span per report with a memleak.stack child per top 
       if (fn !== undefined) assert.ok(!['malloc', 'calloc', 'mmap', 'free'].includes(String(fn)));
     }
 
-    const bytes = rx.metrics().filter((m) => m.name === 'memwatcher.memleak.outstanding.bytes');
-    assert.ok(bytes.length > 0, 'the outstanding-bytes gauge was exported');
+    const bytes = rx.metrics().filter((m) => m.name === 'memwatcher.memleak.outstanding');
+    assert.ok(bytes.length > 0, 'memwatcher.memleak.outstanding was exported');
     assert.equal(bytes[0]!.unit, 'By');
+    assert.ok(bytes.every((m) => m.kind === 'sum' && m.monotonic === false), 'outstanding bytes add up over processes: a non-monotonic sum');
     const point = bytes.flatMap((m) => m.points).filter((p) => p.attributes['process.pid'] === leaker.pid).at(-1);
     assert.ok(point && point.value! >= leaked, 'outstanding bytes of the traced process');
     assert.equal(point.attributes['process.executable.name'], basename(build.debug));
-    const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.allocations');
+    const allocs = rx.metrics().find((m) => m.name === 'memwatcher.memleak.outstanding.count');
     assert.equal(allocs?.unit, '{allocation}');
+    assert.ok(allocs?.kind === 'sum' && allocs.monotonic === false, 'outstanding.count is a non-monotonic sum');
   } finally {
     if (cli?.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     leaker.kill();

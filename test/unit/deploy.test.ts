@@ -60,21 +60,26 @@ const m = (name: string, kind: Kind, unit: string): ContractMetric => ({ name, k
 const CONTRACT_METRICS: ContractMetric[] = [
   m('process.memory.usage', 'updowncounter', 'By'),
   m('process.memory.virtual', 'updowncounter', 'By'),
-  m('memwatcher.process.memory.rss', 'gauge', 'By'),
-  ...['peak_rss', 'swap', 'data', 'stack', 'page_tables'].map((s) => m(`memwatcher.process.memory.${s}`, 'gauge', 'By')),
-  m('memwatcher.system.memory.lru', 'gauge', 'By'),
+  m('memwatcher.process.memory.rss', 'updowncounter', 'By'),
+  m('memwatcher.process.memory.peak_rss', 'gauge', 'By'),
+  ...['swap', 'data', 'stack', 'page_tables'].map((s) => m(`memwatcher.process.memory.${s}`, 'updowncounter', 'By')),
+  m('memwatcher.system.memory.lru', 'updowncounter', 'By'),
   ...['dirty', 'writeback', 'writeback_tmp', 'anon', 'mapped', 'kernel_reclaimable', 'anon_thp', 'shmem_thp'].map((s) =>
-    m(`memwatcher.system.memory.${s}`, 'gauge', 'By'),
+    m(`memwatcher.system.memory.${s}`, 'updowncounter', 'By'),
   ),
-  m('system.memory.linux.shared', 'gauge', 'By'),
-  m('system.memory.linux.slab.usage', 'gauge', 'By'),
+  m('system.memory.linux.shared', 'updowncounter', 'By'),
+  m('system.memory.linux.slab.usage', 'updowncounter', 'By'),
+  m('system.memory.usage', 'updowncounter', 'By'),
+  m('system.memory.utilization', 'gauge', '1'),
+  m('system.memory.limit', 'updowncounter', 'By'),
+  m('system.memory.linux.available', 'updowncounter', 'By'),
   m('memwatcher.page_alloc.failures', 'counter', '{failure}'),
   m('memwatcher.zone.watermark', 'gauge', '{page}'),
   m('memwatcher.zone.pages', 'gauge', '{page}'),
   ...['scanned', 'reclaimed', 'dirty', 'congested', 'writeback', 'immediate'].map((s) => m(`memwatcher.reclaim.${s}`, 'counter', '{page}')),
   m('memwatcher.reclaim.stall.duration', 'histogram', 's'),
-  m('memwatcher.memleak.outstanding.bytes', 'gauge', 'By'),
-  m('memwatcher.memleak.outstanding.allocations', 'gauge', '{allocation}'),
+  m('memwatcher.memleak.outstanding', 'updowncounter', 'By'),
+  m('memwatcher.memleak.outstanding.count', 'updowncounter', '{allocation}'),
   m('memwatcher.oom.kills', 'counter', '{kill}'),
   m('memwatcher.memcg.events', 'counter', '{event}'),
   m('memwatcher.memory.pressure.stall', 'counter', 's'),
@@ -86,7 +91,7 @@ const CONTRACT_METRICS: ContractMetric[] = [
 // Data-point attributes the contract names, plus the per-process ones.
 const CONTRACT_ATTRIBUTES = [
   'process.pid', 'process.executable.name', 'container.id', 'k8s.pod.uid',
-  'memwatcher.rss.kind', 'memwatcher.lru.list', 'system.memory.linux.slab.state',
+  'memwatcher.rss.kind', 'memwatcher.lru.list', 'system.memory.linux.slab.state', 'system.memory.state',
   'memwatcher.alloc.order', 'memwatcher.alloc.gfp', 'memwatcher.zone.watermark.level',
   'memwatcher.numa.node', 'memwatcher.zone.name', 'memwatcher.reclaim.source',
   'memwatcher.probe', 'memwatcher.probe.strategy',
@@ -101,7 +106,8 @@ function contractMetricNames(markdown: string): { metrics: string[]; attributes:
   assert.ok(start >= 0, 'the contract has a metrics table');
   for (const line of markdown.slice(start).split('\n').slice(2)) {
     if (!line.startsWith('|')) break;
-    const cell = line.split('|')[2] ?? '';
+    // A note on former names, "(renamed from `.bytes`/...)", names no metric emitted now.
+    const cell = (line.split('|')[2] ?? '').replace(/\(renamed from [^)]*\)/g, '');
     let full: string | undefined;
     let attrMode = false;
     // Tokens in backticks, with the words just before each.
@@ -268,8 +274,10 @@ describe('promql reader (self-test)', () => {
     const lru = m('memwatcher.system.memory.lru', 'gauge', 'By');
     assert.deepEqual(jsExporterNames(lru), ['memwatcher_system_memory_lru']);
     assert.deepEqual(otlpTranslatedNames(lru), ['memwatcher_system_memory_lru_bytes']);
-    const leak = m('memwatcher.memleak.outstanding.bytes', 'gauge', 'By');
+    const leak = m('memwatcher.memleak.outstanding', 'updowncounter', 'By');
+    assert.deepEqual(jsExporterNames(leak), ['memwatcher_memleak_outstanding']);
     assert.deepEqual(otlpTranslatedNames(leak), ['memwatcher_memleak_outstanding_bytes']);
+    assert.deepEqual(otlpTranslatedNames(m('system.memory.utilization', 'gauge', '1')), ['system_memory_utilization_ratio']);
     const scanned = m('memwatcher.reclaim.scanned', 'counter', '{page}');
     assert.deepEqual(jsExporterNames(scanned), otlpTranslatedNames(scanned));
     assert.deepEqual(otlpTranslatedNames(m('memwatcher.reclaim.stall.duration', 'histogram', 's'))[0], 'memwatcher_reclaim_stall_duration_seconds_bucket');
@@ -279,12 +287,6 @@ describe('promql reader (self-test)', () => {
 /** Contract metrics not emitted yet, and the issue that brings each. */
 const CONTRACT_PENDING: Record<string, string> = {
   'memwatcher.growth': 'issue 17 (growth probe)',
-  'memwatcher.memleak.outstanding': 'issue 15 (rename of .bytes)',
-  'memwatcher.memleak.outstanding.count': 'issue 15 (rename of .allocations)',
-  'system.memory.usage': 'issue 15 (hostmetrics names)',
-  'system.memory.utilization': 'issue 15 (hostmetrics names)',
-  'system.memory.limit': 'issue 15 (hostmetrics names)',
-  'system.memory.linux.available': 'issue 15 (hostmetrics names)',
 };
 
 describe('contract', () => {
@@ -307,8 +309,7 @@ describe('contract', () => {
     // entry still listed once it is emitted (or no longer in the contract) fails too.
     const notYet = [...new Set(metrics)].filter((n) => !emitted.includes(n)).sort();
     assert.deepEqual(notYet, Object.keys(CONTRACT_PENDING).sort(), 'the contract\'s metrics the code does not emit yet are the pending ones');
-    const pendingAttributes = ['system.memory.state'];
-    for (const a of attributes) assert.ok(CONTRACT_ATTRIBUTES.includes(a) || pendingAttributes.includes(a), `contract attribute ${a} is known here`);
+    for (const a of attributes) assert.ok(CONTRACT_ATTRIBUTES.includes(a), `contract attribute ${a} is known here`);
   });
 });
 
@@ -580,11 +581,11 @@ describe('Grafana dashboard', () => {
 
   it('shows the panels the demo promises', () => {
     const all = exprs.map(([, e]) => e).join('\n');
-    for (const needle of ['memwatcher_system_memory_lru', 'topk(', 'process_memory_usage', 'memwatcher_reclaim_scanned_total', 'memwatcher_reclaim_reclaimed_total', 'memwatcher_reclaim_stall_duration', 'memwatcher_page_alloc_failures_total', 'memwatcher_memleak_outstanding_bytes']) {
+    for (const needle of ['memwatcher_system_memory_lru', 'topk(', 'process_memory_usage', 'memwatcher_reclaim_scanned_total', 'memwatcher_reclaim_reclaimed_total', 'memwatcher_reclaim_stall_duration', 'memwatcher_page_alloc_failures_total', 'memwatcher_memleak_outstanding', 'memwatcher_memleak_outstanding_count']) {
       assert.ok(all.includes(needle), `a query uses ${needle}`);
     }
     assert.ok(panels.some((p) => p.type === 'heatmap'), 'a stall-duration heatmap');
-    const leak = panels.find((p) => (p.targets ?? []).some((t) => String(t.expr ?? '').includes('memwatcher_memleak_outstanding_bytes')));
+    const leak = panels.find((p) => (p.targets ?? []).some((t) => String(t.expr ?? '').includes('memwatcher_memleak_outstanding(_bytes)?')));
     const links = ((leak as Obj | undefined)?.fieldConfig as { defaults?: { links?: Array<{ url: string }> } } | undefined)?.defaults?.links ?? [];
     assert.ok(links.some((l) => l.url.includes('${__field.labels.process_pid}') && l.url.includes('memleak.report')), 'memleak panel links to the pid\'s traces in Jaeger');
   });

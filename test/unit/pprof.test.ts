@@ -1,67 +1,14 @@
-// The pprof writer, read back by a small independent protobuf decoder written against
-// google/pprof proto/profile.proto (no `go tool pprof` on this machine).
+// The pprof writer, read back with pprof-format's decoder (no `go tool pprof` on this machine).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
 import { encodePprof, writePprof, type PprofSample } from '../../src/symbolize/pprof.ts';
 import { parseMaps } from '../../src/host/maps.ts';
 import type { Frame } from '../../src/symbolize/frame.ts';
-
-type Field = bigint | Buffer;
-
-function readVarint(buf: Buffer, at: number): [bigint, number] {
-  let v = 0n;
-  let shift = 0n;
-  for (let i = at; ; i++) {
-    const b = buf[i];
-    if (b === undefined) throw new Error('truncated varint');
-    v |= BigInt(b & 0x7f) << shift;
-    if (b < 0x80) return [v, i + 1];
-    shift += 7n;
-  }
-}
-
-/** Field number -> values, in order; varints as bigint, length-delimited as Buffer. */
-function decode(buf: Buffer): Map<number, Field[]> {
-  const out = new Map<number, Field[]>();
-  let i = 0;
-  while (i < buf.length) {
-    let key: bigint;
-    [key, i] = readVarint(buf, i);
-    const field = Number(key >> 3n);
-    const wire = Number(key & 7n);
-    let value: Field;
-    if (wire === 0) [value, i] = readVarint(buf, i);
-    else if (wire === 2) {
-      let n: bigint;
-      [n, i] = readVarint(buf, i);
-      value = buf.subarray(i, i + Number(n));
-      if (value.length !== Number(n)) throw new Error('truncated field');
-      i += Number(n);
-    } else throw new Error(`unexpected wire type ${wire} for field ${field}`);
-    out.set(field, [...(out.get(field) ?? []), value]);
-  }
-  return out;
-}
-
-const num = (m: Map<number, Field[]>, f: number): bigint => (m.get(f)?.[0] as bigint | undefined) ?? 0n;
-const msgs = (m: Map<number, Field[]>, f: number) => (m.get(f) ?? []).map((b) => decode(b as Buffer));
-/** A repeated varint field, packed or not. */
-function repeated(m: Map<number, Field[]>, f: number): bigint[] {
-  const out: bigint[] = [];
-  for (const v of m.get(f) ?? []) {
-    if (typeof v === 'bigint') out.push(v);
-    else for (let i = 0; i < v.length; ) {
-      let x: bigint;
-      [x, i] = readVarint(v, i);
-      out.push(x);
-    }
-  }
-  return out;
-}
 
 interface Decoded {
   sampleTypes: string[][];
@@ -76,43 +23,44 @@ interface Decoded {
 
 /** Profile -> samples as stacks of `function file:line` names, per location innermost first. */
 function readProfile(buf: Buffer): Decoded {
-  const p = decode(buf);
-  const strings = (p.get(6) ?? []).map((b) => (b as Buffer).toString('utf8'));
-  const s = (i: bigint) => {
+  const p = Profile.decode(buf);
+  const strings = p.stringTable.strings;
+  const s = (i: number | bigint) => {
     const v = strings[Number(i)];
     assert.ok(v !== undefined, `string index ${i} in table`);
     return v;
   };
-  const functions = new Map(msgs(p, 5).map((f) => [num(f, 1), { name: s(num(f, 2)), file: s(num(f, 4)) }]));
-  const locations = new Map(msgs(p, 4).map((l) => [num(l, 1), {
-    mapping: num(l, 2),
-    address: num(l, 3),
-    lines: msgs(l, 4).map((line) => {
-      const fn = functions.get(num(line, 1));
+  const big = (v: number | bigint) => BigInt(v);
+  const functions = new Map(p.function.map((f) => [big(f.id), { name: s(f.name), file: s(f.filename) }]));
+  const locations = new Map(p.location.map((l) => [big(l.id), {
+    mapping: big(l.mappingId),
+    address: big(l.address),
+    lines: l.line.map((line) => {
+      const fn = functions.get(big(line.functionId));
       assert.ok(fn, 'line names a known function');
-      return `${fn.name} ${fn.file}:${num(line, 2)}`;
+      return `${fn.name} ${fn.file}:${line.line}`;
     }),
   }]));
   return {
     strings,
-    sampleTypes: msgs(p, 1).map((vt) => [s(num(vt, 1)), s(num(vt, 2))]),
-    defaultType: s(num(p, 14)),
-    samples: msgs(p, 2).map((smp) => ({
-      stack: repeated(smp, 1).map((id) => {
-        const loc = locations.get(id);
+    sampleTypes: p.sampleType.map((vt) => [s(vt.type), s(vt.unit)]),
+    defaultType: s(p.defaultSampleType),
+    samples: p.sample.map((smp) => ({
+      stack: smp.locationId.map((id) => {
+        const loc = locations.get(big(id));
         assert.ok(loc, `location ${id} exists`);
         return loc.lines;
       }),
-      values: repeated(smp, 2),
-      labels: Object.fromEntries(msgs(smp, 3).map((l) => [s(num(l, 1)), l.has(2) ? s(num(l, 2)) : num(l, 3)])),
+      values: smp.value.map(big),
+      labels: Object.fromEntries(smp.label.map((l) => [s(l.key), Number(l.str) !== 0 ? s(l.str) : big(l.num)])),
     })),
-    mappings: msgs(p, 3).map((m) => ({
-      id: num(m, 1), start: num(m, 2), limit: num(m, 3), offset: num(m, 4), file: s(num(m, 5)), buildId: s(num(m, 6)),
-      hasFunctions: num(m, 7) === 1n, hasLines: num(m, 9) === 1n, hasInline: num(m, 10) === 1n,
+    mappings: p.mapping.map((m) => ({
+      id: big(m.id), start: big(m.memoryStart), limit: big(m.memoryLimit), offset: big(m.fileOffset), file: s(m.filename), buildId: s(m.buildId),
+      hasFunctions: m.hasFunctions, hasLines: m.hasLineNumbers, hasInline: m.hasInlineFrames,
     })),
     locations: new Map([...locations].map(([id, l]) => [id, { mapping: l.mapping, address: l.address }])),
-    timeNanos: num(p, 9),
-    comments: repeated(p, 13).map(s),
+    timeNanos: big(p.timeNanos),
+    comments: p.comment.map(s),
   };
 }
 

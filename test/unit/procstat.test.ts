@@ -7,7 +7,7 @@
 // RssFile 26084, RssShmem 16384, VmData 49376, VmStk 132, VmPTE 216, VmSwap 0 (kB).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { loadConfig } from '../../src/app/config.ts';
 import { clockTime, PROCSTAT_HEADER, procstatConsole, procstatRow } from '../../src/probes/procstat/console.ts';
 import { monotonicToWallMs } from '../../src/host/clock.ts';
@@ -16,7 +16,6 @@ import { DecodeError } from '../../src/runtime/record.ts';
 import { commMatches, decodeProcstat, decodeSnapshot, ProcessTable, PROCSTAT_EXIT_RECORD_SIZE, PROCSTAT_RECORD_SIZE, type ProcessMemory, type ProcstatRecord, type ProcstatSample } from '../../src/probes/procstat/definition.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
 import { procstatMetrics } from '../../src/probes/procstat/metrics.ts';
-import { executableName } from '../../src/host/proc.ts';
 
 const SAMPLE = Buffer.from(
   '020078000000000075cf73a74e010000751c000000000000c9189f6b4e010000686f6c6465720000000000000000' +
@@ -179,7 +178,7 @@ async function metricsRun(sel: { top: number; pids: number[]; comms: string[] },
     {
       selection: sel,
       alive,
-      describe: (s) => ({ executable: `${s.comm}-exe`, container: s.pid === 2 ? { containerId: 'c'.repeat(64), podUid: 'u' } : {} }),
+      describe: (s) => ({ container: s.pid === 2 ? { containerId: 'c'.repeat(64), podUid: 'u' } : {} }),
     },
   );
   const collect = async () => {
@@ -193,7 +192,7 @@ async function metricsRun(sel: { top: number; pids: number[]; comms: string[] },
 
 const points = (m: MetricData | undefined) => (m?.dataPoints ?? []).map((p) => ({ attrs: p.attributes, value: p.value as number }));
 
-test('every metric carries the process, its executable and its container', async () => {
+test('every metric carries the process, its comm as process.executable.name and its container', async () => {
   const { handle, collect } = await metricsRun({ top: 50, pids: [], comms: [] });
   const r = decodeProcstat(SAMPLE, PAGE);
   handle(r);
@@ -201,10 +200,10 @@ test('every metric carries the process, its executable and its container', async
   const m = await collect();
   const usage = points(m.get('process.memory.usage'));
   assert.deepEqual(usage.find((p) => p.attrs['process.pid'] === 7285), {
-    attrs: { 'process.pid': 7285, 'process.executable.name': 'holder-exe' }, value: 91724 * KB,
+    attrs: { 'process.pid': 7285, 'process.executable.name': 'holder' }, value: 91724 * KB,
   });
   assert.deepEqual(usage.find((p) => p.attrs['process.pid'] === 2)?.attrs, {
-    'process.pid': 2, 'process.executable.name': 'app-exe', 'container.id': 'c'.repeat(64), 'k8s.pod.uid': 'u',
+    'process.pid': 2, 'process.executable.name': 'app', 'container.id': 'c'.repeat(64), 'k8s.pod.uid': 'u',
   });
   assert.equal(m.get('process.memory.usage')?.descriptor.unit, 'By');
   const at = (name: string) => points(m.get(name)).filter((p) => p.attrs['process.pid'] === 7285);
@@ -221,6 +220,9 @@ test('every metric carries the process, its executable and its container', async
   for (const [name, metric] of m) {
     assert.equal(metric.descriptor.unit, 'By', name);
     assert.ok(metric.descriptor.description.length > 0, name);
+    // Sizes add up over processes: non-monotonic sums; the peak is a watermark: a gauge.
+    if (name === 'memwatcher.process.memory.peak_rss') assert.equal(metric.dataPointType, DataPointType.GAUGE, name);
+    else assert.ok(metric.dataPointType === DataPointType.SUM && !metric.isMonotonic, `${name} is an UpDownCounter`);
   }
 });
 
@@ -240,9 +242,4 @@ test('only the top N and the selected are observed; exited and vanished processe
   assert.deepEqual(await pids(), [1, 2, 3]);
   handle(sample(3, 5)); // no longer in the top 2
   assert.deepEqual(await pids('process.memory.usage'), [1, 2]);
-});
-
-test('the executable name is the basename of /proc/PID/exe, else the comm', () => {
-  assert.equal(executableName(process.pid, 'x'), 'node');
-  assert.equal(executableName(2 ** 30, 'fallback'), 'fallback');
 });

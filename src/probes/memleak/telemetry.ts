@@ -1,5 +1,5 @@
-// memleak as OpenTelemetry: outstanding bytes and allocations per process (gauges of the latest
-// report), and per report a `memleak.report` trace whose child `memleak.stack` spans carry the
+// memleak as OpenTelemetry: outstanding bytes and allocations per process (UpDownCounters of the
+// latest report: amounts that add up over processes), and per report a `memleak.report` trace whose child `memleak.stack` spans carry the
 // symbolized stacks, readable in Jaeger/Tempo without any other tool.
 import { context, trace, type Attributes } from '@opentelemetry/api';
 import type { RecordExporter } from '../../runtime/exporter.ts';
@@ -27,11 +27,11 @@ export function memleakMetrics(ctx: ExportContext): RecordExporter<MemleakRecord
   const observeAll = (value: (r: MemleakReport) => number) => (result: { observe(v: number, a: Attributes): void }) => {
     for (const r of latest.values()) result.observe(value(r), processAttributes(r));
   };
-  ctx.meter.createObservableGauge(METRIC.MEMLEAK_OUTSTANDING_BYTES, {
+  ctx.meter.createObservableUpDownCounter(METRIC.MEMLEAK_OUTSTANDING, {
     unit: UNIT.BYTES,
     description: 'Bytes allocated by the traced process and not freed (as of the latest memleak report)',
   }).addCallback(observeAll((r) => r.totals.bytes));
-  ctx.meter.createObservableGauge(METRIC.MEMLEAK_OUTSTANDING_ALLOCATIONS, {
+  ctx.meter.createObservableUpDownCounter(METRIC.MEMLEAK_OUTSTANDING_COUNT, {
     unit: UNIT.ALLOCATIONS,
     description: 'Allocations made by the traced process and not freed (as of the latest memleak report)',
   }).addCallback((result) => {

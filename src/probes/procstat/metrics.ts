@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import type { Attributes, BatchObservableResult, Observable } from '@opentelemetry/api';
 import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
-import { executableName } from '../../host/proc.ts';
 import type { RecordExporter } from '../../runtime/exporter.ts';
 import { processAttributes } from '../../telemetry/attributes.ts';
 import type { ExportContext } from '../../telemetry/export-context.ts';
@@ -18,8 +17,8 @@ const RSS_KINDS: ReadonlyArray<[string, keyof ProcessMemory]> = [
   ['shmem', 'rssShmem'],
 ];
 
-const GAUGES: ReadonlyArray<[string, keyof ProcessMemory, string]> = [
-  [METRIC.PROCESS_PEAK_RSS, 'vmHwm', 'Peak resident set size (VmHWM)'],
+// Sizes add up (over processes, over kinds): UpDownCounters. The peak is a watermark: a gauge.
+const SIZES: ReadonlyArray<[string, keyof ProcessMemory, string]> = [
   [METRIC.PROCESS_SWAP, 'vmSwap', 'Swapped-out anonymous memory (VmSwap)'],
   [METRIC.PROCESS_DATA, 'vmData', 'Size of private writable mappings: heap and data (VmData)'],
   [METRIC.PROCESS_STACK, 'vmStk', 'Size of the main thread\'s stack mapping (VmStk)'],
@@ -31,28 +30,23 @@ export interface ProcstatMetricsOptions {
   selection?: ProcessSelection;
   /** Is the process still there (default: /proc/PID exists): drops one whose exit record was lost. */
   alive?: (pid: number) => boolean;
-  /** Names and containers of processes (default: /proc). */
-  describe?: (s: ProcstatSample) => { executable: string; container: ContainerInfo };
+  /** Containers of processes (default: /proc). */
+  describe?: (s: ProcstatSample) => { container: ContainerInfo };
 }
 
 export function procstatMetrics(ctx: ExportContext<ProcstatConfig>, opts: ProcstatMetricsOptions = {}): RecordExporter<ProcstatRecord> {
   const selection = opts.selection ?? selectionFromConfig(ctx.config);
   const alive = opts.alive ?? ((pid: number) => existsSync(`/proc/${pid}`));
-  const describe = opts.describe ?? ((s: ProcstatSample) => ({
-    executable: executableName(s.pid, s.comm),
-    container: readContainerOf(s.pid, s.startNs),
-  }));
+  const describe = opts.describe ?? ((s: ProcstatSample) => ({ container: readContainerOf(s.pid, s.startNs) }));
   const table = new ProcessTable();
   // Attributes per process incarnation; rebuilt each collection so exited ones are forgotten.
   let described = new Map<string, Attributes>();
 
   const attributesOf = (s: ProcstatSample, next: Map<string, Attributes>): Attributes => {
-    const key = `${s.pid}:${s.startNs}:${s.comm}`; // comm changes on exec, and so may the exe
+    const key = `${s.pid}:${s.startNs}:${s.comm}`; // comm changes on exec, and so may the container
     let attrs = described.get(key);
-    if (!attrs) {
-      const d = describe(s);
-      attrs = processAttributes(s.pid, d.executable, d.container);
-    }
+    // process.executable.name is the comm the kernel sent, as ps shows it: no /proc lookup.
+    attrs ??= processAttributes(s.pid, s.comm, describe(s).container);
     next.set(key, attrs);
     return attrs;
   };
@@ -70,9 +64,10 @@ export function procstatMetrics(ctx: ExportContext<ProcstatConfig>, opts: Procst
   const m = ctx.meter;
   const usage = m.createObservableUpDownCounter(METRIC.PROCESS_MEMORY_USAGE, { unit: UNIT.BYTES, description: 'Resident set size: anonymous, file-backed and shared memory in RAM (VmRSS)' });
   const virt = m.createObservableUpDownCounter(METRIC.PROCESS_MEMORY_VIRTUAL, { unit: UNIT.BYTES, description: 'Size of the address space (VmSize)' });
-  const rss = m.createObservableGauge(METRIC.PROCESS_RSS, { unit: UNIT.BYTES, description: 'Resident set size by kind: anon, file, shmem (RssAnon, RssFile, RssShmem)' });
-  const gauges = GAUGES.map(([name, field, description]) => [m.createObservableGauge(name, { unit: UNIT.BYTES, description }), field] as const);
-  const all: Observable[] = [usage, virt, rss, ...gauges.map(([g]) => g)];
+  const rss = m.createObservableUpDownCounter(METRIC.PROCESS_RSS, { unit: UNIT.BYTES, description: 'Resident set size by kind: anon, file, shmem (RssAnon, RssFile, RssShmem)' });
+  const peak = m.createObservableGauge(METRIC.PROCESS_PEAK_RSS, { unit: UNIT.BYTES, description: 'Peak resident set size (VmHWM)' });
+  const sizes = SIZES.map(([name, field, description]) => [m.createObservableUpDownCounter(name, { unit: UNIT.BYTES, description }), field] as const);
+  const all: Observable[] = [usage, virt, rss, peak, ...sizes.map(([g]) => g)];
 
   m.addBatchObservableCallback((r: BatchObservableResult) => {
     const next = new Map<string, Attributes>();
@@ -81,7 +76,8 @@ export function procstatMetrics(ctx: ExportContext<ProcstatConfig>, opts: Procst
       r.observe(usage, s.memory.rss, attrs);
       r.observe(virt, s.memory.vmSize, attrs);
       for (const [kind, field] of RSS_KINDS) r.observe(rss, s.memory[field], { ...attrs, [ATTR.RSS_KIND]: kind });
-      for (const [g, field] of gauges) r.observe(g, s.memory[field], attrs);
+      r.observe(peak, s.memory.vmHwm, attrs);
+      for (const [g, field] of sizes) r.observe(g, s.memory[field], attrs);
     }
     described = next;
   }, all);
