@@ -2,7 +2,7 @@
 // them to one process (uprobes by pid on the file it maps).
 import type { BpfLink, BpfObject } from '../../libbpf/object.ts';
 import type { AllocatorPlan, Placement } from './allocator.ts';
-import { openAttachFile, type AttachFile, type OpenedAttachFile } from './attach-file.ts';
+import { openAttachFile, type AttachFile, type OpenedAttachFile } from '../../host/attach-file.ts';
 
 /**
  * Which functions a hook belongs with, and so where it goes:
