@@ -40,6 +40,13 @@ export const ATTR = {
   MEMLEAK_STACK_ID: 'memwatcher.memleak.stack_id',
   MEMLEAK_PROCESS_END: 'memwatcher.memleak.process_end',
   MEMLEAK_MIN_AGE: 'memwatcher.memleak.min_age_ms',
+  // growth
+  GROWTH_STACK_ID: 'memwatcher.growth.stack_id',
+  GROWTH_BYTES: 'memwatcher.growth.bytes',
+  GROWTH_MAPPED: 'memwatcher.growth.mapped',
+  GROWTH_RSS_TREND: 'memwatcher.growth.rss_trend',
+  GROWTH_INTERVALS: 'memwatcher.growth.intervals',
+  GROWTH_FAULT_SAMPLE: 'memwatcher.growth.fault_sample',
 } as const;
 
 export const METRIC = {
@@ -84,6 +91,8 @@ export const METRIC = {
   // memleak
   MEMLEAK_OUTSTANDING_BYTES: 'memwatcher.memleak.outstanding.bytes',
   MEMLEAK_OUTSTANDING_ALLOCATIONS: 'memwatcher.memleak.outstanding.allocations',
+  // growth
+  GROWTH: 'memwatcher.growth',
   // self
   EVENTS_RECEIVED: 'memwatcher.events.received',
   EVENTS_DROPPED: 'memwatcher.events.dropped',
@@ -95,6 +104,8 @@ export const SPAN = {
   MEMLEAK_REPORT: 'memleak.report',
   MEMLEAK_STACK: 'memleak.stack',
   PAGE_ALLOC_FAILURE: 'page_alloc.failure',
+  MEMORY_GROWTH: 'memory.growth',
+  MEMORY_GROWTH_STACK: 'memory.growth.stack',
 } as const;
 
 export const UNIT = {

@@ -75,6 +75,7 @@ const CONTRACT_METRICS: ContractMetric[] = [
   m('memwatcher.reclaim.stall.duration', 'histogram', 's'),
   m('memwatcher.memleak.outstanding.bytes', 'gauge', 'By'),
   m('memwatcher.memleak.outstanding.allocations', 'gauge', '{allocation}'),
+  m('memwatcher.growth', 'counter', 'By'),
   m('memwatcher.events.dropped', 'counter', '{event}'),
   m('memwatcher.events.received', 'counter', '{event}'),
   // A unit of "1" here would make the Collector's and Prometheus's translation append _ratio.
@@ -277,7 +278,6 @@ const CONTRACT_PENDING: Record<string, string> = {
   'memwatcher.oom.kills': 'issue 14 (oom probe)',
   'memwatcher.memcg.events': 'issue 14 (oom probe)',
   'memwatcher.memory.pressure.stall': 'issue 14 (oom probe)',
-  'memwatcher.growth': 'issue 17 (growth probe)',
   'memwatcher.memleak.outstanding': 'issue 15 (rename of .bytes)',
   'memwatcher.memleak.outstanding.count': 'issue 15 (rename of .allocations)',
   'system.memory.usage': 'issue 15 (hostmetrics names)',
