@@ -3,8 +3,8 @@
  * nothing traps on malloc or free).
  *
  * The kernel sees a process grow when its allocator asks for memory (brk up, an anonymous
- * private mmap, mremap up) and when it first writes a page that is not there (a user page
- * fault, sampled one in `fault_sample`). Each time, the bytes are charged to (process, user
+ * private mmap, mremap up) and when it faults in a page it does not own yet (its own fault
+ * or the kernel's on its behalf, sampled one in `fault_sample`). Each time, the bytes are charged to (process, user
  * stack), the stack walked from the task's saved user registers by the CFI unwinder
  * (bpf/unwind.bpf.h) into user_stacks. Counters only grow; user space diffs them per interval.
  * Steady alloc/free churn reuses memory the process already has, so it is rarely seen. */
@@ -19,9 +19,10 @@
 #define MAP_PRIVATE 0x02
 #define MAP_ANONYMOUS 0x20
 #define PROT_NONE 0
-/* x86 page fault error code: bit 0 set = protection fault on a present page, bit 1 = write */
-#define PF_PROT 1
+/* x86 page fault error code bits */
+#define PF_PROT 1	/* the page was present */
 #define PF_WRITE 2
+#define PF_INSTR 16
 #define USER_SPACE_END 0x00007ffffffff000ULL	/* x86-64 TASK_SIZE with 4-level paging */
 
 const volatile __u64 page_size = 4096;
@@ -265,9 +266,13 @@ static __always_inline int on_fault(struct growth_page_fault *ctx, __u64 pc_adju
 {
 	__u32 zero = 0, *n, tgid;
 
-	/* A write to a page that is not there: memory the process is about to own. Read faults on
-	 * anonymous memory map the shared zero page; protection faults are copy-on-write. */
-	if ((ctx->error_code & (PF_PROT | PF_WRITE)) != PF_WRITE)
+	/* A page the process is about to own: any fault on an absent page but an instruction
+	 * fetch (code: file pages), and a write to a present one (copy-on-write; the zero page a
+	 * read of fresh anonymous memory mapped). Measured on redis filling up: absent-page reads
+	 * are a tenth of its anonymous RSS growth, each a new page (none was followed by a write
+	 * fault). A zero-page read then written counts twice; a COW copy after fork counts, new
+	 * memory for the host though the process's RSS does not move. */
+	if ((ctx->error_code & PF_INSTR) || ((ctx->error_code & PF_PROT) && !(ctx->error_code & PF_WRITE)))
 		return 0;
 	/* Filtered first: the sample period then counts only the traced processes' faults. */
 	tgid = bpf_get_current_pid_tgid() >> 32;

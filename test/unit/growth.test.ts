@@ -45,6 +45,23 @@ describe('GrowthDiff', () => {
   });
 });
 
+describe('GrowthDiff.retire', () => {
+  it('hands back entries idle for N steps once, keeping their bytes in the process total', () => {
+    const d = new GrowthDiff();
+    const read = (...e: Array<[Buffer, Buffer]>) => e.map(([k, v]) => decodeGrowth(k, v));
+    d.step(read(entry(1, 5, 0, 4096), entry(1, 6, 0, 8192)));
+    assert.deepEqual(d.retire(2), []);
+    d.step(read(entry(1, 5, 0, 4096), entry(1, 6, 0, 12288)));
+    d.step(read(entry(1, 5, 0, 4096), entry(1, 6, 0, 16384)));
+    assert.deepEqual(d.retire(2).map((c) => c.stackId), [5], 'stack 5 grew last two steps ago');
+    assert.deepEqual(d.retire(2), []);
+    // The kernel's entry for stack 5 is gone; it grows again from zero.
+    const again = d.step(read(entry(1, 5, 0, 4096), entry(1, 6, 0, 16384)));
+    assert.deepEqual(again.map((c) => [c.stackId, c.faulted]), [[5, 4096]]);
+    assert.equal(d.processTotal(1), 4096 + 4096 + 16384);
+  });
+});
+
 describe('SuspectTracker', () => {
   it('a process whose RSS rises K intervals in a row under the same lead stack is a suspect', () => {
     const t = new SuspectTracker(3);

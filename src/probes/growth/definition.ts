@@ -12,7 +12,7 @@ const STRATEGIES: readonly Strategy[] = [
   {
     name: 'tracepoint',
     programs: GROWTH_PROGRAMS.map((program) => ({ program })),
-    note: 'syscalls brk/mmap/mremap/munmap and exceptions:page_fault_user/kernel (first writes to user pages, sampled): no uprobe, nothing traps on malloc or free',
+    note: 'syscalls brk/mmap/mremap/munmap and exceptions:page_fault_user/kernel (faults that give a process a page, its own or the kernel\'s on its behalf, sampled): no uprobe, nothing traps on malloc or free',
   },
 ];
 

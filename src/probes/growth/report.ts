@@ -7,7 +7,7 @@ import { STACK_LOST, type GrowthCounters } from './layout.ts';
 export interface GrowthStack {
   /** In user_stacks; -1 when the stack was lost (not walked or not stored). */
   stackId: number;
-  /** Resident bytes this interval: first-write page faults, sampled one in fault_sample and
+  /** Resident bytes this interval: faults that give the process a page, sampled one in fault_sample and
    * scaled (what RSS counts; `mapped` is address space, counted apart, not added: a mapping's
    * pages would count twice once written). */
   bytes: number;
@@ -54,12 +54,18 @@ export interface GrowthReport {
 export class GrowthDiff {
   #prev = new Map<string, GrowthCounters>();
   #byProcess = new Map<number, number>();
+  /** Resident bytes of entries retired from the kernel's maps (idle stacks), per process: its total keeps them. */
+  #retired = new Map<number, number>();
+  /** Per entry, the step it last grew at. */
+  #lastGrew = new Map<string, number>();
+  #steps = 0;
 
   /** Deltas of every (process, stack) that grew since the last call. */
   step(now: readonly GrowthCounters[]): GrowthCounters[] {
     const next = new Map<string, GrowthCounters>();
     const out: GrowthCounters[] = [];
-    this.#byProcess = new Map();
+    this.#byProcess = new Map(this.#retired);
+    this.#steps++;
     for (const c of now) {
       const key = `${c.tgid}:${c.stackId}`;
       next.set(key, c);
@@ -73,10 +79,39 @@ export class GrowthDiff {
         events: c.events - (p?.events ?? 0),
         truncated: c.truncated - (p?.truncated ?? 0),
       };
-      if (d.mapped > 0 || d.faulted > 0) out.push(d);
+      if (d.mapped > 0 || d.faulted > 0 || !p) {
+        this.#lastGrew.set(key, this.#steps);
+        if (d.mapped > 0 || d.faulted > 0) out.push(d);
+      }
     }
+    for (const key of this.#lastGrew.keys()) if (!next.has(key)) this.#lastGrew.delete(key);
     this.#prev = next;
     return out;
+  }
+
+  /**
+   * Entries that have not grown for `idleSteps` steps: the caller deletes them (and their
+   * stacks) from the kernel's maps, so a long run does not fill them; their bytes stay in the
+   * process's total. A stack that grows again comes back as a new entry from zero.
+   */
+  retire(idleSteps: number): GrowthCounters[] {
+    const out: GrowthCounters[] = [];
+    for (const [key, at] of this.#lastGrew) {
+      if (this.#steps - at < idleSteps) continue;
+      const c = this.#prev.get(key);
+      this.#lastGrew.delete(key);
+      if (!c) continue;
+      this.#prev.delete(key);
+      this.#retired.set(c.tgid, (this.#retired.get(c.tgid) ?? 0) + c.faulted);
+      out.push(c);
+    }
+    return out;
+  }
+
+  /** A process is gone: everything of it is forgotten. */
+  forget(tgid: number): void {
+    this.#retired.delete(tgid);
+    for (const key of [...this.#prev.keys()]) if (key.startsWith(`${tgid}:`)) { this.#prev.delete(key); this.#lastGrew.delete(key); }
   }
 
   /** Cumulative resident bytes of a (process, stack), as of the last step. */

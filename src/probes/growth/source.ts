@@ -11,7 +11,7 @@ import { writePprof } from '../../symbolize/pprof.ts';
 import { Symbolizer } from '../../symbolize/symbolizer.ts';
 import { decodeUnwindStack, ProcessUnwinder } from '../../unwind/process.ts';
 import type { GrowthConfig } from './config.ts';
-import { decodeGrowth, decodeProc, tgidKey, type ProcCounters } from './layout.ts';
+import { decodeGrowth, decodeProc, STACK_LOST, tgidKey, type ProcCounters } from './layout.ts';
 import { GrowthDiff, stackIdOf, SuspectTracker, type GrowthReport, type GrowthStack, type ProcessGrowth } from './report.ts';
 
 export type GrowthRecord = GrowthReport;
@@ -132,6 +132,7 @@ export class GrowthSource implements ProbeSource {
     this.#obj.map('procs').delete(tgidKey(pid));
     this.#unwinder.remove(pid);
     this.#suspects.forget(pid);
+    this.#diff.forget(pid);
     this.#prevProcs.delete(pid);
     this.#unreadable.delete(pid);
   }
@@ -193,6 +194,7 @@ export class GrowthSource implements ProbeSource {
     }
     for (const [pid, p] of procs) this.#prevProcs.set(pid, p);
     for (const p of out) p.totalBytes = this.#diff.processTotal(p.pid);
+    this.#retire();
     out.sort((a, b) => Number(b.suspect) - Number(a.suspect) || b.bytes - a.bytes || a.pid - b.pid);
     // Symbolized: the processes shown and every suspect; each one's maps re-read now (a
     // library loaded since has its table from here on).
@@ -234,6 +236,29 @@ export class GrowthSource implements ProbeSource {
     }).finally(() => {
       this.#backlog--;
     });
+  }
+
+  /** Idle (process, stack) entries and their stacks leave the kernel's maps (see GrowthDiff.retire). */
+  #retire(): void {
+    const old = this.#diff.retire(this.#ctx.config.idle_intervals);
+    if (old.length === 0) return;
+    const key = (c: { tgid: number; stackId: number }) => {
+      const k = Buffer.alloc(8);
+      k.writeUInt32LE(c.tgid, 0);
+      k.writeUInt32LE(c.stackId, 4);
+      return k;
+    };
+    this.#obj.map('growth').deleteMany(old.map(key));
+    // A stack id is a hash of the frames, which are one process's addresses: kept while
+    // another entry still counts under it.
+    const live = new Set<number>();
+    this.#obj.map('growth').forEachEntry((k) => live.add(k.readUInt32LE(4)));
+    const stacks = [...new Set(old.map((c) => c.stackId))].filter((id) => !live.has(id) && id !== STACK_LOST).map((id) => {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(id);
+      return k;
+    });
+    this.#obj.map('user_stacks').deleteMany(stacks);
   }
 
   #stackIps(s: GrowthStack): bigint[] {

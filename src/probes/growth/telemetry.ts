@@ -31,7 +31,7 @@ export function growthMetrics(ctx: ExportContext<GrowthConfig>): RecordExporter<
   let leads: Array<{ attrs: Attributes; value: number }> = [];
   ctx.meter.createObservableCounter(METRIC.GROWTH, {
     unit: UNIT.BYTES,
-    description: 'Resident bytes the process grew by since the probe started: first writes to absent pages, sampled one in probes.growth.fault_sample and scaled; with memwatcher.growth.stack_id: of that, its lead stack\'s',
+    description: 'Resident bytes the process grew by since the probe started: faults that gave it a page (absent-page faults but code, copy-on-write), sampled one in probes.growth.fault_sample and scaled; with memwatcher.growth.stack_id: of that, its lead stack\'s',
   }).addCallback((result) => {
     for (const { p } of totals.values()) result.observe(p.totalBytes, processAttributes(p.pid, p.executable, p.container));
     for (const l of leads) result.observe(l.value, l.attrs);
