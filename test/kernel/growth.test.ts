@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -132,6 +133,45 @@ test('a leaking -O2 -fomit-frame-pointer program leads by its leaking function a
   } finally {
     if (cli && cli.child.exitCode === null) cli.child.kill('SIGKILL');
     await rx.close();
+  }
+});
+
+// A container is a cgroup named by its runtime (docker's cgroupfs driver: /docker/<id>) and its
+// own namespaces; the runtime itself is not needed to check the attribution.
+const MEMORY_CGROUP = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory';
+test('a process in a container\'s cgroup and its own mount namespace is attributed to the container id', { skip: !existsSync(`${MEMORY_CGROUP}/cgroup.procs`) && 'no writable memory cgroup hierarchy' }, async () => {
+  const id = createHash('sha256').update(`mw-growth-${process.pid}`).digest('hex');
+  const parent = `${MEMORY_CGROUP}/mw-growth-${process.pid}`;
+  const dirs = [parent, `${parent}/docker`, `${parent}/docker/${id}`];
+  for (const d of dirs) mkdirSync(d);
+  const rx = await startOtlpReceiver();
+  let cli: CliRun | undefined;
+  const leak = spawn('sh', ['-c', `echo $$ > ${dirs[2]}/cgroup.procs && exec unshare -m ${join(dir, 'gleak')}`], { stdio: 'ignore' });
+  children.push(leak);
+  try {
+    cli = startCli(['-g', '--growth-comm', 'gleak', '--interval', '1', '--exporter', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    const point = await rx.waitFor(() => rx.metrics().filter((m) => m.name === 'memwatcher.growth').flatMap((m) => m.points).find((p) => p.attributes['process.pid'] === leak.pid), 15_000);
+    assert.equal(point.attributes['container.id'], id);
+    assert.equal(point.attributes['process.executable.name'], 'gleak');
+    await stop(cli);
+  } finally {
+    if (cli && cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    if (leak.exitCode === null && leak.signalCode === null) {
+      const gone = new Promise((r) => leak.once('exit', r));
+      leak.kill('SIGKILL');
+      await gone;
+    }
+    await rx.close();
+    for (const d of dirs.reverse()) {
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100)); // the killed process still charged
+        }
+      }
+    }
   }
 });
 

@@ -46,6 +46,8 @@ export interface GrowthReport {
   intervalMs: number;
   /** Processes that grew this interval, largest first, all of them (the exporters bound what they show). */
   processes: ProcessGrowth[];
+  /** Processes gone since the last report (their series stop). */
+  ended: number[];
   /** Page faults are charged one in this many. */
   faultSample: number;
 }

@@ -1,6 +1,6 @@
 // The running growth probe: loads the unwind tables of each process as it first grows (within
 // a poll, 200 ms), and once per interval diffs the kernel's counters into a GrowthReport.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { BpfObject } from '../../libbpf/object.ts';
 import { readContainerOf } from '../../host/container.ts';
 import { readProcessMaps, type ProcessMaps } from '../../host/maps.ts';
@@ -122,19 +122,23 @@ export class GrowthSource implements ProbeSource {
     }
   }
 
-  #purge(pid: number): void {
+  /** Everything of processes that ended, in one pass over the growth map. */
+  #purge(pids: ReadonlySet<number>): void {
+    if (pids.size === 0) return;
     const growth = this.#obj.map('growth');
     const keys: Buffer[] = [];
     growth.forEachEntry((k) => {
-      if (k.readUInt32LE(0) === pid) keys.push(Buffer.from(k));
+      if (pids.has(k.readUInt32LE(0))) keys.push(Buffer.from(k));
     });
     growth.deleteMany(keys);
-    this.#obj.map('procs').delete(tgidKey(pid));
-    this.#unwinder.remove(pid);
-    this.#suspects.forget(pid);
-    this.#diff.forget(pid);
-    this.#prevProcs.delete(pid);
-    this.#unreadable.delete(pid);
+    this.#obj.map('procs').deleteMany([...pids].map(tgidKey));
+    for (const pid of pids) {
+      this.#unwinder.remove(pid);
+      this.#suspects.forget(pid);
+      this.#diff.forget(pid);
+      this.#prevProcs.delete(pid);
+      this.#unreadable.delete(pid);
+    }
   }
 
   #round(nowMs: number): void {
@@ -155,11 +159,14 @@ export class GrowthSource implements ProbeSource {
       l.push(d);
     }
     const out: ProcessGrowth[] = [];
+    // Processes gone since: their entries leave the kernel's maps, their series the exporters.
+    const ended: number[] = [];
+    for (const pid of procs.keys()) if (!byPid.has(pid) && !existsSync(`/proc/${pid}`)) ended.push(pid);
     const pids = new Set([...byPid.keys(), ...this.#suspects.pids()]);
     for (const pid of pids) {
       const rss = rssBytes(pid, pageSize);
       if (rss === undefined) {
-        this.#purge(pid);
+        ended.push(pid);
         continue;
       }
       const list = (byPid.get(pid) ?? []).map((d) => ({ d, bytes: d.faulted }));
@@ -192,6 +199,8 @@ export class GrowthSource implements ProbeSource {
         suspect,
       });
     }
+    this.#purge(new Set(ended));
+    for (const pid of ended) procs.delete(pid);
     for (const [pid, p] of procs) this.#prevProcs.set(pid, p);
     for (const p of out) p.totalBytes = this.#diff.processTotal(p.pid);
     this.#retire();
@@ -201,7 +210,7 @@ export class GrowthSource implements ProbeSource {
     const shown = out.filter((p, i) => i < c.top_processes || p.suspect);
     const jobs = shown.map((p) => ({ p, maps: this.#sync(p.pid), ips: p.top.map((s) => this.#stackIps(s)) }));
     for (const p of out) if (!shown.includes(p)) this.#sync(p.pid);
-    const report: GrowthReport = { kind: 'growth', seq: ++this.#seq, timeMs: nowMs, intervalMs, processes: out, faultSample: c.fault_sample };
+    const report: GrowthReport = { kind: 'growth', seq: ++this.#seq, timeMs: nowMs, intervalMs, processes: out, ended, faultSample: c.fault_sample };
     if (this.#backlog >= MAX_BACKLOG) {
       this.#ctx.log.debug('growth: previous reports still being symbolized; this interval goes out unsymbolized');
       jobs.length = 0;

@@ -38,14 +38,9 @@ export function growthMetrics(ctx: ExportContext<GrowthConfig>): RecordExporter<
   });
   return {
     onRecord(r) {
-      const live = new Set<number>();
-      for (const p of r.processes) {
-        totals.set(p.pid, { p });
-        live.add(p.pid);
-      }
-      // Processes gone or idle keep their last total until they are gone from the kernel's
-      // counters too; a process not reported for a while drops out (bounded series).
-      if (totals.size > ctx.config.max_processes) for (const pid of totals.keys()) if (!live.has(pid)) totals.delete(pid);
+      for (const p of r.processes) totals.set(p.pid, { p });
+      // An idle process keeps its series (its total stands); one that ended loses it.
+      for (const pid of r.ended) totals.delete(pid);
       leads = r.processes.slice(0, ctx.config.top_processes).flatMap((p) => {
         const s = p.top[0];
         if (!s || s.stackId < 0) return [];
