@@ -113,7 +113,8 @@ static __always_inline void charge(__u32 tgid, __u64 bytes, bool fault, __u64 pc
 	struct growth_key key = { .tgid = tgid, .stack_id = GROWTH_STACK_LOST };
 	struct growth_val zero = {}, *v;
 	struct growth_proc *p;
-	struct pt_regs regs = {}, *uregs;
+	struct pt_regs *uregs;
+	__u64 ip;
 	struct task_struct *task;
 	bool truncated = false;
 	long id;
@@ -127,8 +128,9 @@ static __always_inline void charge(__u32 tgid, __u64 bytes, bool fault, __u64 pc
 	 * (task_pt_regs; bpf_task_pt_regs is 5.15+). */
 	task = (struct task_struct *)bpf_get_current_task();
 	uregs = (struct pt_regs *)((__u64)BPF_CORE_READ(task, stack) + thread_size) - 1;
-	if (bpf_probe_read_kernel(&regs, sizeof(regs), uregs) == 0) {
-		id = unwind_user_stack(tgid, regs.ip + pc_adjust, regs.sp, regs.bp);
+	ip = PT_REGS_IP_CORE(uregs);
+	if (ip) {
+		id = unwind_user_stack(tgid, ip + pc_adjust, PT_REGS_SP_CORE(uregs), PT_REGS_FP_CORE(uregs));
 		if (id >= 0) {
 			key.stack_id = (__u32)id;
 			truncated = (id & UNWIND_TRUNCATED) != 0;
