@@ -61,7 +61,7 @@ export class ProcessUnwinder {
       const loaded = loadObject(this.maps, fd);
       this.#files.set(key, loaded);
       const t = loaded.table;
-      this.#log.debug(`${this.#probe}: unwind table of ${m.path}: ${t.rows.length} rows from ${t.source} (${t.stats.fdes} FDEs, ${t.stats.skipped} entries skipped)`);
+      this.#log.debug(`${this.#probe}: unwind table of ${m.path}: ${loaded.rowCount} rows from ${t.source} (${t.stats.fdes} FDEs, ${t.stats.skipped} entries skipped)`);
       return loaded;
     } catch (err) {
       const why = (err as Error).message;
