@@ -46,6 +46,13 @@ export const ATTR = {
   PRESSURE_SCOPE: 'memwatcher.pressure.scope',
   CGROUP_PATH: 'memwatcher.cgroup.path',
   USER_ID: 'user.id', // semconv
+  // growth
+  GROWTH_STACK_ID: 'memwatcher.growth.stack_id',
+  GROWTH_BYTES: 'memwatcher.growth.bytes',
+  GROWTH_MAPPED: 'memwatcher.growth.mapped',
+  GROWTH_RSS_TREND: 'memwatcher.growth.rss_trend',
+  GROWTH_INTERVALS: 'memwatcher.growth.intervals',
+  GROWTH_FAULT_SAMPLE: 'memwatcher.growth.fault_sample',
 } as const;
 
 export const METRIC = {
@@ -98,6 +105,8 @@ export const METRIC = {
   OOM_KILLS: 'memwatcher.oom.kills',
   MEMCG_EVENTS: 'memwatcher.memcg.events',
   PRESSURE_STALL: 'memwatcher.memory.pressure.stall',
+  // growth
+  GROWTH: 'memwatcher.growth',
   // self
   EVENTS_RECEIVED: 'memwatcher.events.received',
   EVENTS_DROPPED: 'memwatcher.events.dropped',
@@ -110,6 +119,8 @@ export const SPAN = {
   MEMLEAK_STACK: 'memleak.stack',
   PAGE_ALLOC_FAILURE: 'page_alloc.failure',
   OOM_KILL: 'oom.kill',
+  MEMORY_GROWTH: 'memory.growth',
+  MEMORY_GROWTH_STACK: 'memory.growth.stack',
 } as const;
 
 export const UNIT = {

@@ -8,3 +8,4 @@ export { buildObjectTable } from './object.ts';
 export type { ObjectTable } from './object.ts';
 export { CFA_RULE, RBP_RULE, ROW_SIZE, decodeRows, encodeRows, lookupRow } from './table.ts';
 export type { UnwindRow } from './table.ts';
+export { ProcessUnwinder, decodeUnwindStack } from './process.ts';

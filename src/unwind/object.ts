@@ -1,5 +1,5 @@
 // The unwind table of one ELF object, built from a descriptor the caller opened and checked
-// (memleak's attach-file.ts proves it is the file the process maps).
+// (src/host/attach-file.ts proves it is the file the process maps).
 import { parseCfi, type CfiStats } from './cfi.ts';
 import { EM_X86_64, readUnwindElf, type ElfLoad } from './elf.ts';
 import type { UnwindRow } from './table.ts';

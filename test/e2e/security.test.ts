@@ -152,11 +152,11 @@ test('--memleak-command runs by argv: shell syntax reaches the program as plain 
 test('paths through /proc/PID/root (a container controls what they resolve to) are used only where reviewed', () => {
   // symbolize/module.ts opens /proc/PID/map_files/START-END first and accepts a /proc/PID/root
   // path only when the opened file has the mapping's device and inode (a symlink to one of our
-  // files, a FIFO or a device is refused). memleak/attach-file.ts does the same for uprobes and
+  // files, a FIFO or a device is refused). host/attach-file.ts does the same for uprobes and
   // hands libbpf /proc/self/fd/N of the checked file, so nothing walks the path a second time.
   const reviewed: Record<string, string> = {
     'symbolize/module.ts': 'checked: map_files first, device/inode verified after open',
-    'probes/memleak/attach-file.ts': 'checked: map_files first, device/inode verified after open, attached by fd',
+    'host/attach-file.ts': 'checked: map_files first, device/inode verified after open, attached by fd',
   };
   const uses = sourceFiles().filter((f) => /\/proc\/\$\{[^}]+\}\/root/.test(code(f))).map((f) => relative(SRC, f));
   assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');

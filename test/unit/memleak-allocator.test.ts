@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import { hostFile } from '../../src/probes/memleak/attach-file.ts';
+import { hostFile } from '../../src/host/attach-file.ts';
 import { planHooks, placementsByModule, processObjects, type LoadedObject } from '../../src/probes/memleak/allocator.ts';
 import { readElfObject } from '../../src/probes/memleak/elf-exports.ts';
 import { readLinkMap } from '../../src/probes/memleak/link-map.ts';

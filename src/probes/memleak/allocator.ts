@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isFileMapping, parseMaps, type Mapping } from '../../host/maps.ts';
-import { hostFile, mappedFile, openAttachFile, type AttachFile } from './attach-file.ts';
+import { hostFile, mappedFile, openAttachFile, type AttachFile } from '../../host/attach-file.ts';
 import { readElfObject, type ElfObject } from './elf-exports.ts';
 import { readLinkMap } from './link-map.ts';
 import { prefixed, USER_HOOKS, type UserHook } from './hook-table.ts';

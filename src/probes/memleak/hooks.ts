@@ -2,7 +2,7 @@
 // places the allocator plan chose.
 import type { BpfLink, BpfObject } from '../../libbpf/object.ts';
 import type { AllocatorPlan, Placement } from './allocator.ts';
-import { openAttachFile, type AttachFile, type OpenedAttachFile } from './attach-file.ts';
+import { openAttachFile, type AttachFile, type OpenedAttachFile } from '../../host/attach-file.ts';
 
 export interface AttachResult {
   links: BpfLink[];

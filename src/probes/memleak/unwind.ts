@@ -1,69 +1,12 @@
 // memleak's user stacks are walked in the kernel from the CFI of every executable file the
-// target maps (bpf/unwind.bpf.h, src/unwind/). This keeps the unwinder's maps in step with the
-// targets: each object's table built once (by file identity) and shared, each process's
-// executable ranges re-read with its maps (Target.refreshMaps), so a library dlopen()ed after
-// attach gets its table within a second; until then its frames end the stack, counted truncated.
-import { closeSync, openSync } from 'node:fs';
+// target maps (bpf/unwind.bpf.h, src/unwind/process.ts), its ranges re-synced with the
+// target's maps (Target.refreshMaps).
 import type { Logger } from '../../log.ts';
 import type { BpfObject } from '../../libbpf/object.ts';
-import { isFileMapping, type Mapping, type ProcessMaps } from '../../host/maps.ts';
-import { execRange, loadObject, UnwindMaps, type ExecRange, type LoadedObject } from '../../unwind/maps.ts';
-import { mappedFile, openAttachFile } from './attach-file.ts';
+import { ProcessUnwinder } from '../../unwind/process.ts';
 
-export class MemleakUnwinder {
-  readonly maps: UnwindMaps;
-  readonly #log: Logger;
-  /** By the mapping's file identity (device and inode): its loaded object, or why it has none. */
-  readonly #files = new Map<string, LoadedObject | string>();
-  readonly #synced = new Map<number, ProcessMaps>();
-
+export class MemleakUnwinder extends ProcessUnwinder {
   constructor(obj: BpfObject, log: Logger) {
-    this.maps = new UnwindMaps(obj);
-    this.#log = log;
-  }
-
-  /** Loads the tables of every executable file `maps` shows and makes them the process's ranges. */
-  sync(maps: ProcessMaps | undefined): void {
-    if (!maps || this.#synced.get(maps.pid) === maps) return;
-    const ranges: ExecRange[] = [];
-    for (const m of maps.mappings) {
-      if (!m.perms.includes('x') || !isFileMapping(m)) continue;
-      const loaded = this.#object(maps.pid, m);
-      const r = loaded && execRange(m, loaded);
-      if (r) ranges.push(r);
-    }
-    this.maps.setRanges(maps.pid, ranges);
-    this.#synced.set(maps.pid, maps);
-  }
-
-  remove(pid: number): void {
-    this.maps.removeProcess(pid);
-    this.#synced.delete(pid);
-  }
-
-  #object(pid: number, m: Mapping): LoadedObject | undefined {
-    const key = `${m.devMajor}:${m.devMinor}:${m.inode}`;
-    const known = this.#files.get(key);
-    if (known !== undefined) return typeof known === 'string' ? undefined : known;
-    let opened: ReturnType<typeof openAttachFile> | undefined;
-    let fd: number | undefined;
-    try {
-      // The file proven to be the one mapped (map_files first, device and inode checked).
-      opened = openAttachFile(mappedFile(pid, m));
-      fd = openSync(opened.binary, 'r');
-      const loaded = loadObject(this.maps, fd);
-      this.#files.set(key, loaded);
-      const t = loaded.table;
-      this.#log.debug(`memleak: unwind table of ${m.path}: ${t.rows.length} rows from ${t.source} (${t.stats.fdes} FDEs, ${t.stats.skipped} entries skipped)`);
-      return loaded;
-    } catch (err) {
-      const why = (err as Error).message;
-      this.#files.set(key, why);
-      this.#log.info(`memleak: no unwind table for ${m.path} (its frames end stacks, counted truncated): ${why}`);
-      return undefined;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-      opened?.close();
-    }
+    super(obj, log, 'memleak');
   }
 }

@@ -8,7 +8,7 @@
 //      (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE);
 //   2. /proc/PID/root/PATH: accepted only when its device and inode are the mapping's.
 import { closeSync, constants, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
-import { devMajorMinor, parseMaps, type Mapping } from '../../host/maps.ts';
+import { devMajorMinor, parseMaps, type Mapping } from './maps.ts';
 
 /** Where uprobes attach: a file as the process maps it, or a file on this host. */
 export interface AttachFile {
