@@ -114,7 +114,7 @@ test('a leaking -O2 -fomit-frame-pointer program leads by its leaking function a
     }
 
     const span = await rx.waitFor(() => rx.spans().find((s) => s.name === 'memory.growth' && s.attributes['process.pid'] === leak.pid), 20_000);
-    assert.equal(span.attributes['code.function.name'], 'leak_block');
+    assert.equal(span.attributes['code.function.name'], 'leak_block', `the suspect's lead stack:\n${span.attributes['code.stacktrace']}\nconsole:\n${cli.stdout().slice(-3000)}`);
     assert.equal(span.attributes['code.line.number'], LEAK_LINE);
     assert.match(String(span.attributes['code.file.path']), /gleak\.c$/);
     assert.match(String(span.attributes['code.stacktrace']), /leak_block[^\n]*\n[^\n]*main/);
