@@ -2,6 +2,7 @@
 // and no stack trace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,22 @@ test('config file problems: missing, directory, not JSON, unknown key, bad value
   assertUsageError(await runCli(['-c', join(dir, 'value.json')]), /prometheus\.port \(from .*value\.json\)/);
   writeFileSync(join(dir, 'array.json'), '[1,2]');
   assertUsageError(await runCli(['-c', join(dir, 'array.json')]), /JSON object/);
+});
+
+test('config files that are not one: a FIFO, a device, a huge file, a deep nesting: one line each, never a hang or the OOM killer', async () => {
+  const fifo = join(dir, 'fifo.json');
+  execFileSync('mkfifo', [fifo]); // nobody writes: reading it would wait for ever
+  assertUsageError(await runCli(['-c', fifo, '--print-config'], {}, 15_000), /config file .*fifo\.json is not a regular file .*: pass a JSON file/);
+  assertUsageError(await runCli(['-c', '/dev/zero', '--print-config'], {}, 15_000), /config file \/dev\/zero is not a regular file/);
+  const huge = join(dir, 'huge.json');
+  writeFileSync(huge, `{${' '.repeat(2 * 1024 * 1024)}}`);
+  assertUsageError(await runCli(['-c', huge, '--print-config']), /huge\.json is larger than 1 MiB/);
+  const deep = join(dir, 'deep.json');
+  writeFileSync(deep, '{"a":'.repeat(5000) + '1' + '}'.repeat(5000));
+  assertUsageError(await runCli(['-c', deep, '--print-config']), /deep\.json nests deeper than 32 levels/);
+  const brackets = join(dir, 'brackets.json');
+  writeFileSync(brackets, JSON.stringify({ probes: { procstat: { comms: ['[[[[{{{{'.repeat(10) + '\\"'] } } }));
+  assert.equal((await runCli(['-c', brackets, '--print-config'])).code, 0, 'brackets inside strings are not nesting');
 });
 
 test('an unreadable config file is reported as such', async () => {
