@@ -114,7 +114,12 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
     try {
       promServer = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port);
     } catch (err) {
-      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port`);
+      const code = (err as NodeJS.ErrnoException).code;
+      // Only a port in use is fixed by another port; an unknown or foreign address by the host.
+      const fix = code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL'
+        ? 'set prometheus.host (MEMWATCHER_PROMETHEUS_HOST) to an address of this machine (0.0.0.0 for all)'
+        : 'set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port';
+      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${code ?? (err as Error).message}): ${fix}`);
     }
     readers.push(prometheus);
   }

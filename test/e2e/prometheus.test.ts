@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
-import { startCli } from '../helpers/cli.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
 import { PROMETHEUS_LIMITS } from '../../src/telemetry/prometheus-server.ts';
 import { freePort, startPrometheus } from '../helpers/prometheus.ts';
 
@@ -48,6 +48,14 @@ test('a port already in use is a one-line error naming the key', async () => {
   } finally {
     first.child.kill('SIGTERM');
     await first.exited;
+  }
+});
+
+test('an address that is not this machine\'s, or no address at all, names prometheus.host, not the port', async () => {
+  for (const host of ['no-such-host.invalid', '192.0.2.1']) {
+    const r = await runCli(['-s', '--exporter', 'prometheus', '--duration', '5'], { MEMWATCHER_PROMETHEUS_HOST: host, MEMWATCHER_PROMETHEUS_PORT: String(await freePort()) });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot serve Prometheus metrics on .*\((ENOTFOUND|EAI_AGAIN|EADDRNOTAVAIL)\): set prometheus\.host \(MEMWATCHER_PROMETHEUS_HOST\)/);
   }
 });
 
