@@ -2,11 +2,11 @@
 // and no stack trace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 import { runWithCaps } from '../helpers/privileges.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'));
@@ -64,6 +64,24 @@ test('config files that are not one: a FIFO, a device, a huge file, a deep nesti
   const brackets = join(dir, 'brackets.json');
   writeFileSync(brackets, JSON.stringify({ probes: { procstat: { comms: ['[[[[{{{{'.repeat(10) + '\\"'] } } }));
   assert.equal((await runCli(['-c', brackets, '--print-config'])).code, 0, 'brackets inside strings are not nesting');
+});
+
+/** The CLI run on this machine as it would be without libbpf: in a private mount namespace
+ * where the library the dynamic linker finds for libbpf.so.1 is an empty file. */
+function withoutLibbpf(args: string[]) {
+  const lib = realpathSync(execFileSync('sh', ['-c', 'ldconfig -p | sed -n "s/.*libbpf\\.so\\.1 (.*x86-64.*) => //p" | head -1'], { encoding: 'utf8' }).trim());
+  return spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null "$0" && exec "$@"', lib, BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+test('without libbpf: --help, --version and --print-config work; running the probes is one line naming the package', () => {
+  for (const flag of ['--help', '--version', '--print-config']) {
+    const r = withoutLibbpf([flag]);
+    assert.equal(r.status, 0, `${flag}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /libbpf|\n\s+at /, flag);
+  }
+  const run = withoutLibbpf(['-s', '--duration', '1']);
+  assertUsageError({ code: run.status, stdout: run.stdout, stderr: run.stderr },
+    /cannot load libbpf\.so\.1 \(.*file too short\): install Debian's libbpf1 \(apt-get install libbpf1\)/);
 });
 
 test('an unreadable config file is reported as such', async () => {
