@@ -88,7 +88,8 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
 
   for (const [path, value] of Object.entries(opts.flags ?? {})) {
     if (value === undefined) continue;
-    conf.set(path as never, value as never);
+    // A repeated flag names one thing once (-l 42 -l 42 attached two sets of uprobes).
+    conf.set(path as never, (Array.isArray(value) ? [...new Set(value)] : value) as never);
     origins.set(path, opts.flagNames?.[path] ?? `flag for ${path}`);
   }
 

@@ -136,3 +136,12 @@ test('least privilege: CAP_BPF and CAP_PERFMON alone are enough for the kernel p
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /ACTIVE\s+INACTVE[^\n]*\n\s+\d+/);
 });
+
+test('a pid named twice is one target: -l P -l P, MEMWATCHER_PROBES_MEMLEAK_PIDS=P,P', async () => {
+  const pid = String(process.pid);
+  for (const [args, env] of [[['-l', pid, '-l', pid, '-l', pid], {}], [[], { MEMWATCHER_PROBES_MEMLEAK_PIDS: `${pid},${pid}` }]] as const) {
+    const r = await runCli(['--print-config', ...args], { ...env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { probes: { memleak: { pids: number[] } } }).probes.memleak.pids, [process.pid]);
+  }
+});
