@@ -1,6 +1,6 @@
 // Builds the effective configuration: defaults < config/default.json < -c file < environment
 // (OTEL_* then MEMWATCHER_*) < flags. Every failure is one ConfigError line naming what to fix.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { convict, schemaWithEnv, keyPaths, envName, type Infer } from './schema.ts';
 import { OTEL_ENV_KEYS, translateOtelValue } from './otel-env.ts';
@@ -88,7 +88,8 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
 
   for (const [path, value] of Object.entries(opts.flags ?? {})) {
     if (value === undefined) continue;
-    conf.set(path as never, value as never);
+    // A repeated flag names one thing once (-l 42 -l 42 attached two sets of uprobes).
+    conf.set(path as never, (Array.isArray(value) ? [...new Set(value)] : value) as never);
     origins.set(path, opts.flagNames?.[path] ?? `flag for ${path}`);
   }
 
@@ -106,11 +107,51 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
   };
 }
 
+/** Bounds on a config file: ours is a few KiB and four levels deep. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+export const MAX_CONFIG_DEPTH = 32;
+
+/** Reads a regular file of at most MAX_CONFIG_BYTES. Opened non-blocking and checked before any
+ * read: a FIFO would hang the start, /dev/zero would grow until the OOM killer came. */
+function readBounded(file: string, label: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new ConfigError(`${label} ${file} is a directory: pass a JSON file`);
+    if (!st.isFile()) throw new ConfigError(`${label} ${file} is not a regular file (a FIFO, device or socket): pass a JSON file`);
+    const tooBig = () => new ConfigError(`${label} ${file} is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB: pass the config file itself (a few KiB)`);
+    if (st.size > MAX_CONFIG_BYTES) throw tooBig();
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
+    if (n > MAX_CONFIG_BYTES) throw tooBig(); // grew while read
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Deepest nesting of objects and arrays in JSON text (brackets inside strings ignored). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') max = Math.max(max, ++depth);
+    else if (c === '}' || c === ']') depth--;
+  }
+  return max;
+}
+
 function readJsonFile(file: string, label: string, optional: boolean): Record<string, unknown> | undefined {
   let text: string;
   try {
-    if (statSync(file).isDirectory()) throw new ConfigError(`${label} ${file} is a directory: pass a JSON file`);
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, label);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -119,6 +160,7 @@ function readJsonFile(file: string, label: string, optional: boolean): Record<st
     if (code === 'EACCES') throw new ConfigError(`${label} ${file} is not readable: fix its permissions`);
     throw new ConfigError(`${label} ${file} cannot be read (${code ?? (err as Error).message})`);
   }
+  if (jsonDepth(text) > MAX_CONFIG_DEPTH) throw new ConfigError(`${label} ${file} nests deeper than ${MAX_CONFIG_DEPTH} levels: config keys are at most four levels deep (mem-watcher --print-config shows the shape)`);
   let obj: unknown;
   try {
     obj = JSON.parse(text);

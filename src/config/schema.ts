@@ -17,7 +17,8 @@ function intList(min: number, what: string) {
     },
     coerce(v: unknown) {
       const parts = Array.isArray(v) ? v : String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
-      return parts.map((p) => (typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : p));
+      // A pid named twice is one target (-l 42 -l 42 attached three sets of uprobes).
+      return [...new Set(parts.map((p) => (typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : p)))];
     },
   };
 }

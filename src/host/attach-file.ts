@@ -7,8 +7,12 @@
 //   1. /proc/PID/map_files/START-END: the kernel's link to the mapped inode, deleted or not
 //      (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE);
 //   2. /proc/PID/root/PATH: accepted only when its device and inode are the mapping's.
-import { closeSync, constants, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
+// Each is resolved without being opened (host/open-checked.ts) and opened only once it is a
+// regular file that passed the check: a container's FIFO, device or symlink out to a host file
+// is never opened.
+import { closeSync, readFileSync, type BigIntStats } from 'node:fs';
 import { devMajorMinor, parseMaps, type Mapping } from './maps.ts';
+import { openChecked } from './open-checked.ts';
 
 /** Where uprobes attach: a file as the process maps it, or a file on this host. */
 export interface AttachFile {
@@ -26,8 +30,6 @@ export interface OpenedAttachFile {
   via: string;
   close(): void;
 }
-
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY; // libuv adds O_CLOEXEC itself
 
 export function mappedFile(pid: number, m: Mapping): AttachFile {
   return { path: m.path, pid, mapping: m };
@@ -64,17 +66,14 @@ function candidates(f: AttachFile): Array<{ path: string; via: string }> {
 export function openAttachFile(f: AttachFile): OpenedAttachFile {
   const errors: string[] = [];
   for (const c of candidates(f)) {
-    let fd: number | undefined;
     try {
-      fd = openSync(c.path, OPEN_FLAGS);
-      const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile()) throw new Error('not a regular file');
       const m = f.mapping;
-      if (m && !sameFile(st, m) && !(c.via === 'map_files' && stillMapped(f.pid!, m))) throw new Error('not the mapped file (device/inode differ)');
-      const opened = fd;
+      // map_files entries are the kernel's links to the mapped file: followed; nothing else is.
+      const opened = openChecked(c.path, (st) => {
+        if (m && !sameFile(st, m) && !(c.via === 'map_files' && stillMapped(f.pid!, m))) throw new Error('not the mapped file (device/inode differ)');
+      }, c.via !== 'proc-root');
       return { binary: `/proc/self/fd/${opened}`, via: c.via, close: () => closeSync(opened) };
     } catch (err) {
-      if (fd !== undefined) closeSync(fd);
       errors.push(`${c.via}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }

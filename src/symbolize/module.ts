@@ -11,10 +11,11 @@
 //      /proc/PID/maps reported, so a symlink to one of our files, a FIFO or a device is refused.
 // The module is kept open and llvm-symbolizer reads it through /proc/<our pid>/fd/N, so what it
 // parses is exactly the file we checked, with no second path walk.
-import { constants, type BigIntStats } from 'node:fs';
+import { closeSync, constants, readFileSync, type BigIntStats } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { readElfInfo, readFunctionSymbols, type ElfInfo, type SymbolTable } from './elf.ts';
 import { devMajorMinor, parseMaps, type Mapping } from '../host/maps.ts';
+import { openChecked } from '../host/open-checked.ts';
 
 export interface OpenModule {
   fh: FileHandle;
@@ -47,8 +48,12 @@ export function candidatePaths(pid: number, m: Mapping): Array<{ path: string; v
 }
 
 /** The process maps the snapshot's range to the snapshot's file still (read after opening). */
-async function stillMapped(pid: number, m: Mapping): Promise<boolean> {
-  const now = parseMaps(await readFile(`/proc/${pid}/maps`, 'latin1').catch(() => ''));
+function stillMappedSync(pid: number, m: Mapping): boolean {
+  let text = '';
+  try {
+    text = readFileSync(`/proc/${pid}/maps`, 'latin1');
+  } catch { /* gone */ }
+  const now = parseMaps(text);
   return now.some((n) => n.start === m.start && n.end === m.end && n.devMajor === m.devMajor && n.devMinor === m.devMinor && n.inode === m.inode);
 }
 
@@ -58,15 +63,13 @@ export async function openMappedFile(pid: number, m: Mapping): Promise<{ fh: Fil
   for (const c of candidatePaths(pid, m)) {
     let fh: FileHandle | undefined;
     try {
-      // Refuse before opening what is not a regular file, or not the mapped one (opening a FIFO
-      // or a device can block or have side effects); check the opened file again after.
-      const pre = await stat(c.path, { bigint: true });
-      if (!pre.isFile()) throw new Error('not a regular file');
-      if (c.via !== 'map_files' && !sameFile(pre, m)) throw new Error('not the mapped file (device/inode differ)');
-      fh = await open(c.path, OPEN_FLAGS);
+      // Resolved without opening, opened only once it is the mapped regular file (a FIFO or a
+      // device is never opened: that can block or have side effects); map_files links followed.
+      const fd = openChecked(c.path, (st) => {
+        if (!sameFile(st, m) && !(c.via === 'map_files' && stillMappedSync(pid, m))) throw new Error('not the mapped file (device/inode differ)');
+      }, c.via === 'map_files');
+      fh = await open(`/proc/self/fd/${fd}`, OPEN_FLAGS).finally(() => closeSync(fd));
       const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (!sameFile(st, m) && !(c.via === 'map_files' && (await stillMapped(pid, m)))) throw new Error('not the mapped file (device/inode differ)');
       const elf = await readElfInfo(fh);
       const key = elf.buildId ?? `${st.dev}:${st.ino}:${st.mtimeNs}`;
       return { fh, via: c.via, key, elf };

@@ -9,6 +9,7 @@ import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exp
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { servePrometheus, type PrometheusServer } from './prometheus-server.ts';
 import type { Resource } from '@opentelemetry/resources';
 import type { CoreConfig as Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
@@ -107,12 +108,18 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
     }));
   }
   let prometheus: PrometheusExporter | undefined;
+  let promServer: PrometheusServer | undefined;
   if (config.exporters.includes('prometheus')) {
     prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true, metricProducers: [observed] });
     try {
-      await prometheus.startServer();
+      promServer = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port);
     } catch (err) {
-      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port`);
+      const code = (err as NodeJS.ErrnoException).code;
+      // Only a port in use is fixed by another port; an unknown or foreign address by the host.
+      const fix = code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL'
+        ? 'set prometheus.host (MEMWATCHER_PROMETHEUS_HOST) to an address of this machine (0.0.0.0 for all)'
+        : 'set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port';
+      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${code ?? (err as Error).message}): ${fix}`);
     }
     readers.push(prometheus);
   }
@@ -149,7 +156,7 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
       await bounded(Promise.all([meterProvider.forceFlush(), tracerProvider?.forceFlush()]));
     },
     shutdown: async () => {
-      await bounded(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown()]));
+      await bounded(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown(), promServer?.close()]));
     },
   };
 }

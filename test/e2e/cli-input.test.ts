@@ -2,10 +2,11 @@
 // and no stack trace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 import { runWithCaps } from '../helpers/privileges.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'));
@@ -47,6 +48,40 @@ test('config file problems: missing, directory, not JSON, unknown key, bad value
   assertUsageError(await runCli(['-c', join(dir, 'value.json')]), /prometheus\.port \(from .*value\.json\)/);
   writeFileSync(join(dir, 'array.json'), '[1,2]');
   assertUsageError(await runCli(['-c', join(dir, 'array.json')]), /JSON object/);
+});
+
+test('config files that are not one: a FIFO, a device, a huge file, a deep nesting: one line each, never a hang or the OOM killer', async () => {
+  const fifo = join(dir, 'fifo.json');
+  execFileSync('mkfifo', [fifo]); // nobody writes: reading it would wait for ever
+  assertUsageError(await runCli(['-c', fifo, '--print-config'], {}, 15_000), /config file .*fifo\.json is not a regular file .*: pass a JSON file/);
+  assertUsageError(await runCli(['-c', '/dev/zero', '--print-config'], {}, 15_000), /config file \/dev\/zero is not a regular file/);
+  const huge = join(dir, 'huge.json');
+  writeFileSync(huge, `{${' '.repeat(2 * 1024 * 1024)}}`);
+  assertUsageError(await runCli(['-c', huge, '--print-config']), /huge\.json is larger than 1 MiB/);
+  const deep = join(dir, 'deep.json');
+  writeFileSync(deep, '{"a":'.repeat(5000) + '1' + '}'.repeat(5000));
+  assertUsageError(await runCli(['-c', deep, '--print-config']), /deep\.json nests deeper than 32 levels/);
+  const brackets = join(dir, 'brackets.json');
+  writeFileSync(brackets, JSON.stringify({ probes: { procstat: { comms: ['[[[[{{{{'.repeat(10) + '\\"'] } } }));
+  assert.equal((await runCli(['-c', brackets, '--print-config'])).code, 0, 'brackets inside strings are not nesting');
+});
+
+/** The CLI run on this machine as it would be without libbpf: in a private mount namespace
+ * where the library the dynamic linker finds for libbpf.so.1 is an empty file. */
+function withoutLibbpf(args: string[]) {
+  const lib = realpathSync(execFileSync('sh', ['-c', 'ldconfig -p | sed -n "s/.*libbpf\\.so\\.1 (.*x86-64.*) => //p" | head -1'], { encoding: 'utf8' }).trim());
+  return spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null "$0" && exec "$@"', lib, BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+test('without libbpf: --help, --version and --print-config work; running the probes is one line naming the package', () => {
+  for (const flag of ['--help', '--version', '--print-config']) {
+    const r = withoutLibbpf([flag]);
+    assert.equal(r.status, 0, `${flag}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /libbpf|\n\s+at /, flag);
+  }
+  const run = withoutLibbpf(['-s', '--duration', '1']);
+  assertUsageError({ code: run.status, stdout: run.stdout, stderr: run.stderr },
+    /cannot load libbpf\.so\.1 \(.*file too short\): install Debian's libbpf1 \(apt-get install libbpf1\)/);
 });
 
 test('an unreadable config file is reported as such', async () => {
@@ -100,4 +135,13 @@ test('least privilege: CAP_BPF and CAP_PERFMON alone are enough for the kernel p
   const r = await runWithCaps(['-s', '--duration', '2', '--interval', '0.5'], ['bpf', 'perfmon']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /ACTIVE\s+INACTVE[^\n]*\n\s+\d+/);
+});
+
+test('a pid named twice is one target: -l P -l P, MEMWATCHER_PROBES_MEMLEAK_PIDS=P,P', async () => {
+  const pid = String(process.pid);
+  for (const [args, env] of [[['-l', pid, '-l', pid, '-l', pid], {}], [[], { MEMWATCHER_PROBES_MEMLEAK_PIDS: `${pid},${pid}` }]] as const) {
+    const r = await runCli(['--print-config', ...args], { ...env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { probes: { memleak: { pids: number[] } } }).probes.memleak.pids, [process.pid]);
+  }
 });

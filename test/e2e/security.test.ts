@@ -155,8 +155,8 @@ test('paths through /proc/PID/root (a container controls what they resolve to) a
   // files, a FIFO or a device is refused). host/attach-file.ts does the same for uprobes and
   // hands libbpf /proc/self/fd/N of the checked file, so nothing walks the path a second time.
   const reviewed: Record<string, string> = {
-    'symbolize/module.ts': 'checked: map_files first, device/inode verified after open',
-    'host/attach-file.ts': 'checked: map_files first, device/inode verified after open, attached by fd',
+    'symbolize/module.ts': 'checked: map_files first, resolved with O_PATH and device/inode verified before any open (host/open-checked.ts)',
+    'host/attach-file.ts': 'checked: as symbolize, attached by fd',
   };
   const uses = sourceFiles().filter((f) => /\/proc\/\$\{[^}]+\}\/root/.test(code(f))).map((f) => relative(SRC, f));
   assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');
