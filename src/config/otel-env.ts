@@ -9,6 +9,8 @@ export const OTEL_ENV_KEYS: ReadonlyArray<readonly [string, string]> = [
   ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'otlp.metrics_endpoint'],
   ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'otlp.traces_endpoint'],
   ['OTEL_EXPORTER_OTLP_PROTOCOL', 'otlp.protocol'],
+  ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'otlp.metrics_protocol'],
+  ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'otlp.traces_protocol'],
   ['OTEL_EXPORTER_OTLP_HEADERS', 'otlp.headers'],
   ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'otlp.metrics_headers'],
   ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'otlp.traces_headers'],

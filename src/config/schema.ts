@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import convict from 'convict';
 
 export const EXPORTERS = ['console', 'otlp', 'prometheus', 'none'] as const;
-export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 
 function intList(min: number, what: string) {
   return {
@@ -164,8 +164,10 @@ export const CORE_SCHEMA = {
   },
   verbose: { doc: 'Debug logging, libbpf log and stack traces', format: 'strict-boolean', default: false },
   otlp: {
-    endpoint: { doc: 'OTLP/HTTP base URL (/v1/metrics and /v1/traces are appended)', format: 'http-url', default: 'http://localhost:4318' },
-    protocol: { doc: 'OTLP encoding', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
+    endpoint: { doc: 'OTLP base URL (empty: http://localhost:4318, or http://localhost:4317 for grpc); over HTTP /v1/metrics and /v1/traces are appended', format: 'optional-http-url', default: '' },
+    protocol: { doc: 'OTLP transport and encoding: http/protobuf, http/json or grpc', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
+    metrics_protocol: { doc: 'OTLP protocol for metrics (auto: protocol)', format: oneOf(['auto', ...OTLP_PROTOCOLS]), default: 'auto' },
+    traces_protocol: { doc: 'OTLP protocol for traces (auto: protocol)', format: oneOf(['auto', ...OTLP_PROTOCOLS]), default: 'auto' },
     headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: 'key-value-list', default: '', sensitive: true },
     timeout_ms: { doc: 'Timeout of one export request', format: range(1, 600000, true), default: 10000 },
     metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: 'optional-http-url', default: '' },

@@ -32,7 +32,7 @@ test('bad flag value names the flag and the allowed range', async () => {
 test('bad environment values name the variable', async () => {
   assertUsageError(await runCli(['-s'], { MEMWATCHER_PROBES_PROCSTAT_TOP: 'many' }), /MEMWATCHER_PROBES_PROCSTAT_TOP/);
   assertUsageError(await runCli(['-s'], { MEMWATCHER_INTERVAL: '' }), /MEMWATCHER_INTERVAL/);
-  assertUsageError(await runCli(['-s'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /otlp\.protocol \(from OTEL_EXPORTER_OTLP_PROTOCOL\)/);
+  assertUsageError(await runCli(['-s'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc+ws' }), /otlp\.protocol \(from OTEL_EXPORTER_OTLP_PROTOCOL\)/);
   assertUsageError(await runCli(['-s'], { MEMWATCHER_PROBE_SYSSTAT_ENABLED: 'true' }), /unknown environment variable MEMWATCHER_PROBE_SYSSTAT_ENABLED/);
 });
 
