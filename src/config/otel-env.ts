@@ -18,10 +18,50 @@ export const OTEL_ENV_KEYS: ReadonlyArray<readonly [string, string]> = [
   ['OTEL_METRIC_EXPORT_INTERVAL', 'otlp.export_interval_ms'],
   ['OTEL_METRICS_EXPORTER', 'exporters'],
   ['OTEL_TRACES_EXPORTER', 'traces.exporter'],
+  ['OTEL_BSP_MAX_QUEUE_SIZE', 'otlp.max_queue_size'],
+  ['OTEL_EXPORTER_PROMETHEUS_HOST', 'prometheus.host'],
+  ['OTEL_EXPORTER_PROMETHEUS_PORT', 'prometheus.port'],
 ];
 
-/** Values as they reach the schema, e.g. OTEL_METRICS_EXPORTER's "none" list. */
+/**
+ * Variables of the SDK spec (general, OTLP exporter, batch span processor, periodic reader,
+ * Prometheus exporter sections) that mem-watcher does not honour yet. Set, they are refused:
+ * ignoring one would leave the user believing it took effect.
+ */
+export const OTEL_ENV_UNSUPPORTED: readonly string[] = [
+  'OTEL_SDK_DISABLED',
+  'OTEL_LOG_LEVEL',
+  'OTEL_PROPAGATORS',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  'OTEL_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_SPAN_EVENT_COUNT_LIMIT',
+  'OTEL_SPAN_LINK_COUNT_LIMIT',
+  'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_METRIC_EXPORT_TIMEOUT',
+  'OTEL_METRICS_EXEMPLAR_FILTER',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_EXPORT_TIMEOUT',
+  'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+  'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_INSECURE',
+  'OTEL_EXPORTER_OTLP_METRICS_INSECURE',
+  'OTEL_EXPORTER_OTLP_TRACES_INSECURE',
+  'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+  'OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION',
+  'OTEL_LOGS_EXPORTER',
+];
+
+/**
+ * Values as they reach the schema. OTEL_TRACES_EXPORTER is a list in the spec; spans go to one
+ * place here, so repeats collapse and a list of two destinations is refused by the schema.
+ */
 export function translateOtelValue(variable: string, value: string): string {
-  if (variable === 'OTEL_TRACES_EXPORTER') return value.split(',')[0]!.trim();
+  if (variable === 'OTEL_TRACES_EXPORTER') return [...new Set(value.split(',').map((v) => v.trim()).filter(Boolean))].join(',');
   return value;
 }
