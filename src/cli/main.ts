@@ -6,7 +6,7 @@ import { EnvironmentError } from '../errors.ts';
 import { PROBES } from '../app/registry.ts';
 import { ConfigError } from '../config/load.ts';
 import { envName } from '../config/schema.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, maskUrlCredentials } from '../log.ts';
 import { SERVICE_VERSION } from '../telemetry/resource.ts';
 import { TelemetryStartError } from '../telemetry/otel.ts';
 
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
-    process.stderr.write(`mem-watcher: ${(err as Error).message}\n`);
+    process.stderr.write(`mem-watcher: ${maskUrlCredentials((err as Error).message)}\n`);
     if (verbose && !usage) process.stderr.write(`${(err as Error).stack}\n`);
     return usage ? EXIT_USAGE : EXIT_RUNTIME;
   }

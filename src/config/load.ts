@@ -3,11 +3,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { convict, schemaWithEnv, keyPaths, envName, type Infer } from './schema.ts';
+import { maskUrlCredentials } from '../log.ts';
 import { OTEL_ENV_KEYS, OTEL_ENV_UNSUPPORTED, translateOtelValue } from './otel-env.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
-    super(message);
+    super(maskUrlCredentials(message));
     this.name = 'ConfigError';
   }
 }
@@ -105,7 +106,7 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
   return {
     config,
     origin: (path) => origins.get(path) ?? 'default',
-    printable: () => JSON.parse(conf.toString()) as Record<string, unknown>,
+    printable: () => JSON.parse(maskUrlCredentials(conf.toString())) as Record<string, unknown>,
   };
 }
 

@@ -46,6 +46,7 @@ const BAD: Record<string, { env: string[]; file: unknown[] }> = {
   'http-url': { env: ['', ' ', 'localhost:4318', 'ftp://host/x', 'http://', 'not a url', HUGE], file: [5, true, [], ''] },
   'optional-http-url': { env: ['x', 'ftp://host', 'http://', HUGE], file: [5, true, []] },
   'key-value-list': { env: [`novalue-${SECRET}`, `a=1,${SECRET}`, `=${SECRET}`, `a=1,,b${SECRET}`], file: [5, true, [], `k=v,${SECRET}`] },
+  'header-list': { env: [`novalue-${SECRET}`, `a=1,${SECRET}`, `=${SECRET}`, `a=1,,b${SECRET}`, `x-key=${SECRET}\r\nx-evil: 1`, `x-key=${SECRET}%0D%0Ax-evil:1`, `x-key=${SECRET}\n`, `bad name=${SECRET}`, `x:y=${SECRET}`], file: [5, true, [], `k=v,${SECRET}`, `k=${SECRET}\r\nx: 1`] },
   'tcp-port': { env: ['', '0', '70000', '1e308', '1.5', 'abc', '-1', HUGE], file: ['abc', 0, 70000, 1.5, -1, true, []] },
   'host': { env: ['', ' ', 'bad host!', 'a..b', '-leading', HUGE], file: [5, true, [], ''] },
   'non-empty-string': { env: ['', '   '], file: ['', 5, true, []] },
