@@ -65,3 +65,10 @@ export function translateOtelValue(variable: string, value: string): string {
   if (variable === 'OTEL_TRACES_EXPORTER') return [...new Set(value.split(',').map((v) => v.trim()).filter(Boolean))].join(',');
   return value;
 }
+
+/**
+ * Variables the SDK's OTLP exporters read themselves (compression, TLS files): honoured as the SDK
+ * does, and listed by --print-config with their values so a user sees they took effect.
+ */
+export const OTEL_ENV_READ_BY_EXPORTERS: readonly string[] = ['', 'METRICS_', 'TRACES_'].flatMap((signal) =>
+  ['COMPRESSION', 'CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE'].map((v) => `OTEL_EXPORTER_OTLP_${signal}${v}`));

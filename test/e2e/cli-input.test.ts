@@ -85,6 +85,14 @@ test('--print-config shows the effective config, with secrets masked, and lists 
   assert.match(r.stderr, /MEMWATCHER_OTLP_HEADERS\s+otlp\.headers \(OTEL_EXPORTER_OTLP_HEADERS\)/);
 });
 
+test('--print-config lists the compression and TLS file variables the OTLP exporters read, with their source', async () => {
+  const r = await runCli(['--print-config'], { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '/etc/ssl/ca.pem' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /OTEL_EXPORTER_OTLP_COMPRESSION\s+"gzip" \(environment, read by the OTLP exporter\)/);
+  assert.match(r.stderr, /OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE\s+"\/etc\/ssl\/ca.pem"/);
+  assert.doesNotMatch(r.stderr, /OTEL_EXPORTER_OTLP_CLIENT_KEY/, 'unset ones are not listed');
+});
+
 test('precedence: defaults < config file < environment < flags', async () => {
   const f = join(dir, 'prec.json');
   writeFileSync(f, JSON.stringify({ interval: 2, duration: 3, probes: { procstat: { top: 4 } } }));
