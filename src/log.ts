@@ -9,9 +9,14 @@ export interface Logger {
   readonly verbose: boolean;
 }
 
+/** `scheme://user:password@host` -> `scheme://***@host`: endpoint URLs may carry credentials. */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s"']*@/gi, '$1***@');
+}
+
 export function createLogger(opts: { verbose: boolean; write?: (line: string) => void }): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${msg}`);
+  const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${maskUrlCredentials(msg)}`);
   return {
     verbose: opts.verbose,
     debug: (m) => { if (opts.verbose) emit('debug', m); },

@@ -6,7 +6,8 @@ import { EnvironmentError } from '../errors.ts';
 import { PROBES } from '../app/registry.ts';
 import { ConfigError } from '../config/load.ts';
 import { envName } from '../config/schema.ts';
-import { createLogger } from '../log.ts';
+import { OTEL_ENV_READ_BY_EXPORTERS } from '../config/otel-env.ts';
+import { createLogger, maskUrlCredentials } from '../log.ts';
 import { SERVICE_VERSION } from '../telemetry/resource.ts';
 import { TelemetryStartError } from '../telemetry/otel.ts';
 
@@ -41,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     if (cli.printConfig) {
       process.stdout.write(JSON.stringify(loaded.printable(), null, 2) + '\n');
       for (const path of keyPaths()) process.stderr.write(`# ${envName(path).padEnd(40)} ${path} (${loaded.origin(path)})\n`);
+      for (const v of OTEL_ENV_READ_BY_EXPORTERS) {
+        const value = process.env[v]?.trim();
+        if (value) process.stderr.write(`# ${v.padEnd(40)} ${JSON.stringify(value)} (environment, read by the OTLP exporter)\n`);
+      }
       return EXIT_OK;
     }
     const log = createLogger({ verbose });
@@ -49,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
-    process.stderr.write(`mem-watcher: ${(err as Error).message}\n`);
+    process.stderr.write(`mem-watcher: ${maskUrlCredentials((err as Error).message)}\n`);
     if (verbose && !usage) process.stderr.write(`${(err as Error).stack}\n`);
     return usage ? EXIT_USAGE : EXIT_RUNTIME;
   }

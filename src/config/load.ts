@@ -3,11 +3,12 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { convict, schemaWithEnv, keyPaths, envName, type Infer } from './schema.ts';
-import { OTEL_ENV_KEYS, translateOtelValue } from './otel-env.ts';
+import { maskUrlCredentials } from '../log.ts';
+import { OTEL_ENV_KEYS, OTEL_ENV_UNSUPPORTED, translateOtelValue } from './otel-env.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
-    super(message);
+    super(maskUrlCredentials(message));
     this.name = 'ConfigError';
   }
 }
@@ -42,6 +43,9 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
   const effectiveEnv: Record<string, string> = {};
   const keys = new Set(keyPaths(schema));
 
+  for (const variable of OTEL_ENV_UNSUPPORTED) {
+    if ((env[variable] ?? '').trim() !== '') throw new ConfigError(`${variable} is not supported by mem-watcher: unset it (docs/configuration.md lists the OTEL_* variables honoured)`);
+  }
   for (const [variable, path] of OTEL_ENV_KEYS) {
     const v = env[variable];
     if (v !== undefined && v.trim() !== '' && env[envName(path)] === undefined) {
@@ -103,7 +107,7 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
   return {
     config,
     origin: (path) => origins.get(path) ?? 'default',
-    printable: () => JSON.parse(conf.toString()) as Record<string, unknown>,
+    printable: () => JSON.parse(maskUrlCredentials(conf.toString())) as Record<string, unknown>,
   };
 }
 

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import convict from 'convict';
 
 export const EXPORTERS = ['console', 'otlp', 'prometheus', 'none'] as const;
-export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 
 function intList(min: number, what: string) {
   return {
@@ -125,6 +125,28 @@ convict.addFormat({
   },
 });
 
+// OTLP headers: key=value pairs whose names are HTTP tokens and whose values (percent-decoded,
+// as the spec encodes them) hold no CR, LF or NUL. Accepted, such a header fails every export.
+convict.addFormat({
+  name: 'header-list',
+  validate(v: unknown) {
+    if (typeof v !== 'string') throw new Error('must be a string of key=value pairs separated by commas');
+    const parts = v.split(',');
+    parts.forEach((part, i) => {
+      if (part.trim() === '') return;
+      const at = `entry number ${i + 1} of ${parts.length}`;
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw new Error(`has an entry (number ${i + 1} of ${parts.length}) that is not key=value: write key=value,key2=value2`);
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(part.slice(0, eq).trim())) throw new Error(`has a header name that is not an HTTP token (${at}): use letters, digits and -`);
+      let value = part.slice(eq + 1);
+      try {
+        value = decodeURIComponent(value);
+      } catch { /* kept as written, as the exporter does */ }
+      if (/[\r\n\0]/.test(value)) throw new Error(`has a header value with a line break or NUL (${at}): remove it`);
+    });
+  },
+});
+
 /** The config object a schema describes: each leaf's type is its default's. */
 export type Infer<S> = { -readonly [K in keyof S]: S[K] extends { default: infer D } ? Widen<D> : Infer<S[K]> };
 type Widen<D> = D extends string ? string : D extends number ? number : D extends boolean ? boolean : D;
@@ -165,14 +187,16 @@ export const CORE_SCHEMA = {
   },
   verbose: { doc: 'Debug logging, libbpf log and stack traces', format: 'strict-boolean', default: false },
   otlp: {
-    endpoint: { doc: 'OTLP/HTTP base URL (/v1/metrics and /v1/traces are appended)', format: 'http-url', default: 'http://localhost:4318' },
-    protocol: { doc: 'OTLP encoding', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
-    headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: 'key-value-list', default: '', sensitive: true },
+    endpoint: { doc: 'OTLP base URL (empty: http://localhost:4318, or http://localhost:4317 for grpc); over HTTP /v1/metrics and /v1/traces are appended', format: 'optional-http-url', default: '' },
+    protocol: { doc: 'OTLP transport and encoding: http/protobuf, http/json or grpc', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
+    metrics_protocol: { doc: 'OTLP protocol for metrics (auto: protocol)', format: oneOf(['auto', ...OTLP_PROTOCOLS]), default: 'auto' },
+    traces_protocol: { doc: 'OTLP protocol for traces (auto: protocol)', format: oneOf(['auto', ...OTLP_PROTOCOLS]), default: 'auto' },
+    headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: 'header-list', default: '', sensitive: true },
     timeout_ms: { doc: 'Timeout of one export request', format: range(1, 600000, true), default: 10000 },
     metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: 'optional-http-url', default: '' },
     traces_endpoint: { doc: 'Full URL for traces (overrides endpoint)', format: 'optional-http-url', default: '' },
-    metrics_headers: { doc: 'Headers for metric exports only', format: 'key-value-list', default: '', sensitive: true },
-    traces_headers: { doc: 'Headers for trace exports only', format: 'key-value-list', default: '', sensitive: true },
+    metrics_headers: { doc: 'Headers for metric exports only', format: 'header-list', default: '', sensitive: true },
+    traces_headers: { doc: 'Headers for trace exports only', format: 'header-list', default: '', sensitive: true },
     export_interval_ms: { doc: 'Metric export period (0: the report interval)', format: range(0, 86400000, true), default: 0 },
     max_queue_size: { doc: 'Spans buffered while the backend is slow or down (oldest dropped and counted)', format: range(1, 1000000, true), default: 2048 },
   },

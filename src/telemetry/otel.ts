@@ -1,6 +1,7 @@
 // Builds the OpenTelemetry pipeline from the config: a MeterProvider with a reader per metric
 // exporter (OTLP, Prometheus) and a TracerProvider for spans. Providers are created here and
 // passed down, never kept in module state.
+import { Metadata } from '@grpc/grpc-js';
 import { diag, DiagLogLevel, type Meter, type Tracer } from '@opentelemetry/api';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
@@ -8,6 +9,8 @@ import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/ex
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter as OTLPMetricExporterGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { servePrometheus, type PrometheusServer } from './prometheus-server.ts';
 import type { Resource } from '@opentelemetry/resources';
@@ -35,10 +38,18 @@ export function tracesEnabled(config: Config): boolean {
   return t === 'otlp' || (t === 'auto' && config.exporters.includes('otlp'));
 }
 
+function signalProtocol(config: Config, signal: 'metrics' | 'traces'): string {
+  const specific = signal === 'metrics' ? config.otlp.metrics_protocol : config.otlp.traces_protocol;
+  return specific === 'auto' ? config.otlp.protocol : specific;
+}
+
+/** The spec's rules: a per-signal URL is used as is; over HTTP the base gets /v1/<signal>, over gRPC it is the server's address. */
 function signalUrl(config: Config, signal: 'metrics' | 'traces'): string {
   const specific = signal === 'metrics' ? config.otlp.metrics_endpoint : config.otlp.traces_endpoint;
   if (specific) return specific;
-  return config.otlp.endpoint.replace(/\/+$/, '') + `/v1/${signal}`;
+  const grpc = signalProtocol(config, signal) === 'grpc';
+  const base = config.otlp.endpoint || (grpc ? 'http://localhost:4317' : 'http://localhost:4318');
+  return grpc ? base : base.replace(/\/+$/, '') + `/v1/${signal}`;
 }
 
 function signalHeaders(config: Config, signal: 'metrics' | 'traces'): Record<string, string> {
@@ -48,14 +59,29 @@ function signalHeaders(config: Config, signal: 'metrics' | 'traces'): Record<str
   };
 }
 
+/** gRPC carries headers as metadata; an http:// URL means an insecure channel, https:// TLS (the exporter's own rule). */
+function grpcOptions(opts: { url: string; headers: Record<string, string>; timeoutMillis: number }) {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(opts.headers)) metadata.set(k, v);
+  return { url: opts.url, metadata, timeoutMillis: opts.timeoutMillis };
+}
+
 function metricExporter(config: Config): PushMetricExporter {
   const opts = { url: signalUrl(config, 'metrics'), headers: signalHeaders(config, 'metrics'), timeoutMillis: config.otlp.timeout_ms };
-  return config.otlp.protocol === 'http/json' ? new OTLPMetricExporterJson(opts) : new OTLPMetricExporterProto(opts);
+  switch (signalProtocol(config, 'metrics')) {
+    case 'grpc': return new OTLPMetricExporterGrpc(grpcOptions(opts));
+    case 'http/json': return new OTLPMetricExporterJson(opts);
+    default: return new OTLPMetricExporterProto(opts);
+  }
 }
 
 function spanExporter(config: Config): SpanExporter {
   const opts = { url: signalUrl(config, 'traces'), headers: signalHeaders(config, 'traces'), timeoutMillis: config.otlp.timeout_ms };
-  return config.otlp.protocol === 'http/json' ? new OTLPTraceExporterJson(opts) : new OTLPTraceExporterProto(opts);
+  switch (signalProtocol(config, 'traces')) {
+    case 'grpc': return new OTLPTraceExporterGrpc(grpcOptions(opts));
+    case 'http/json': return new OTLPTraceExporterJson(opts);
+    default: return new OTLPTraceExporterProto(opts);
+  }
 }
 
 /**

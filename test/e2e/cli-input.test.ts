@@ -33,7 +33,7 @@ test('bad flag value names the flag and the allowed range', async () => {
 test('bad environment values name the variable', async () => {
   assertUsageError(await runCli(['-s'], { MEMWATCHER_PROBES_PROCSTAT_TOP: 'many' }), /MEMWATCHER_PROBES_PROCSTAT_TOP/);
   assertUsageError(await runCli(['-s'], { MEMWATCHER_INTERVAL: '' }), /MEMWATCHER_INTERVAL/);
-  assertUsageError(await runCli(['-s'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /otlp\.protocol \(from OTEL_EXPORTER_OTLP_PROTOCOL\)/);
+  assertUsageError(await runCli(['-s'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc+ws' }), /otlp\.protocol \(from OTEL_EXPORTER_OTLP_PROTOCOL\)/);
   assertUsageError(await runCli(['-s'], { MEMWATCHER_PROBE_SYSSTAT_ENABLED: 'true' }), /unknown environment variable MEMWATCHER_PROBE_SYSSTAT_ENABLED/);
 });
 
@@ -118,6 +118,14 @@ test('--print-config shows the effective config, with secrets masked, and lists 
   assert.doesNotMatch(r.stdout + r.stderr, /supersecret/);
   assert.match(r.stderr, /MEMWATCHER_PROBES_MEMLEAK_PIDS\s+probes\.memleak\.pids \(MEMWATCHER_PROBES_MEMLEAK_PIDS\)/);
   assert.match(r.stderr, /MEMWATCHER_OTLP_HEADERS\s+otlp\.headers \(OTEL_EXPORTER_OTLP_HEADERS\)/);
+});
+
+test('--print-config lists the compression and TLS file variables the OTLP exporters read, with their source', async () => {
+  const r = await runCli(['--print-config'], { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '/etc/ssl/ca.pem' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /OTEL_EXPORTER_OTLP_COMPRESSION\s+"gzip" \(environment, read by the OTLP exporter\)/);
+  assert.match(r.stderr, /OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE\s+"\/etc\/ssl\/ca.pem"/);
+  assert.doesNotMatch(r.stderr, /OTEL_EXPORTER_OTLP_CLIENT_KEY/, 'unset ones are not listed');
 });
 
 test('precedence: defaults < config file < environment < flags', async () => {

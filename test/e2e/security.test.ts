@@ -84,6 +84,28 @@ test('malformed header values: the error names the entry, never its content (con
   assert.throws(() => parseKeyValueList('a=1,SECRET-THREE', 'OTLP headers'), (e: Error) => /entry 2 of 2/.test(e.message) && !SECRET_RE.test(e.message));
 });
 
+test('OTLP header values with CR/LF (raw or percent-encoded) or a bad name are refused at start: exit 2, one line, the value not echoed', async () => {
+  for (const headers of ['x-key=SECRET-ONE%0D%0Ax-evil:%201', 'x-key=SECRET-ONE\r\nx-evil: 1', 'x key=SECRET-ONE']) {
+    const r = await runCli(['-s', '--exporter', 'otlp'], { OTEL_EXPORTER_OTLP_HEADERS: headers });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /otlp\.headers \(from OTEL_EXPORTER_OTLP_HEADERS\)/);
+    assert.doesNotMatch(r.stderr, SECRET_RE);
+  }
+});
+
+test('credentials in an endpoint URL (user:password@) are masked in --print-config and in the logs', async () => {
+  const endpoint = 'http://agent:SECRET-TWO@127.0.0.1:1';
+  const p = await runCli(['--print-config', '-v'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/v1/traces` });
+  assert.equal(p.code, 0, p.stderr);
+  assert.doesNotMatch(p.stdout + p.stderr, SECRET_RE);
+  const cfg = JSON.parse(p.stdout) as { otlp: Record<string, string> };
+  assert.equal(cfg.otlp.endpoint, 'http://***@127.0.0.1:1', 'shown as set, host kept');
+  const r = await runCli(['-s', '--exporter', 'otlp', '--interval', '0.5', '--duration', '2', '-v'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_TIMEOUT: '500' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout + r.stderr, SECRET_RE);
+});
+
 function nonLoopbackIPv4(): string | undefined {
   return Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 }

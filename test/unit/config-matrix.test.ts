@@ -13,7 +13,7 @@ import { ConfigError } from '../../src/config/load.ts';
 import { loadConfig } from '../../src/app/config.ts';
 import { envName } from '../../src/config/schema.ts';
 import { keyPaths, SCHEMA as schema } from '../../src/app/config.ts';
-import { OTEL_ENV_KEYS } from '../../src/config/otel-env.ts';
+import { OTEL_ENV_KEYS, OTEL_ENV_UNSUPPORTED } from '../../src/config/otel-env.ts';
 import { parseCli, UsageError } from '../../src/cli/args.ts';
 
 interface SchemaNode { format: unknown; default: unknown; sensitive?: boolean }
@@ -46,6 +46,7 @@ const BAD: Record<string, { env: string[]; file: unknown[] }> = {
   'http-url': { env: ['', ' ', 'localhost:4318', 'ftp://host/x', 'http://', 'not a url', HUGE], file: [5, true, [], ''] },
   'optional-http-url': { env: ['x', 'ftp://host', 'http://', HUGE], file: [5, true, []] },
   'key-value-list': { env: [`novalue-${SECRET}`, `a=1,${SECRET}`, `=${SECRET}`, `a=1,,b${SECRET}`], file: [5, true, [], `k=v,${SECRET}`] },
+  'header-list': { env: [`novalue-${SECRET}`, `a=1,${SECRET}`, `=${SECRET}`, `a=1,,b${SECRET}`, `x-key=${SECRET}\r\nx-evil: 1`, `x-key=${SECRET}%0D%0Ax-evil:1`, `x-key=${SECRET}\n`, `bad name=${SECRET}`, `x:y=${SECRET}`], file: [5, true, [], `k=v,${SECRET}`, `k=${SECRET}\r\nx: 1`] },
   'tcp-port': { env: ['', '0', '70000', '1e308', '1.5', 'abc', '-1', HUGE], file: ['abc', 0, 70000, 1.5, -1, true, []] },
   'host': { env: ['', ' ', 'bad host!', 'a..b', '-leading', HUGE], file: [5, true, [], ''] },
   'non-empty-string': { env: ['', '   '], file: ['', 5, true, []] },
@@ -123,11 +124,32 @@ test('the OTEL_* variables: bad values name the OTEL variable and the key', () =
   for (const [variable, path] of OTEL_ENV_KEYS) {
     const bad = BAD[formatOf(nodeOf(path))]!.env.filter((v) => v.trim() !== ''); // empty OTEL_* means unset
     for (const v of bad) {
-      if (variable === 'OTEL_TRACES_EXPORTER' && v.includes(',')) continue; // first entry wins there
       const e = refusal(() => loadConfig({ env: { [variable]: v }, defaultFile: NO_DEFAULT_FILE }));
       assertGoodMessage(e, [path, variable], `${variable}=${show(v)}`, nodeOf(path).sensitive === true);
     }
   }
+});
+
+test('OTEL_* variables of the spec not honoured are refused in one line naming them, never ignored', () => {
+  for (const variable of OTEL_ENV_UNSUPPORTED) {
+    assertGoodMessage(refusal(() => loadConfig({ env: { [variable]: '1' }, defaultFile: NO_DEFAULT_FILE })), [variable, 'not supported'], variable);
+    loadConfig({ env: { [variable]: '' }, defaultFile: NO_DEFAULT_FILE }); // empty means unset (the spec's rule)
+  }
+});
+
+test('OTEL_TRACES_EXPORTER: every value of the list counts: repeats collapse, two destinations are refused', () => {
+  assert.equal(loadConfig({ env: { OTEL_TRACES_EXPORTER: 'otlp, otlp' }, defaultFile: NO_DEFAULT_FILE }).config.traces.exporter, 'otlp');
+  assertGoodMessage(refusal(() => loadConfig({ env: { OTEL_TRACES_EXPORTER: 'otlp,console' }, defaultFile: NO_DEFAULT_FILE })), ['OTEL_TRACES_EXPORTER', 'traces.exporter'], 'list');
+});
+
+test('OTEL_BSP_MAX_QUEUE_SIZE and OTEL_EXPORTER_PROMETHEUS_{HOST,PORT} set their keys; a MEMWATCHER_ variable wins', () => {
+  const c = loadConfig({ env: { OTEL_BSP_MAX_QUEUE_SIZE: '77', OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', OTEL_EXPORTER_PROMETHEUS_PORT: '9999' }, defaultFile: NO_DEFAULT_FILE });
+  assert.equal(c.config.otlp.max_queue_size, 77);
+  assert.equal(c.config.prometheus.host, '127.0.0.1');
+  assert.equal(c.config.prometheus.port, 9999);
+  assert.equal(c.origin('prometheus.port'), 'OTEL_EXPORTER_PROMETHEUS_PORT');
+  const w = loadConfig({ env: { OTEL_EXPORTER_PROMETHEUS_PORT: '9999', MEMWATCHER_PROMETHEUS_PORT: '9000' }, defaultFile: NO_DEFAULT_FILE });
+  assert.equal(w.config.prometheus.port, 9000);
 });
 
 test('unknown keys: a MEMWATCHER_ variable and a file key in every section are refused by name', () => {
