@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfObject } from '../../src/libbpf/object.ts';
@@ -17,6 +17,7 @@ import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
 import { BIN, bpfObjectsOf, loadedLinks, loadedProgramIds, runCli, startCli } from '../helpers/cli.ts';
 import { freePort } from '../helpers/prometheus.ts';
+import { scaled } from '../helpers/time-scale.ts';
 
 const quiet = createLogger({ verbose: false, write: () => {} });
 routeLibbpfLog(quiet);
@@ -93,21 +94,14 @@ test('a decoder bug (any exception, not only DecodeError) costs the record, not 
 
 const STORM_C = `
 #include <stdlib.h>
-#include <time.h>
-/* malloc/free as fast as the uprobes allow, for argv[1] seconds */
+/* argv[1] malloc/free pairs, as fast as the uprobes allow */
 int main(int argc, char **argv) {
-  double secs = argc > 1 ? atof(argv[1]) : 2;
-  struct timespec t0, t;
+  unsigned long n = argc > 1 ? strtoul(argv[1], 0, 10) : 40000;
   volatile unsigned long sink = 0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (unsigned long i = 0;; i++) {
+  for (unsigned long i = 0; i < n; i++) {
     void *p = malloc(32 + (i & 255));
     sink += (unsigned long)p;
     free(p);
-    if ((i & 1023) == 0) {
-      clock_gettime(CLOCK_MONOTONIC, &t);
-      if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs) break;
-    }
   }
   return 0;
 }
@@ -126,13 +120,19 @@ const point = (metrics: OtlpMetric[], name: string, probe: string) =>
 test('memleak -t against a malloc storm with the reader stalled: the trace ring overflows, losses are exported as memwatcher.events.dropped, the run ends cleanly', async () => {
   const prog = compile('storm', STORM_C);
   const rx = await startOtlpReceiver();
-  const cli = startCli(['--memleak-command', `${prog} 4`, '-t', '--exporter', 'otlp', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+  // 40,000 pairs are 80,000 trace records, four times what the 1 MiB ring holds, however slowly
+  // a busy host runs them.
+  const cli = startCli(['--memleak-command', `${prog} 40000`, '-t', '--exporter', 'otlp', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
   try {
-    await cli.waitForOutput(/memleak: tracing storm/);
-    await new Promise((r) => setTimeout(r, 300));
-    // The reader keeps up with the storm on its own; stall it (a CPU-starved host) to overflow the 1 MiB ring.
+    const [, pid] = await cli.waitForOutput(/memleak: tracing \S*storm \(pid (\d+)\)/);
+    const state = () => (existsSync(`/proc/${pid}/stat`) ? /^\d+ \(.*\) (\w)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] : undefined);
+    const until = Date.now() + scaled(60_000);
+    // Held at its first allocation (state T) until its unwind tables are in; then it runs.
+    while (state() === 'T' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // The reader keeps up with the storm on its own; stall it (a CPU-starved host) until the
+    // storm is done, so the ring overflows.
     cli.child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 1500));
+    while (state() !== undefined && state() !== 'Z' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     cli.child.kill('SIGCONT');
     const { code } = await cli.exited;
     assert.equal(code, 0, cli.stderr());
