@@ -10,10 +10,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isFileMapping, readProcessMaps } from '../../src/host/maps.ts';
 import { memleakProbe } from '../../src/probes/memleak/definition.ts';
+import { buildObjectTable } from '../../src/unwind/object.ts';
 import type { MemleakRecord, MemleakReport } from '../../src/probes/memleak/index.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { startLeaker } from './memleak-leaker.ts';
@@ -287,5 +289,66 @@ test('Debian\'s redis-server (stripped, -O2, jemalloc): a SET\'s stack is gdb\'s
     }
   } finally {
     redis.kill('SIGKILL');
+  }
+});
+
+/** Executable files a process maps, by the kernel's identity (device:inode) -> path. */
+function execFiles(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of readProcessMaps(pid).mappings) {
+    if (m.perms.includes('x') && isFileMapping(m)) out.set(`${m.devMajor}:${m.devMinor}:${m.inode}`, `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
+  }
+  return out;
+}
+
+function tableRows(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return buildObjectTable(fd).rows.length;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('unwind tables: bounded by probes.memleak.unwind_table_max_bytes; a traced process that exits frees the rows of the objects only it mapped', async () => {
+  const c = await startLeaker(binary);
+  const cc = await startLeaker(cxx);
+  const maxBytes = 16 << 20;
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: `${c.pid},${cc.pid}`,
+    MEMWATCHER_PROBES_MEMLEAK_UNWIND_TABLE_MAX_BYTES: String(maxBytes),
+    MEMWATCHER_INTERVAL: '0.3',
+  });
+  try {
+    assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+    // What the C++ process alone maps (its executable, libstdc++, libm, libgcc_s), and its rows,
+    // built here as the probe builds them.
+    const shared = execFiles(c.pid);
+    const only = [...execFiles(cc.pid)].filter(([k]) => !shared.has(k));
+    assert.ok(only.length >= 3, JSON.stringify(only));
+    const onlyRows = only.reduce((n, [, path]) => n + tableRows(path), 0);
+    let since = Date.now();
+    const before = (await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.pid === c.pid, 30_000) as MemleakReport).unwind!;
+    assert.equal(before.rowsMax, maxBytes / 16);
+    const allRows = [...new Map([...shared, ...execFiles(cc.pid)])].reduce((n, [, path]) => n + tableRows(path), 0);
+    assert.equal(before.rows, allRows, 'every object of both processes, each once');
+    assert.equal(before.objects, shared.size + only.length);
+    since = Date.now();
+    cc.kill();
+    await h.waitFor((r) => r.kind === 'report' && r.pid === cc.pid && r.ended === 'exited', 30_000);
+    since = Date.now();
+    const after = (await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.pid === c.pid, 30_000) as MemleakReport).unwind!;
+    assert.deepEqual(after, { rows: before.rows - onlyRows, rowsMax: before.rowsMax, objects: shared.size }, `freed: ${only.map(([, p]) => p).join(', ')}`);
+    // The survivor still unwinds whole (its objects' rows were not touched).
+    since = Date.now();
+    await c.run('go');
+    const r = await h.waitFor((x) => x.kind === 'report' && x.timeMs > since && x.pid === c.pid && x.top.some((s) => s.bytes === LEAK_SIZE), 30_000) as MemleakReport;
+    const stack = r.top.find((s) => s.bytes === LEAK_SIZE)!;
+    assert.notEqual(stack.truncated, true);
+    assert.equal(stack.frames.at(-1)?.function, '_start');
+  } finally {
+    h.stop();
+    c.kill();
+    cc.kill();
   }
 });

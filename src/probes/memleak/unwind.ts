@@ -7,7 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { Logger } from '../../log.ts';
 import type { BpfObject } from '../../libbpf/object.ts';
 import { isFileMapping, type Mapping, type ProcessMaps } from '../../host/maps.ts';
-import { execRange, loadObject, UnwindMaps, type ExecRange, type LoadedObject } from '../../unwind/maps.ts';
+import { execRange, loadObject, UnwindMaps, UnwindTableFull, type ExecRange, type LoadedObject } from '../../unwind/maps.ts';
 import { mappedFile, openAttachFile } from './attach-file.ts';
 
 export class MemleakUnwinder {
@@ -32,13 +32,27 @@ export class MemleakUnwinder {
       const r = loaded && execRange(m, loaded);
       if (r) ranges.push(r);
     }
-    this.maps.setRanges(maps.pid, ranges);
+    this.#forget(this.maps.setRanges(maps.pid, ranges));
     this.#synced.set(maps.pid, maps);
   }
 
+  /** A process gone: its ranges, and the tables of objects no other traced process maps. */
   remove(pid: number): void {
-    this.maps.removeProcess(pid);
+    this.#forget(this.maps.removeProcess(pid));
     this.#synced.delete(pid);
+  }
+
+  /** What the report shows of the tables: rows held (16 bytes each), of the configured bound, and objects. */
+  usage(): { rows: number; rowsMax: number; objects: number } {
+    return { rows: this.maps.rowsUsed, rowsMax: this.maps.rowsMax, objects: this.maps.objects.size };
+  }
+
+  /** Evicted objects are built again if a process maps them later. */
+  #forget(evicted: bigint[]): void {
+    if (evicted.length === 0) return;
+    const gone = new Set(evicted);
+    for (const [key, v] of this.#files) if (typeof v !== 'string' && gone.has(v.id)) this.#files.delete(key);
+    this.#log.debug(`memleak: ${evicted.length} unwind table(s) evicted (no traced process maps them); ${this.maps.rowsUsed} rows held`);
   }
 
   #object(pid: number, m: Mapping): LoadedObject | undefined {
@@ -58,7 +72,8 @@ export class MemleakUnwinder {
       return loaded;
     } catch (err) {
       const why = (err as Error).message;
-      this.#files.set(key, why);
+      // A full table is tried again at the next maps re-read: an exit may have made room.
+      if (!(err instanceof UnwindTableFull)) this.#files.set(key, why);
       this.#log.info(`memleak: no unwind table for ${m.path} (its frames end stacks, counted truncated): ${why}`);
       return undefined;
     } finally {
