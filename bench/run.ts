@@ -38,6 +38,7 @@ type Section = (typeof SECTIONS)[number];
 const EXTRA_MODULES = [
   { module: 'memleak', section: 'extra' },
   { module: 'memleak-unwind', section: 'extra' },
+  { module: 'memleak-redis', section: 'extra' },
   { module: 'symbolize', section: 'extra' },
   { module: 'scaling', section: 'scaling' },
 ] as const satisfies ReadonlyArray<{ module: string; section: Section }>;
