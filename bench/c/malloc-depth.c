@@ -56,7 +56,8 @@ int main(int argc, char **argv)
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	double start = now_s();
-	// main, descend x (depth - 3), churn, alloc_block: `depth` frames above malloc.
+	// main, descend x (depth - 2), churn: `depth` frames of the program above malloc
+	// (alloc_block tail-calls it), then the C library's start-up and _start.
 	descend(depth > 3 ? depth - 3 : 0, pairs);
 	double seconds = now_s() - start;
 	printf("{\"pairs\":%ld,\"seconds\":%.6f}\n", pairs, seconds);
