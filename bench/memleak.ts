@@ -23,13 +23,13 @@ function churnProgram(): string {
   return bin;
 }
 
-interface Tracer {
+export interface Tracer {
   stop(): Promise<void>;
 }
 
 type Mode = { name: string; attach?: (pid: number) => Promise<Tracer> };
 
-function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, what: string): Promise<string> {
+export function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error(`${what}: no ${re} within 30 s: ${text.slice(-1000)}`)), 30_000);
@@ -55,7 +55,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   return done;
 }
 
-function memWatcher(extra: readonly string[] = []): (pid: number) => Promise<Tracer> {
+export function memWatcher(extra: readonly string[] = []): (pid: number) => Promise<Tracer> {
   return async (pid) => {
     const args = ['-l', String(pid), '--exporter', 'none', '--interval', '60', ...extra];
     const child = spawn(join(ROOT, 'bin/mem-watcher'), args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -12,7 +12,7 @@
 // JSON, e.g. a saved latest.json) puts that run's storm ratios and program costs beside the new
 // ones, labelled with --before-label.
 //
-// Sections written by others plug in here: bench/memleak.ts and bench/symbolize.ts (section
+// Sections written by others plug in here: bench/memleak.ts, bench/memleak-unwind.ts and bench/symbolize.ts (section
 // "extra") and bench/scaling.ts (section "scaling"), when they exist, are imported and their
 // `benchSection({ quick })` export is awaited; it returns { title, markdown, data } (data goes
 // into the JSON). A module without that export is run as a script (`node bench/<name>.ts`) and
@@ -37,6 +37,8 @@ type Section = (typeof SECTIONS)[number];
 /** The plug-in modules, in the order their tables appear, and the section that runs each. */
 const EXTRA_MODULES = [
   { module: 'memleak', section: 'extra' },
+  { module: 'memleak-unwind', section: 'extra' },
+  { module: 'memleak-redis', section: 'extra' },
   { module: 'symbolize', section: 'extra' },
   { module: 'scaling', section: 'scaling' },
 ] as const satisfies ReadonlyArray<{ module: string; section: Section }>;

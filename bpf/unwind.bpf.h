@@ -134,7 +134,10 @@ __noinline int unwind_frame(void)
 	if (!obj)
 		return UNWIND_STEP_TRUNCATED;
 	if (obj->count == 0) {
-		/* No CFI: the frame-pointer chain, [bp] = caller's bp, [bp + 8] = return address. */
+		/* No CFI: the frame-pointer chain, [bp] = caller's bp, [bp + 8] = return address.
+		 * A zero rbp ends the chain: _start clears it (the x86-64 ABI's outermost frame). */
+		if (w->bp_valid && w->bp == 0)
+			return UNWIND_STEP_END;
 		if (!w->bp_valid || w->bp <= w->sp)
 			return UNWIND_STEP_TRUNCATED;
 		cfa = w->bp + 16;

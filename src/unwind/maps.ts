@@ -76,9 +76,14 @@ export class UnwindMaps {
   readonly #objects: BpfMap;
   readonly #ranges: BpfMap;
   #nextRow = 0;
+  /** Spans of unwind_rows freed by evicted objects, by first row, reused first-fit. */
+  #free: Array<{ first: number; count: number }> = [];
+  #rowsUsed = 0;
   readonly #loaded = new Map<bigint, LoadedObject>();
   /** Per process: range key (start-end) -> the trie keys it was written as. */
   readonly #processRanges = new Map<number, Map<string, Buffer[]>>();
+  /** Per process: the objects its ranges lead to (an object none leads to is evicted). */
+  readonly #processObjects = new Map<number, Set<bigint>>();
 
   constructor(obj: BpfObject) {
     this.#rows = obj.map('unwind_rows');
@@ -86,9 +91,13 @@ export class UnwindMaps {
     this.#ranges = obj.map('unwind_ranges');
   }
 
-  /** Rows in use, of the map's max_entries. */
+  /** Rows held by loaded objects, of the map's max_entries. */
   get rowsUsed(): number {
-    return this.#nextRow;
+    return this.#rowsUsed;
+  }
+
+  get rowsMax(): number {
+    return this.#rows.maxEntries;
   }
 
   get objects(): ReadonlyMap<bigint, LoadedObject> {
@@ -104,16 +113,16 @@ export class UnwindMaps {
     const known = this.#loaded.get(id);
     if (known) return known;
     const rows: readonly UnwindRow[] = table.rows;
-    if (this.#nextRow + rows.length > this.#rows.maxEntries) {
-      throw new UnwindTableFull(`unwind tables full: ${rows.length} rows do not fit in the ${this.#rows.maxEntries - this.#nextRow} left (${this.#rows.maxEntries * ROW_SIZE >> 20} MiB in all)`);
+    const first = this.#allocate(rows.length);
+    if (first < 0) {
+      throw new UnwindTableFull(`unwind tables full: ${rows.length} rows do not fit in the ${this.#rows.maxEntries - this.#rowsUsed} left (probes.memleak.unwind_table_max_bytes: ${this.#rows.maxEntries * ROW_SIZE} bytes)`);
     }
-    const first = this.#nextRow;
     if (rows.length > 0) {
       const keys = Buffer.alloc(rows.length * 4);
       for (let i = 0; i < rows.length; i++) keys.writeUInt32LE(first + i, i * 4);
       this.#rows.updateMany(keys, encodeRows(rows), rows.length);
     }
-    this.#nextRow += rows.length;
+    this.#rowsUsed += rows.length;
     const key = Buffer.alloc(8);
     key.writeBigUInt64LE(id);
     const value = Buffer.alloc(OBJECT_SIZE);
@@ -125,11 +134,64 @@ export class UnwindMaps {
     return loaded;
   }
 
+  /** First row of a free span of `count` rows (first fit among freed spans, else the end), or -1. */
+  #allocate(count: number): number {
+    if (count === 0) return 0;
+    const i = this.#free.findIndex((f) => f.count >= count);
+    if (i >= 0) {
+      const f = this.#free[i]!;
+      const first = f.first;
+      if (f.count === count) this.#free.splice(i, 1);
+      else this.#free[i] = { first: f.first + count, count: f.count - count };
+      return first;
+    }
+    if (this.#nextRow + count > this.#rows.maxEntries) return -1;
+    this.#nextRow += count;
+    return this.#nextRow - count;
+  }
+
+  /** Drops an object no process maps any more: its entry first (no walk reaches its rows), then its rows are free. */
+  #evict(id: bigint): void {
+    const o = this.#loaded.get(id);
+    if (!o) return;
+    const key = Buffer.alloc(8);
+    key.writeBigUInt64LE(id);
+    this.#objects.delete(key);
+    this.#loaded.delete(id);
+    const count = o.table.rows.length;
+    this.#rowsUsed -= count;
+    if (count === 0) return;
+    this.#free.push({ first: o.first, count });
+    this.#free.sort((a, b) => a.first - b.first);
+    const merged: Array<{ first: number; count: number }> = [];
+    for (const f of this.#free) {
+      const last = merged.at(-1);
+      if (last && last.first + last.count === f.first) last.count += f.count;
+      else merged.push({ ...f });
+    }
+    const tail = merged.at(-1);
+    if (tail && tail.first + tail.count === this.#nextRow) {
+      this.#nextRow = tail.first;
+      merged.pop();
+    }
+    this.#free = merged;
+  }
+
+  /** Evicts the loaded objects no process's ranges lead to; returns their ids. */
+  #evictUnused(): bigint[] {
+    const inUse = new Set<bigint>();
+    for (const ids of this.#processObjects.values()) for (const id of ids) inUse.add(id);
+    const gone = [...this.#loaded.keys()].filter((id) => !inUse.has(id));
+    for (const id of gone) this.#evict(id);
+    return gone;
+  }
+
   /**
    * Makes `ranges` the executable ranges of process `tgid`: ranges no longer there are deleted
-   * first (a library unloaded, its addresses free for another), then new ones added.
+   * first (a library unloaded, its addresses free for another), then new ones added. Objects
+   * no process leads to any more are evicted; their ids are returned.
    */
-  setRanges(tgid: number, ranges: readonly ExecRange[]): void {
+  setRanges(tgid: number, ranges: readonly ExecRange[]): bigint[] {
     let mine = this.#processRanges.get(tgid);
     if (!mine) this.#processRanges.set(tgid, (mine = new Map()));
     const want = new Map(ranges.map((r) => [`${r.start}-${r.end}-${r.objectId}-${r.bias}`, r]));
@@ -147,14 +209,20 @@ export class UnwindMaps {
       for (const key of keys) this.#ranges.update(key, value);
       mine.set(k, keys);
     }
+    this.#processObjects.set(tgid, new Set(ranges.map((r) => r.objectId)));
+    return this.#evictUnused();
   }
 
-  /** Forgets a process's ranges (it exited). Its objects' tables stay for other processes. */
-  removeProcess(tgid: number): void {
+  /**
+   * Forgets a process's ranges (it exited). Its objects' tables stay while another process maps
+   * them; the others are evicted (their ids returned).
+   */
+  removeProcess(tgid: number): bigint[] {
     const mine = this.#processRanges.get(tgid);
-    if (!mine) return;
-    for (const keys of mine.values()) for (const key of keys) this.#ranges.delete(key);
+    if (mine) for (const keys of mine.values()) for (const key of keys) this.#ranges.delete(key);
     this.#processRanges.delete(tgid);
+    this.#processObjects.delete(tgid);
+    return this.#evictUnused();
   }
 }
 

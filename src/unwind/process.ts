@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { BpfObject } from '../libbpf/object.ts';
 import { isFileMapping, type Mapping, type ProcessMaps } from '../host/maps.ts';
 import { mappedFile, openAttachFile } from '../host/attach-file.ts';
-import { execRange, loadObject, UnwindMaps, type ExecRange, type LoadedObject } from './maps.ts';
+import { execRange, loadObject, UnwindMaps, UnwindTableFull, type ExecRange, type LoadedObject } from './maps.ts';
 
 export class ProcessUnwinder {
   readonly maps: UnwindMaps;
@@ -34,7 +34,7 @@ export class ProcessUnwinder {
       const r = loaded && execRange(m, loaded);
       if (r) ranges.push(r);
     }
-    this.maps.setRanges(maps.pid, ranges);
+    this.#forget(this.maps.setRanges(maps.pid, ranges));
     this.#synced.set(maps.pid, maps);
   }
 
@@ -43,9 +43,23 @@ export class ProcessUnwinder {
     return this.#synced.has(pid);
   }
 
+  /** A process gone: its ranges, and the tables of objects no other process of the probe maps. */
   remove(pid: number): void {
-    this.maps.removeProcess(pid);
+    this.#forget(this.maps.removeProcess(pid));
     this.#synced.delete(pid);
+  }
+
+  /** What reports show of the tables: rows held (16 bytes each), of the configured bound, and objects. */
+  usage(): { rows: number; rowsMax: number; objects: number } {
+    return { rows: this.maps.rowsUsed, rowsMax: this.maps.rowsMax, objects: this.maps.objects.size };
+  }
+
+  /** Evicted objects are built again if a process maps them later. */
+  #forget(evicted: bigint[]): void {
+    if (evicted.length === 0) return;
+    const gone = new Set(evicted);
+    for (const [key, v] of this.#files) if (typeof v !== 'string' && gone.has(v.id)) this.#files.delete(key);
+    this.#log.debug(`${this.#probe}: ${evicted.length} unwind table(s) evicted (no process maps them); ${this.maps.rowsUsed} rows held`);
   }
 
   #object(pid: number, m: Mapping): LoadedObject | undefined {
@@ -65,7 +79,8 @@ export class ProcessUnwinder {
       return loaded;
     } catch (err) {
       const why = (err as Error).message;
-      this.#files.set(key, why);
+      // A full table is tried again at the next maps re-read: an exit may have made room.
+      if (!(err instanceof UnwindTableFull)) this.#files.set(key, why);
       this.#log.info(`${this.#probe}: no unwind table for ${m.path} (its frames end stacks, counted truncated): ${why}`);
       return undefined;
     } finally {

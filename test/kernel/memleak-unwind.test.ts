@@ -10,15 +10,22 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isFileMapping, readProcessMaps } from '../../src/host/maps.ts';
 import { memleakProbe } from '../../src/probes/memleak/definition.ts';
+import { buildObjectTable } from '../../src/unwind/object.ts';
 import type { MemleakRecord, MemleakReport } from '../../src/probes/memleak/index.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
 import { startLeaker } from './memleak-leaker.ts';
 
 const SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.c');
+const CXX_SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.cc');
+const CXX_LEAK_SIZE = 4321;
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const JEMALLOC = `${LIBDIR}/libjemalloc.so.2`;
+const TCMALLOC = `${LIBDIR}/libtcmalloc_minimal.so.4`;
 const LIB_SOURCE = join(import.meta.dirname, '../fixtures/unwind/dlib.c');
 const LEAK_SIZE = 12345;
 const DLIB_LEAK_SIZE = 23456;
@@ -26,6 +33,8 @@ const DLIB_LEAK_SIZE = 23456;
 let dir: string;
 let binary: string;
 let lib: string;
+let cxx: string;
+let cxxTc: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'unwind-test-'));
@@ -33,6 +42,14 @@ before(() => {
   lib = join(dir, 'libdlib.so');
   execFileSync('gcc', ['-O2', '-fomit-frame-pointer', '-g', '-o', binary, SOURCE, '-ldl']);
   execFileSync('gcc', ['-O2', '-fomit-frame-pointer', '-g', '-shared', '-fPIC', '-o', lib, LIB_SOURCE]);
+  // g++'s defaults (-O2 omits frame pointers on x86-64); tcmalloc linked by its full path
+  // (libtcmalloc-minimal4 ships no unversioned .so to -l).
+  cxx = join(dir, 'deep-cxx');
+  execFileSync('g++', ['-O2', '-g', '-o', cxx, CXX_SOURCE]);
+  if (existsSync(TCMALLOC)) {
+    cxxTc = join(dir, 'deep-cxx-tc');
+    execFileSync('g++', ['-O2', '-g', '-o', cxxTc, CXX_SOURCE, TCMALLOC]);
+  }
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -58,7 +75,7 @@ while f is not None:
 
 /** gdb attached to process \`pid\`, stopped at the call of \`func\` that \`condition\` selects
  * while \`trigger\` runs: the whole stack. */
-async function gdbStack(pid: number, condition: string, trigger: () => Promise<void>, func = 'malloc'): Promise<{ frames: GdbFrame[]; text: string }> {
+async function gdbStack(pid: number, condition: string, trigger: () => Promise<void>, func = 'malloc', name = new RegExp(func)): Promise<{ frames: GdbFrame[]; text: string }> {
   const script = join(dir, 'frames.py');
   writeFileSync(script, GDB_FRAMES);
   const gdb = spawn('gdb', ['-q', '-batch', '-p', String(pid),
@@ -84,11 +101,11 @@ async function gdbStack(pid: number, condition: string, trigger: () => Promise<v
   await done;
   const frames: GdbFrame[] = [];
   for (const line of out.split('\n')) {
-    const m = /^FRAME (\S+) (0x[0-9a-f]+) (\S+)$/.exec(line);
+    const m = /^FRAME (\S+) (0x[0-9a-f]+) (.+)$/.exec(line);
     if (m) frames.push({ type: m[1]!, pc: BigInt(m[2]!), function: m[3]! });
   }
   assert.ok(frames.length > 10, `gdb's frames:\n${out}`);
-  assert.match(frames[0]!.function, new RegExp(func), `gdb stopped in ${func}`);
+  assert.match(frames[0]!.function, name, `gdb stopped in ${func}`);
   return { frames: frames.slice(1), text: out };
 }
 
@@ -173,6 +190,50 @@ test('a library dlopen()ed after attach: cut short (counted) until the maps are 
   }
 });
 
+const CXX_CASES: Array<{ name: string; binary: () => string; env?: Record<string, string>; skip?: string | false }> = [
+  { name: 'libstdc++ (operator new calling glibc\'s malloc)', binary: () => cxx },
+  { name: 'LD_PRELOAD=libjemalloc.so.2', binary: () => cxx, env: { LD_PRELOAD: JEMALLOC }, skip: !existsSync(JEMALLOC) && 'apt-get install libjemalloc2' },
+  { name: 'LD_PRELOAD=libtcmalloc_minimal.so.4', binary: () => cxx, env: { LD_PRELOAD: TCMALLOC }, skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+  { name: 'linked with libtcmalloc_minimal.so.4', binary: () => cxxTc, skip: !existsSync(TCMALLOC) && 'apt-get install libtcmalloc-minimal4' },
+];
+
+for (const c of CXX_CASES) {
+  test(`C++ at -O2 (no frame pointers), new under ${c.name}: memleak's stack is gdb's at operator new, frame for frame`, { skip: c.skip }, async () => {
+    const binary = c.binary();
+    const leaker = await startLeaker(binary, { ...process.env, ...c.env });
+    try {
+      const gdb = await gdbStack(leaker.pid, `$rdi == ${CXX_LEAK_SIZE}`, () => leaker.run('go'), '_Znwm', /^(operator new|tc_new)/); // tcmalloc's _Znwm is an alias of tc_new*
+      const real = gdb.frames.filter((f) => f.type === 'normal');
+      const h = startProbe(memleakProbe, {
+        MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
+        MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+        MEMWATCHER_INTERVAL: '0.3',
+      });
+      try {
+        assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+        const since = Date.now();
+        await leaker.run('go');
+        const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => s.bytes === CXX_LEAK_SIZE), 30_000) as MemleakReport;
+        const stack = report.top.find((s) => s.bytes === CXX_LEAK_SIZE)!;
+        const show = `memleak:\n${stack.frames.map((f) => `  0x${f.address.toString(16)} ${f.function ?? '?'} ${f.module ?? ''}`).join('\n')}\n${gdb.text}`;
+        assert.deepEqual(stack.frames.map((f) => f.address), real.map((f) => f.pc), show);
+        assert.notEqual(stack.truncated, true, 'the walk reached _start');
+        // The program's own frames by name, innermost first, as the user reads them.
+        const own = stack.frames.filter((f) => f.module === binary).map((f) => f.function ?? '?');
+        const want = [/^Node::grow/, /^Walker<0>::step/, /^Walker<1>::step/, /^Walker<2>::step/, /^Walker<3>::step/, /^Tree::visit/];
+        want.forEach((re, i) => assert.match(own[i] ?? '', re, show));
+        assert.ok(own.some((f) => /^run_command/.test(f)), show);
+        assert.deepEqual(own.slice(-2), ['main', '_start'], show);
+        assert.equal(report.stats.stackTruncated, 0, 'no allocation of this process had a truncated stack');
+      } finally {
+        h.stop();
+      }
+    } finally {
+      leaker.kill();
+    }
+  });
+}
+
 const REDIS = '/usr/bin/redis-server';
 const VALUE_SIZE = 65432;
 
@@ -228,5 +289,66 @@ test('Debian\'s redis-server (stripped, -O2, jemalloc): a SET\'s stack is gdb\'s
     }
   } finally {
     redis.kill('SIGKILL');
+  }
+});
+
+/** Executable files a process maps, by the kernel's identity (device:inode) -> path. */
+function execFiles(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of readProcessMaps(pid).mappings) {
+    if (m.perms.includes('x') && isFileMapping(m)) out.set(`${m.devMajor}:${m.devMinor}:${m.inode}`, `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
+  }
+  return out;
+}
+
+function tableRows(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return buildObjectTable(fd).rows.length;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('unwind tables: bounded by probes.memleak.unwind_table_max_bytes; a traced process that exits frees the rows of the objects only it mapped', async () => {
+  const c = await startLeaker(binary);
+  const cc = await startLeaker(cxx);
+  const maxBytes = 16 << 20;
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: `${c.pid},${cc.pid}`,
+    MEMWATCHER_PROBES_MEMLEAK_UNWIND_TABLE_MAX_BYTES: String(maxBytes),
+    MEMWATCHER_INTERVAL: '0.3',
+  });
+  try {
+    assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+    // What the C++ process alone maps (its executable, libstdc++, libm, libgcc_s), and its rows,
+    // built here as the probe builds them.
+    const shared = execFiles(c.pid);
+    const only = [...execFiles(cc.pid)].filter(([k]) => !shared.has(k));
+    assert.ok(only.length >= 3, JSON.stringify(only));
+    const onlyRows = only.reduce((n, [, path]) => n + tableRows(path), 0);
+    let since = Date.now();
+    const before = (await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.pid === c.pid, 30_000) as MemleakReport).unwind!;
+    assert.equal(before.rowsMax, maxBytes / 16);
+    const allRows = [...new Map([...shared, ...execFiles(cc.pid)])].reduce((n, [, path]) => n + tableRows(path), 0);
+    assert.equal(before.rows, allRows, 'every object of both processes, each once');
+    assert.equal(before.objects, shared.size + only.length);
+    since = Date.now();
+    cc.kill();
+    await h.waitFor((r) => r.kind === 'report' && r.pid === cc.pid && r.ended === 'exited', 30_000);
+    since = Date.now();
+    const after = (await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.pid === c.pid, 30_000) as MemleakReport).unwind!;
+    assert.deepEqual(after, { rows: before.rows - onlyRows, rowsMax: before.rowsMax, objects: shared.size }, `freed: ${only.map(([, p]) => p).join(', ')}`);
+    // The survivor still unwinds whole (its objects' rows were not touched).
+    since = Date.now();
+    await c.run('go');
+    const r = await h.waitFor((x) => x.kind === 'report' && x.timeMs > since && x.pid === c.pid && x.top.some((s) => s.bytes === LEAK_SIZE), 30_000) as MemleakReport;
+    const stack = r.top.find((s) => s.bytes === LEAK_SIZE)!;
+    assert.notEqual(stack.truncated, true);
+    assert.equal(stack.frames.at(-1)?.function, '_start');
+  } finally {
+    h.stop();
+    c.kill();
+    cc.kill();
   }
 });

@@ -17,6 +17,7 @@ export const MEMLEAK_CONFIG = {
   trace: { doc: 'Print every allocation and free', format: 'strict-boolean', default: false },
   kernel: { doc: 'Trace kernel allocations (kmalloc, kmem_cache, pages) instead', format: 'strict-boolean', default: false },
   stack_map_size: { doc: 'Distinct stacks the kernel keeps', format: range(64, 4194304, true), default: 16384 },
+  unwind_table_max_bytes: { doc: 'Bytes of unwind tables (16 per row) held in the kernel for all traced objects, at most 64 MiB; an object that does not fit ends the stacks through it (counted truncated) until tables of exited processes make room', format: range(16, 67108864, true), default: 67108864 },
   max_allocations: { doc: 'Outstanding allocations tracked per run', format: range(1024, 16777216, true), default: 1000000 },
   report_count: { doc: 'Stop after this many reports (0: no limit)', format: range(0, 1000000, true), default: 0 },
   pprof: { doc: 'Write the outstanding allocations as a gzipped pprof profile here', format: String, default: '' },

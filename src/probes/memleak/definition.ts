@@ -17,6 +17,7 @@ import { formatAllocators } from './report.ts';
 import { MemleakSource, type MemleakRecord, type MemleakRun } from './source.ts';
 import { Target } from './target.ts';
 import { MemleakUnwinder } from './unwind.ts';
+import { ROW_SIZE } from '../../unwind/table.ts';
 
 const runs = new WeakMap<BpfObject, MemleakRun>();
 
@@ -60,7 +61,8 @@ function configure(obj: BpfObject, ctx: ProbeContext<MemleakConfig>, strategy: S
   // user_stacks; each mode leaves the other's maps at one entry.
   obj.map('stack_traces').setMaxEntries(kernel ? c.stack_map_size : 1);
   obj.map('user_stacks').setMaxEntries(kernel ? 1 : c.stack_map_size);
-  if (kernel) obj.map('unwind_rows').setMaxEntries(1);
+  // bpf/unwind.h UNWIND_MAX_ROWS (64 MiB) is the compile-time bound; the key lowers it.
+  obj.map('unwind_rows').setMaxEntries(kernel ? 1 : Math.floor(c.unwind_table_max_bytes / ROW_SIZE));
   // One bucket per (process, stack) plus each process's lost-stack bucket.
   obj.map('stack_totals').setMaxEntries(c.stack_map_size * processes + processes);
   obj.map('allocs').setMaxEntries(c.max_allocations);

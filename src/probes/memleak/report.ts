@@ -48,6 +48,9 @@ export interface MemleakReport {
   /** process.command_line, cut at probes.memleak.command_line_max characters; '' for the kernel. */
   commandLine: string;
   kernel: boolean;
+  /** User space: the unwind tables held in the kernel for all traced processes (rows of 16 bytes,
+   * of probes.memleak.unwind_table_max_bytes / 16) and the objects they belong to. */
+  unwind?: { rows: number; rowsMax: number; objects: number };
   /** Set on the last report of a process that exited or exec'd while traced. */
   ended?: 'exited' | 'exec';
   /** Only allocations older than this went into the report (0: all). */

@@ -296,6 +296,7 @@ export class MemleakSource implements ProbeSource {
           container: j.container,
         };
         if (j.ended) report.ended = j.ended;
+        if (this.#run.unwinder) report.unwind = this.#run.unwinder.usage();
         if (c.pprof !== '') report.all = stacks;
         reports.push(report);
       }
