@@ -158,7 +158,7 @@ export class UnwindMaps {
     key.writeBigUInt64LE(id);
     this.#objects.delete(key);
     this.#loaded.delete(id);
-    const count = o.table.rows.length;
+    const count = o.rowCount;
     this.#rowsUsed -= count;
     if (count === 0) return;
     this.#free.push({ first: o.first, count });
