@@ -9,6 +9,12 @@ export const MW_ZONE = struct({
   name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64, present: u64, spanned: u64,
 }, 'mw_zone');
 
+/** A zone as /proc/zoneinfo shows it: the watermarks there are the raw ones plus the boost. */
+export function zoneInfo(z: ReturnType<typeof MW_ZONE.read>) {
+  const { name, boost, free, managed, present, spanned } = z;
+  return { name, min: z.wmarkMin + boost, low: z.wmarkLow + boost, high: z.wmarkHigh + boost, boost, free, managed, present, spanned };
+}
+
 export const EVENT_TYPE = {
   SYSSTAT: 1,
   PROCSTAT: 2,

@@ -1,6 +1,7 @@
 // From a decoded kill event to the record's kernel-side facts: the victim, the trigger, the
 // constraint and the memcg it concerns, order/gfp where known, the node's memory, the lead-up.
 // Pure: what needs the file system (paths, /proc) comes in through KillContext.
+import { zoneInfo } from '../../runtime/record.ts';
 import { OOM_FLAG, OOM_HOOK, KERNEL_CONSTRAINTS, OOM_LEADUP_LEN, type OomConstraint, type OomKill, type OomMemcg, type OomNodeState, type OomRetry, type RawKillEvent, type RawMemcg, type RawNode, type RawRetry } from './record.ts';
 
 export interface KillContext {
@@ -97,14 +98,7 @@ export function leadupRetries(total: number, ring: readonly RawRetry[], zoneName
 
 /** The node's free memory and si_mem_available()'s estimate for it (lowmem_reserve left out). */
 export function nodeState(n: RawNode, pageSize: number): OomNodeState {
-  const zones = n.zones.slice(0, Math.min(n.nrZones, n.zones.length)).map((z) => ({
-    name: z.name,
-    min: z.wmarkMin + z.boost,
-    low: z.wmarkLow + z.boost,
-    high: z.wmarkHigh + z.boost,
-    free: z.free,
-    managed: z.managed,
-  }));
+  const zones = n.zones.slice(0, Math.min(n.nrZones, n.zones.length)).map(zoneInfo);
   const free = zones.reduce((a, z) => a + z.free, 0);
   const low = zones.reduce((a, z) => a + z.low, 0);
   const reserve = zones.reduce((a, z) => a + z.high, 0);

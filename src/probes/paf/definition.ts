@@ -9,7 +9,7 @@ import type { BpfObject } from '../../libbpf/object.ts';
 import type { Logger } from '../../log.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource } from '../../runtime/probe.ts';
 import { array, chars, s32, struct, u32, u64 } from '../../runtime/layout.ts';
-import { decodeStack, DecodeError, EVENT_HEADER, MW_ZONE, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
+import { decodeStack, DecodeError, EVENT_HEADER, MW_ZONE, zoneInfo, EVENT_TYPE, expectRecord, HEADER_SIZE, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import { selfTriggerRodata } from '../../runtime/self-trigger.ts';
 import { GfpDecoder, gfpZoneName, loadGfpTable, migratetypeNames } from '../../host/gfp.ts';
@@ -140,19 +140,7 @@ export interface PafVocabulary {
 // --- decoding ------------------------------------------------------------------------------------
 
 function decodeZones(z: ReturnType<typeof ZONES.read>): { node: number; zones: ZoneState[] } {
-  const zones = z.zones.slice(0, Math.min(z.nrZones, PAF_MAX_ZONES)).map((r, index): ZoneState => ({
-    node: z.node,
-    index,
-    name: r.name,
-    min: r.wmarkMin + r.boost,
-    low: r.wmarkLow + r.boost,
-    high: r.wmarkHigh + r.boost,
-    boost: r.boost,
-    free: r.free,
-    managed: r.managed,
-    present: r.present,
-    spanned: r.spanned,
-  }));
+  const zones = z.zones.slice(0, Math.min(z.nrZones, PAF_MAX_ZONES)).map((r, index): ZoneState => ({ node: z.node, index, ...zoneInfo(r) }));
   return { node: z.node, zones };
 }
 
