@@ -217,7 +217,7 @@ export const CORE_SCHEMA = {
 
 export type CoreConfig = Infer<typeof CORE_SCHEMA>;
 
-/** Environment variable of a key path: probes.memleak.pids -> MEMWATCHER_PROBES_MEMLEAK_PIDS. */
+/** Environment variable of a key path: otlp.endpoint -> MEMWATCHER_OTLP_ENDPOINT. */
 export function envName(path: string): string {
   return 'MEMWATCHER_' + path.toUpperCase().replace(/\./g, '_');
 }

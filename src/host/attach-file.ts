@@ -16,7 +16,7 @@ import { openChecked } from './open-checked.ts';
 
 /** Where uprobes attach: a file as the process maps it, or a file on this host. */
 export interface AttachFile {
-  /** Path inside the process (what /proc/PID/maps shows), or the host path of --memleak-lib. */
+  /** Path inside the process (what /proc/PID/maps shows), or a host path the user named. */
   path: string;
   /** The process whose mapping this is; absent for a host file. */
   pid?: number;

@@ -1,6 +1,6 @@
 // The kernel's symbols, from /proc/kallsyms: one table per process, read once (in the
 // background where it can be: ~0.7 s of parsing here), shared by the attach loop (kprobe
-// targets by name), paf's and memleak's kernel stacks (addresses to `function+0xoff [module]`).
+// targets by name) and every probe that reports kernel stacks (addresses to `function+0xoff [module]`).
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 

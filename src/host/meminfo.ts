@@ -1,7 +1,7 @@
 // /proc/meminfo: the kernel's own host-wide memory accounting, as the Collector's hostmetrics
-// receiver reads it. Free pages, buffers and the page cache total are not per-node counters the
-// sysstat program can read (Buffers walks the block devices), so the system.memory.* metrics
-// come from here.
+// receiver reads it. Free pages, buffers and the page cache total are not per-node counters a
+// BPF program can read (Buffers walks the block devices), so the system.memory.* metrics come
+// from here.
 import { readFileSync } from 'node:fs';
 
 /** "Key:   123 kB" lines as bytes (lines without a kB unit, such as HugePages_Total, are left out). */

@@ -31,7 +31,7 @@ export interface ConsoleContext<C> {
   prefix: string;
   config: C;
   kernel: KernelInfo;
-  /** -v: the console says more (memleak: where each allocator was attached, in every report). */
+  /** -v: the console says more (for instance where each hook was attached, in every report). */
   verbose: boolean;
 }
 

@@ -5,7 +5,7 @@ import type { BpfObject } from '../libbpf/object.ts';
 import type { Logger } from '../log.ts';
 import type { Layout } from './layout.ts';
 
-// iter: a BPF iterator the probe's source runs once per interval (procstat's task iterator).
+// iter: a BPF iterator the probe's source runs once per interval (a task iterator, for instance).
 export const STRATEGY_NAMES = ['kprobe', 'fentry', 'tracepoint', 'tp_btf', 'uprobe', 'iter'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
@@ -38,9 +38,9 @@ export interface ProbeContext<C = unknown> {
   interval: number;
   log: Logger;
   kernel: KernelInfo;
-  /** Other probes run beside this one (memleak then keeps the run going when its targets end). */
+  /** Other probes run beside this one (a probe whose targets all ended then keeps the run going). */
   othersRunning: boolean;
-  /** Ends the run cleanly (memleak: report_count reached, traced command exited); absent outside the CLI run. */
+  /** Ends the run cleanly (a report count reached, a traced command exited); absent outside the CLI run. */
   requestStop?(reason: string): void;
 }
 
@@ -71,7 +71,7 @@ export interface ProbeDefinition<R, C = unknown> {
   layouts?: readonly Layout<unknown>[];
   /** Before load: tunables (rodata) and map sizes. */
   configure?(obj: BpfObject, ctx: ProbeContext<C>, strategy: Strategy): void;
-  /** Replaces the generic attach loop (memleak attaches per target process). */
+  /** Replaces the generic attach loop (a probe that attaches per target process). */
   attach?(loaded: LoadedProbe, ctx: ProbeContext<C>): void;
   /** After attach: start producing records. */
   start(loaded: LoadedProbe, ctx: ProbeContext<C>, emit: (record: R) => void): ProbeSource;

@@ -4,7 +4,7 @@ import { chars, struct, u16, u32, u64, u64n } from './layout.ts';
 
 export const EVENT_HEADER = struct({ type: u16, size: u16, _pad: u32, tsNs: u64n }, 'mw_event_header');
 export const HEADER_SIZE = EVENT_HEADER.size;
-/** One zone (bpf/common.h), read by bpf/kernel_mem.bpf.h for paf and oom: raw watermarks, boost, pages. */
+/** One zone (bpf/common.h), as bpf/kernel_mem.bpf.h reads it: raw watermarks, boost, pages. */
 export const MW_ZONE = struct({
   name: chars(8), wmarkMin: u64, wmarkLow: u64, wmarkHigh: u64, boost: u64, free: u64, managed: u64, present: u64, spanned: u64,
 }, 'mw_zone');

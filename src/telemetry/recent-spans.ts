@@ -1,5 +1,5 @@
 // The last span of a kind each process had, so that one probe's span can link to another's
-// (an oom.kill to the victim's last memleak.report). Bounded: the oldest process is forgotten.
+// (a kill to the victim's last allocation report). Bounded: the oldest process is forgotten.
 import type { SpanContext } from '@opentelemetry/api';
 
 export class RecentSpans {

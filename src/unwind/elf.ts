@@ -1,6 +1,6 @@
 // The few ELF facts an unwind table needs: the machine, the PT_LOAD segments (to turn a mapping's
 // file offset into the object's virtual addresses) and the bytes and address of `.eh_frame` or
-// `.debug_frame`. Read synchronously from an open descriptor (memleak builds tables while it
+// `.debug_frame`. Read synchronously from an open descriptor (tables are built while a probe
 // attaches). The file is the target process's and possibly hostile: every count, offset and
 // size is checked against the file and against fixed bounds before anything is read.
 import { fstatSync, readSync } from 'node:fs';

@@ -63,7 +63,7 @@ export interface ExecRange {
 export interface LoadedObject {
   id: bigint;
   /** Its rows are in the kernel's map only (`rows` empty here): a host's worth of tables as JS
-   * objects was most of growth's 600 MB. */
+   * objects took hundreds of MB. */
   table: ObjectTable;
   first: number;
   rowCount: number;
@@ -115,7 +115,7 @@ export class UnwindMaps {
     const rows: readonly UnwindRow[] = table.rows;
     const first = this.#allocate(rows.length);
     if (first < 0) {
-      throw new UnwindTableFull(`unwind tables full: ${rows.length} rows do not fit in the ${this.#rows.maxEntries - this.#rowsUsed} left (probes.memleak.unwind_table_max_bytes: ${this.#rows.maxEntries * ROW_SIZE} bytes)`);
+      throw new UnwindTableFull(`unwind tables full: ${rows.length} rows do not fit in the ${this.#rows.maxEntries - this.#rowsUsed} left of ${this.#rows.maxEntries * ROW_SIZE} bytes`);
     }
     if (rows.length > 0) {
       const keys = Buffer.alloc(rows.length * 4);

@@ -13,15 +13,17 @@ export class ProcessUnwinder {
   readonly maps: UnwindMaps;
   readonly #log: Logger;
   readonly #probe: string;
+  readonly #limitKey: string | undefined;
   /** By the mapping's file identity (device and inode): its loaded object, or why it has none. */
   readonly #files = new Map<string, LoadedObject | string>();
   readonly #synced = new Map<number, ProcessMaps>();
 
-  /** `probe` names the probe in log lines. */
-  constructor(obj: BpfObject, log: Logger, probe: string) {
+  /** `probe` names the probe in log lines; `limitKey` is the config key that sizes its tables. */
+  constructor(obj: BpfObject, log: Logger, probe: string, limitKey?: string) {
     this.maps = new UnwindMaps(obj);
     this.#log = log;
     this.#probe = probe;
+    this.#limitKey = limitKey;
   }
 
   /** Loads the tables of every executable file `maps` shows and makes them the process's ranges. */
@@ -78,9 +80,10 @@ export class ProcessUnwinder {
       this.#log.debug(`${this.#probe}: unwind table of ${m.path}: ${loaded.rowCount} rows from ${t.source} (${t.stats.fdes} FDEs, ${t.stats.skipped} entries skipped)`);
       return loaded;
     } catch (err) {
-      const why = (err as Error).message;
+      const full = err instanceof UnwindTableFull;
+      const why = full && this.#limitKey ? `${(err as Error).message} (${this.#limitKey})` : (err as Error).message;
       // A full table is tried again at the next maps re-read: an exit may have made room.
-      if (!(err instanceof UnwindTableFull)) this.#files.set(key, why);
+      if (!full) this.#files.set(key, why);
       this.#log.info(`${this.#probe}: no unwind table for ${m.path} (its frames end stacks, counted truncated): ${why}`);
       return undefined;
     } finally {

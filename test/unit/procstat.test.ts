@@ -16,6 +16,7 @@ import { DecodeError } from '../../src/runtime/record.ts';
 import { commMatches, decodeProcstat, decodeSnapshot, ProcessTable, PROCSTAT_EXIT_RECORD_SIZE, PROCSTAT_RECORD_SIZE, type ProcessMemory, type ProcstatRecord, type ProcstatSample } from '../../src/probes/procstat/definition.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
 import { procstatMetrics } from '../../src/probes/procstat/metrics.ts';
+import { withContainers } from '../../src/probes/procstat/enrich.ts';
 
 const SAMPLE = Buffer.from(
   '020078000000000075cf73a74e010000751c000000000000c9189f6b4e010000686f6c6465720000000000000000' +
@@ -162,6 +163,24 @@ test('with --pid or --comm the console prints those processes only, each change 
   assert.deepEqual(rows.slice(1).map((r) => [r[1], r[7]]), [['7', '1024'], ['9', '2048'], ['7', '3072']]);
 });
 
+test('the source names each process\'s container once per incarnation, forgotten at its exit', () => {
+  const lookups: string[] = [];
+  const seen: ProcstatRecord[] = [];
+  const emit = withContainers<ProcstatRecord>((r) => seen.push(r), (pid, startNs) => {
+    lookups.push(`${pid}:${startNs}`);
+    return pid === 2 ? { containerId: 'c'.repeat(64) } : {};
+  });
+  emit(sample(2, 10, 'app', 1n, 100n));
+  emit(sample(2, 11, 'app', 2n, 100n));
+  emit(sample(3, 5));
+  emit({ kind: 'exit', pid: 2, startNs: 100n, tsNs: 3n });
+  emit(sample(2, 1, 'new', 4n, 200n)); // the pid reused by another process
+  assert.deepEqual(lookups, ['2:100', '3:3', '2:200']);
+  const samples = seen.filter((r): r is ProcstatSample => r.kind === 'sample');
+  assert.deepEqual(samples.map((r) => r.container?.containerId), ['c'.repeat(64), 'c'.repeat(64), undefined, 'c'.repeat(64)]);
+  assert.equal(seen.length, 5, 'exit records pass through');
+});
+
 // --- metrics ----------------------------------------------------------------------------
 
 class CollectingReader extends MetricReader {
@@ -178,7 +197,6 @@ async function metricsRun(sel: { top: number; pids: number[]; comms: string[] },
     {
       selection: sel,
       alive,
-      describe: (s) => ({ container: s.pid === 2 ? { containerId: 'c'.repeat(64), podUid: 'u' } : {} }),
     },
   );
   const collect = async () => {
@@ -196,7 +214,7 @@ test('every metric carries the process, its comm as process.executable.name and 
   const { handle, collect } = await metricsRun({ top: 50, pids: [], comms: [] });
   const r = decodeProcstat(SAMPLE, PAGE);
   handle(r);
-  handle(sample(2, 10, 'app'));
+  handle({ ...sample(2, 10, 'app'), container: { containerId: 'c'.repeat(64), podUid: 'u' } });
   const m = await collect();
   const usage = points(m.get('process.memory.usage'));
   assert.deepEqual(usage.find((p) => p.attrs['process.pid'] === 7285), {

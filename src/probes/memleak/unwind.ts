@@ -7,6 +7,6 @@ import { ProcessUnwinder } from '../../unwind/process.ts';
 
 export class MemleakUnwinder extends ProcessUnwinder {
   constructor(obj: BpfObject, log: Logger) {
-    super(obj, log, 'memleak');
+    super(obj, log, 'memleak', 'probes.memleak.unwind_table_max_bytes');
   }
 }

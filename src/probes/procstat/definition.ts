@@ -2,6 +2,7 @@
 // interval by a task iterator (or, in the fallback strategies, when one of its threads is
 // switched out), emitted on change (bpf/procstat.bpf.c). Here: the records, the strategies, and
 // the table of latest values per process that exporters select from.
+import type { ContainerInfo } from '../../host/container.ts';
 import type { KernelInfo } from '../../host/kernel.ts';
 import { readIterator } from '../../libbpf/ffi.ts';
 import { nrPossibleCpus } from '../../libbpf/map.ts';
@@ -13,6 +14,7 @@ import { array, chars, struct, u32, u64, u64n } from '../../runtime/layout.ts';
 import { DecodeError, EVENT_HEADER, EVENT_TYPE, expectRecord, readHeader } from '../../runtime/record.ts';
 import { RingBufferSource } from '../../runtime/ringbuf-source.ts';
 import type { ProcstatConfig } from './config.ts';
+import { withContainers } from './enrich.ts';
 
 // rss[] is in enum procstat_rss_member order: file, anon, swap, shmem.
 const VALUES = struct({ totalVm: u64, hiwaterRss: u64, dataVm: u64, stackVm: u64, pgtablesBytes: u64, rss: array(u64, 4) }, 'procstat_values');
@@ -45,6 +47,8 @@ export interface ProcstatSample {
   /** bpf_ktime_get_ns() of the read (CLOCK_MONOTONIC). */
   tsNs: bigint;
   memory: ProcessMemory;
+  /** Set by the source (enrich.ts); absent only on records decoded outside it. */
+  container?: ContainerInfo;
 }
 
 export interface ProcstatExit {
@@ -311,7 +315,8 @@ export const procstatProbe: ProbeDefinition<ProcstatRecord, ProcstatConfig> = {
     // 5.8, as the ring buffer does. The iter strategy's first pass is its snapshot.
     if (strategy.name !== 'iter') obj.program('procstat_snapshot').setAutoload(true);
   },
-  start(loaded: LoadedProbe, ctx: ProbeContext<ProcstatConfig>, emit): ProbeSource {
+  start(loaded: LoadedProbe, ctx: ProbeContext<ProcstatConfig>, emitRaw): ProbeSource {
+    const emit = withContainers(emitRaw);
     const cpus = nrPossibleCpus();
     if (cpus > 1024) ctx.log.warn(`procstat: ${cpus} possible CPUs; per-CPU RSS deltas are summed over the first 1024 only`);
     if (loaded.strategy.name === 'iter') {

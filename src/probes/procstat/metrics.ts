@@ -3,7 +3,6 @@
 // point. Every data point names its process and, when it is in one, its container.
 import { existsSync } from 'node:fs';
 import type { Attributes, BatchObservableResult, Observable } from '@opentelemetry/api';
-import { readContainerOf, type ContainerInfo } from '../../host/container.ts';
 import type { RecordExporter } from '../../runtime/exporter.ts';
 import { processAttributes } from '../../telemetry/attributes.ts';
 import type { ExportContext } from '../../telemetry/export-context.ts';
@@ -30,23 +29,20 @@ export interface ProcstatMetricsOptions {
   selection?: ProcessSelection;
   /** Is the process still there (default: /proc/PID exists): drops one whose exit record was lost. */
   alive?: (pid: number) => boolean;
-  /** Containers of processes (default: /proc). */
-  describe?: (s: ProcstatSample) => { container: ContainerInfo };
 }
 
 export function procstatMetrics(ctx: ExportContext<ProcstatConfig>, opts: ProcstatMetricsOptions = {}): RecordExporter<ProcstatRecord> {
   const selection = opts.selection ?? selectionFromConfig(ctx.config);
   const alive = opts.alive ?? ((pid: number) => existsSync(`/proc/${pid}`));
-  const describe = opts.describe ?? ((s: ProcstatSample) => ({ container: readContainerOf(s.pid, s.startNs) }));
   const table = new ProcessTable();
   // Attributes per process incarnation; rebuilt each collection so exited ones are forgotten.
   let described = new Map<string, Attributes>();
 
   const attributesOf = (s: ProcstatSample, next: Map<string, Attributes>): Attributes => {
-    const key = `${s.pid}:${s.startNs}:${s.comm}`; // comm changes on exec, and so may the container
+    const key = `${s.pid}:${s.startNs}:${s.comm}`; // comm changes on exec
     let attrs = described.get(key);
     // process.executable.name is the comm the kernel sent, as ps shows it: no /proc lookup.
-    attrs ??= processAttributes(s.pid, s.comm, describe(s).container);
+    attrs ??= processAttributes(s.pid, s.comm, s.container ?? {});
     next.set(key, attrs);
     return attrs;
   };
