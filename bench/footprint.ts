@@ -2,12 +2,12 @@
 // from /proc/PID/stat and /proc/PID/status, on an idle host and while storms run; then with
 // thousands of short-lived processes churning (procstat's per-process state and the metric
 // cardinality must stay bounded).
-import { startOtlpReceiver, type OtlpReceiver } from '../test/helpers/otlp-receiver.ts';
-import { availableProbes, startAgent, type Exporter, type KernelProbe } from './lib/agent.ts';
-import { cProgram } from './lib/cbuild.ts';
+import { startOtlpReceiver, type OtlpReceiver } from '../harness/otlp-receiver.ts';
+import { availableProbes, startAgent, type Exporter, type KernelProbe } from '../harness/agent.ts';
+import { cProgram } from '../harness/cbuild.ts';
 import { cpuFraction, sampleProc, type ProcSample } from './lib/proc.ts';
-import { sleep } from './lib/stats.ts';
-import { pagefaultStorm, pipeStorm } from './lib/storms.ts';
+import { sleep } from '../harness/stats.ts';
+import { pagefaultStorm, pipeStorm } from '../harness/storms.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 

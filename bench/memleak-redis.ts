@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from './lib/stats.ts';
+import { median } from '../harness/stats.ts';
 import { memWatcher, waitFor, type Tracer } from './memleak.ts';
 
 const REDIS = '/usr/bin/redis-server';

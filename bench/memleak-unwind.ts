@@ -10,8 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildObjectTable } from '../src/unwind/object.ts';
 import { ROW_SIZE } from '../src/unwind/table.ts';
-import { ROOT } from './lib/cbuild.ts';
-import { median } from './lib/stats.ts';
+import { ROOT } from '../harness/cbuild.ts';
+import { median } from '../harness/stats.ts';
 import { memWatcher, waitFor, type Tracer } from './memleak.ts';
 
 const OUT = join(ROOT, 'build/bench');

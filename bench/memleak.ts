@@ -7,8 +7,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './lib/cbuild.ts';
-import { median } from './lib/stats.ts';
+import { ROOT } from '../harness/cbuild.ts';
+import { median } from '../harness/stats.ts';
 
 const OUT = join(ROOT, 'build/bench');
 

@@ -6,11 +6,11 @@
 import { join } from 'node:path';
 import { BpfObject } from '../src/libbpf/object.ts';
 import { BPF_OBJECT_DIR } from '../src/runtime/attach.ts';
-import { attachInProcess, availableProbes, startAgent, type KernelProbe } from './lib/agent.ts';
-import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from './lib/bpfstats.ts';
+import { attachInProcess, availableProbes, startAgent, type KernelProbe } from '../harness/agent.ts';
+import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from '../harness/bpfstats.ts';
 import { cpuFraction, sampleProc } from './lib/proc.ts';
-import { median, sleep } from './lib/stats.ts';
-import { pagefaultStorm, perCpu, perWall, pipeStorm, pipeTool, type StormRun } from './lib/storms.ts';
+import { median, sleep } from '../harness/stats.ts';
+import { pagefaultStorm, perCpu, perWall, pipeStorm, pipeTool, type StormRun } from '../harness/storms.ts';
 
 export interface Condition {
   name: string;

@@ -15,11 +15,11 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeNamed } from '../src/app/registry.ts';
-import { startOtlpReceiver, type OtlpMetric, type ReceiverBehaviour } from '../test/helpers/otlp-receiver.ts';
-import { freePort } from '../test/helpers/prometheus.ts';
-import { ROOT } from './lib/cbuild.ts';
+import { startOtlpReceiver, type OtlpMetric, type ReceiverBehaviour } from '../harness/otlp-receiver.ts';
+import { freePort } from '../harness/ports.ts';
+import { ROOT } from '../harness/cbuild.ts';
 import { cpuFraction, sampleProc, type ProcSample } from './lib/proc.ts';
-import { median, sleep } from './lib/stats.ts';
+import { median, sleep } from '../harness/stats.ts';
 
 interface Options { minutes: number; sampleSeconds: number; json?: string }
 

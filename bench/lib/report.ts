@@ -1,10 +1,10 @@
 // The benchmark's results as markdown tables (bench/results/latest.md) and as the page bench/RESULTS.md.
-import type { DrainResult } from '../drain.ts';
+import type { DrainResult } from '../../harness/drain.ts';
 import type { ChurnResult, FootprintRow } from '../footprint.ts';
 import type { OverheadResult, ProgramCost, StormFigures } from '../overhead.ts';
-import { BENCH_DRAIN_RECORD_SIZE } from './drain-load.ts';
+import { BENCH_DRAIN_RECORD_SIZE } from '../../harness/drain-load.ts';
 import type { Machine } from './machine.ts';
-import { pct, si } from './stats.ts';
+import { pct, si } from '../../harness/stats.ts';
 
 export interface ExtraSection {
   title: string;

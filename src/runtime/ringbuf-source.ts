@@ -3,7 +3,7 @@
 import type { BpfObject } from '../libbpf/object.ts';
 import { RingBuffer } from '../libbpf/ringbuf.ts';
 import type { Logger } from '../log.ts';
-import type { ProbeSource } from '../runtime/probe.ts';
+import type { ProbeSource } from './probe.ts';
 
 export class RingBufferSource implements ProbeSource {
   readonly #obj: BpfObject;

@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runDrain } from '../../bench/drain.ts';
-import { attachInProcess, availableProbes } from '../../bench/lib/agent.ts';
-import { enableBpfStats } from '../../bench/lib/bpfstats.ts';
-import { pagefaultStorm, pipeStorm, type StormRun } from '../../bench/lib/storms.ts';
+import { runDrain } from '../../harness/drain.ts';
+import { attachInProcess, availableProbes } from '../../harness/agent.ts';
+import { enableBpfStats } from '../../harness/bpfstats.ts';
+import { pagefaultStorm, pipeStorm, type StormRun } from '../../harness/storms.ts';
 
 test('drain: the batch consumer delivers an offered load whole and in order, and stays well ahead of a callback per record', async () => {
   // 300k records/s is a third of the drain's goal: with a 16 MiB ring, even a consumer held

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { BIN } from '../helpers/cli.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { freePort, startPrometheus } from '../helpers/prometheus.ts';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver, type OtlpMetric } from '../../harness/otlp-receiver.ts';
 import { startCli, type CliRun } from '../helpers/cli.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

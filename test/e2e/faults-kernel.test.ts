@@ -14,10 +14,10 @@ import { decodeSysstat } from '../../src/probes/sysstat/definition.ts';
 import { RingBufferSource } from '../../src/runtime/ringbuf-source.ts';
 import { BPF_OBJECT_DIR } from '../../src/runtime/attach.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
-import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver, type OtlpMetric } from '../../harness/otlp-receiver.ts';
 import { BIN, bpfObjectsOf, loadedLinks, loadedProgramIds, runCli, startCli } from '../helpers/cli.ts';
 import { freePort } from '../helpers/prometheus.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const quiet = createLogger({ verbose: false, write: () => {} });
 routeLibbpfLog(quiet);

@@ -3,7 +3,7 @@
 // stops the probe or the console.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { startCli, bpfObjectsOf, loadedProgramIds, loadedLinks } from '../helpers/cli.ts';
 import { freePort } from '../helpers/prometheus.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';

@@ -2,8 +2,8 @@
 // Export methods): metrics and spans arrive, selected by the whole-protocol variable and per signal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOtlpGrpcReceiver } from '../helpers/otlp-grpc-receiver.ts';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpGrpcReceiver } from '../../harness/otlp-grpc-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { startCli } from '../helpers/cli.ts';
 
 test('OTEL_EXPORTER_OTLP_PROTOCOL=grpc: metrics and memleak.report spans arrive at a gRPC receiver, with the headers as metadata', async () => {

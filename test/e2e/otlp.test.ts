@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver, type OtlpMetric } from '../../harness/otlp-receiver.ts';
 import { runCli } from '../helpers/cli.ts';
 import { readKbFile } from '../helpers/proc.ts';
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { scaled } from './time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 export const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
 

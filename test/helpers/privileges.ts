@@ -3,7 +3,7 @@
 // Root without CAP_DAC_OVERRIDE also cannot read a file mode 000.
 import { spawn } from 'node:child_process';
 import { BIN } from './cli.ts';
-import { scaled } from './time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 export async function runWithCaps(args: string[], caps: string[] = [], timeoutMs = 30_000) {
   const bounding = ['-all', ...caps.map((c) => '+' + c)].join(',');

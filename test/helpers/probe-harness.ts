@@ -6,7 +6,7 @@ import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ProbeDefinition } from '../../src/runtime/probe.ts';
 import { Runtime, type ProbeStatus } from '../../src/runtime/runtime.ts';
-import { scaled } from './time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 export interface ProbeHarness<R> {
   records: R[];

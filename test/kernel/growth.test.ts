@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { bpfObjectsOf, startCli, type CliRun } from '../helpers/cli.ts';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { freePort } from '../helpers/prometheus.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const REDIS = '/usr/bin/redis-server';
 const BENCH = '/usr/bin/redis-benchmark';

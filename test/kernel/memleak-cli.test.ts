@@ -8,8 +8,8 @@ import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import { runCli, startCli } from '../helpers/cli.ts';
-import { startOtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { startOtlpReceiver, type OtlpSpan } from '../../harness/otlp-receiver.ts';
+import { scaled } from '../../harness/time-scale.ts';
 import { buildLeaker, SCENARIO_LEAKS, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
 
 let build: Build;

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { startCli } from '../helpers/cli.ts';
 import { MEM, memcg } from '../helpers/memcg.ts';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const MiB = 1024 * 1024;
 const skip = process.getuid?.() !== 0 ? 'needs root' : !MEM ? 'needs a memory cgroup controller (v1, or cgroup2 with memory)' : false;

@@ -23,7 +23,7 @@ import type { ProbeContext, ProbeDefinition, ProbeSource } from '../../src/runti
 import { oomProbe, OOM_STRATEGIES } from '../../src/probes/oom/definition.ts';
 import type { OomKill, OomPressure, OomRecord } from '../../src/probes/oom/record.ts';
 import { MEM, memcg, MOUNTS } from '../helpers/memcg.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const KERNEL = readKernelInfo();
 const MiB = 1024 * 1024;

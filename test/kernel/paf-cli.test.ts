@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCli } from '../helpers/cli.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 test('mem-watcher -a prints the failure: MIN LOW HIGH PRESENT FLAG ORDER ZONE GFP', { skip: provokeRefusal('test/kernel/paf-cli.test.ts'), timeout: scaled(60_000) }, async () => {

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { pafProbe, type PafFailure, type PafRecord } from '../../src/probes/paf/definition.ts';
 import { readKernelInfo } from '../../src/host/kernel.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 const KERNEL = readKernelInfo();

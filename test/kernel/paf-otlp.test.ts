@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCli } from '../helpers/cli.ts';
-import { startOtlpReceiver, type OtlpMetric } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver, type OtlpMetric } from '../../harness/otlp-receiver.ts';
 import { provokeFailure, provokeRefusal, readZoneinfo } from '../fixtures/paf-provoke.ts';
 
 const latest = (metrics: OtlpMetric[], name: string) => metrics.filter((m) => m.name === name).at(-1);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildHolder, differences, Holder, statusKb, type HolderBuild } from '../fixtures/procstat-holder.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/mem-watcher');
 const HEADER = ['TIME', 'PID', 'VMSIZE', 'VMDATA', 'VMSTK', 'VMPTE', 'VMSWAP', 'RSSANON', 'RSSFILE', 'RSSSHMEM'];

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { routeLibbpfLog } from '../../src/libbpf/log.ts';
 import { RingBuffer, type RingBufferConsumer } from '../../src/libbpf/ringbuf.ts';
 import { createLogger } from '../../src/log.ts';
-import { BENCH_DRAIN_RECORD_SIZE, decodeDrainRecord, openDrainLoad, startProducer, type DrainLoadOptions, type DrainRecord } from '../../bench/lib/drain-load.ts';
+import { BENCH_DRAIN_RECORD_SIZE, decodeDrainRecord, openDrainLoad, startProducer, type DrainLoadOptions, type DrainRecord } from '../../harness/drain-load.ts';
 
 routeLibbpfLog(createLogger({ verbose: false, write: () => {} }));
 

@@ -12,7 +12,7 @@
 //              /sys/kernel/mm/lru_gen/enabled on (guests only: it changes the whole kernel)
 // --other-tests  also run the kernel tests that belong to no probe (libbpf, ...) once each
 // --timeout S  per cell (one node --test run), default 600: a last resort, since the tests'
-//              own limits (test/helpers/time-scale.ts) end and kill what hangs well before
+//              own limits (harness/time-scale.ts) end and kill what hangs well before
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

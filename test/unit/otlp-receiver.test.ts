@@ -16,8 +16,8 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
-import type { OtlpMetric, OtlpReceiver, OtlpSpan } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
+import type { OtlpMetric, OtlpReceiver, OtlpSpan } from '../../harness/otlp-receiver.ts';
 
 type Protocol = 'protobuf' | 'json';
 type Compression = NonNullable<NonNullable<ConstructorParameters<typeof ProtoMetricExporter>[0]>['compression']>;

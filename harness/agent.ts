@@ -3,11 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { probeNamed } from '../../src/app/registry.ts';
-import { loadConfig } from '../../src/app/config.ts';
-import { silentLogger } from '../../src/log.ts';
-import { readKernelInfo } from '../../src/host/kernel.ts';
-import { Runtime, type ProbeRun } from '../../src/runtime/runtime.ts';
+import { probeNamed } from '../src/app/registry.ts';
+import { loadConfig } from '../src/app/config.ts';
+import { silentLogger } from '../src/log.ts';
+import { readKernelInfo } from '../src/host/kernel.ts';
+import { Runtime, type ProbeRun } from '../src/runtime/runtime.ts';
 import { ROOT } from './cbuild.ts';
 
 export const KERNEL_PROBES = ['procstat', 'sysstat', 'paf', 'pr'] as const;

@@ -3,10 +3,10 @@
 // C producer that fires the trigger at a paced rate.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { BpfObject } from '../../src/libbpf/object.ts';
-import type { BpfMap } from '../../src/libbpf/map.ts';
-import { expectRecord, HEADER_SIZE } from '../../src/runtime/record.ts';
-import { BPF_OBJECT_DIR } from '../../src/runtime/attach.ts';
+import { BpfObject } from '../src/libbpf/object.ts';
+import type { BpfMap } from '../src/libbpf/map.ts';
+import { expectRecord, HEADER_SIZE } from '../src/runtime/record.ts';
+import { BPF_OBJECT_DIR } from '../src/runtime/attach.ts';
 import { cProgram } from './cbuild.ts';
 
 /** bpf/bench_drain.h */

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const ROOT = join(import.meta.dirname, '../..');
+export const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'build/bench');
 
 /** Path of the built program bench/c/<name>.c (compiled with gcc -O2 and `flags` when stale). */

@@ -1,13 +1,13 @@
 // Drain: records per second through ring buffer -> consumer -> decoded record -> sink, and
 // records lost, at one offered load. Runs in its own Node process pinned to one CPU (the
 // producer gets the other), so "one core" means what it says:
-//   node bench/drain.ts '{"consumer":"mmap","offered":1000000,"seconds":3}'
+//   node harness/drain.ts '{"consumer":"mmap","offered":1000000,"seconds":3}'
 // prints one JSON result line. runDrain() spawns that from bench/run.ts.
 import { execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { RingBuffer, type RingBufferConsumer } from '../src/libbpf/ringbuf.ts';
-import { decodeDrainRecord, openDrainLoad, startProducer } from './lib/drain-load.ts';
-import { sleep } from './lib/stats.ts';
+import { decodeDrainRecord, openDrainLoad, startProducer } from './drain-load.ts';
+import { sleep } from './stats.ts';
 
 export interface DrainOptions {
   consumer: RingBufferConsumer;
@@ -123,7 +123,7 @@ function hasTaskset(): boolean {
 if (import.meta.main) {
   const arg = process.argv[2];
   if (!arg) {
-    process.stderr.write('usage: node bench/drain.ts \'{"consumer":"mmap","offered":1000000,"seconds":3}\'\n');
+    process.stderr.write('usage: node harness/drain.ts \'{"consumer":"mmap","offered":1000000,"seconds":3}\'\n');
     process.exit(2);
   }
   const result = await measure(withDefaults(JSON.parse(arg) as DrainOptions));
