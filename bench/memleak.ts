@@ -25,6 +25,8 @@ function churnProgram(): string {
 
 export interface Tracer {
   stop(): Promise<void>;
+  /** The tracing process, when it is one (its BPF programs' kernel statistics). */
+  pid?: number;
 }
 
 type Mode = { name: string; attach?: (pid: number) => Promise<Tracer> };
@@ -60,7 +62,7 @@ export function memWatcher(extra: readonly string[] = []): (pid: number) => Prom
     const args = ['-l', String(pid), '--exporter', 'none', '--interval', '60', ...extra];
     const child = spawn(join(ROOT, 'bin/mem-watcher'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     await waitFor(child, 'stderr', /memleak: attached with uprobe/, 'mem-watcher');
-    return { stop: () => stopChild(child) };
+    return { stop: () => stopChild(child), pid: child.pid };
   };
 }
 
