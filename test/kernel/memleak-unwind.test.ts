@@ -18,7 +18,7 @@ import { memleakProbe } from '../../src/probes/memleak/definition.ts';
 import { buildObjectTable } from '../../src/unwind/object.ts';
 import type { MemleakRecord, MemleakReport } from '../../src/probes/memleak/index.ts';
 import { startProbe } from '../helpers/probe-harness.ts';
-import { startLeaker } from './memleak-leaker.ts';
+import { startLeaker, type Leaker } from './memleak-leaker.ts';
 
 const SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.c');
 const CXX_SOURCE = join(import.meta.dirname, '../fixtures/unwind/deep.cc');
@@ -35,6 +35,7 @@ let binary: string;
 let lib: string;
 let cxx: string;
 let cxxTc: string;
+let fpOnly: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'unwind-test-'));
@@ -44,6 +45,10 @@ before(() => {
   execFileSync('gcc', ['-O2', '-fomit-frame-pointer', '-g', '-shared', '-fPIC', '-o', lib, LIB_SOURCE]);
   // g++'s defaults (-O2 omits frame pointers on x86-64); tcmalloc linked by its full path
   // (libtcmalloc-minimal4 ships no unversioned .so to -l).
+  // Frame pointers and no CFI at all: memleak walks this object's frames by rbp.
+  fpOnly = join(dir, 'deep-fp');
+  execFileSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-g', '-o', `${fpOnly}.full`, SOURCE, '-ldl']);
+  execFileSync('objcopy', ['--remove-section', '.eh_frame', '--remove-section', '.eh_frame_hdr', '--remove-section', '.debug_frame', `${fpOnly}.full`, fpOnly]);
   cxx = join(dir, 'deep-cxx');
   execFileSync('g++', ['-O2', '-g', '-o', cxx, CXX_SOURCE]);
   if (existsSync(TCMALLOC)) {
@@ -109,22 +114,32 @@ async function gdbStack(pid: number, condition: string, trigger: () => Promise<v
   return { frames: frames.slice(1), text: out };
 }
 
+/** memleak traces `leaker` while it runs one `go`: the first report holding a stack of exactly
+ * `size` outstanding bytes, and that stack. */
+async function tracedStack(leaker: Leaker, size: number): Promise<{ report: MemleakReport; stack: MemleakReport['top'][number] }> {
+  const h = startProbe(memleakProbe, {
+    MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
+    MEMWATCHER_INTERVAL: '0.3',
+  });
+  try {
+    assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
+    const since = Date.now();
+    await leaker.run('go');
+    const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => s.bytes === size), 30_000) as MemleakReport;
+    return { report, stack: report.top.find((s) => s.bytes === size)! };
+  } finally {
+    h.stop();
+  }
+}
+
 test('a -O2 -fomit-frame-pointer program: memleak\'s stack is gdb\'s, frame for frame, through the C library to _start', async () => {
   const leaker = await startLeaker(binary);
   try {
     const gdb = await gdbStack(leaker.pid, `$rdi == ${LEAK_SIZE}`, () => leaker.run('go'));
     const truth = gdb.frames;
-    const h = startProbe(memleakProbe, {
-      MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
-      MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
-      MEMWATCHER_INTERVAL: '0.3',
-    });
-    try {
-      assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
-      const since = Date.now();
-      await leaker.run('go');
-      const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => s.bytes === LEAK_SIZE), 30_000) as MemleakReport;
-      const stack = report.top.find((s) => s.bytes === LEAK_SIZE)!;
+    const { report, stack } = await tracedStack(leaker, LEAK_SIZE);
+    {
       const got = stack.frames.map((f) => f.address);
       const real = truth.filter((f) => f.type === 'normal');
       const want = real.map((f) => f.pc);
@@ -138,9 +153,25 @@ test('a -O2 -fomit-frame-pointer program: memleak\'s stack is gdb\'s, frame for 
       assert.deepEqual(gdbOwn.slice(0, 7), ['leaf', 'recurse', 'recurse', 'recurse', 'recurse', 'with_alloca', 'compare'], show());
       assert.deepEqual(gdbOwn.slice(-4), ['outer', 'run_command', 'main', '_start'], show());
       assert.equal(report.stats.stackTruncated, 0, 'no allocation of this process had a truncated stack');
-    } finally {
-      h.stop();
     }
+  } finally {
+    leaker.kill();
+  }
+});
+
+test('a program with frame pointers and no CFI: walked by rbp, the stack ends cleanly at _start (its zero rbp), not counted truncated', async () => {
+  // gdb is no oracle here: without CFI it loses the frames at with_alloca's alloca. The source's
+  // call chain is: the same functions the CFI build's gdb test names, in that order.
+  const leaker = await startLeaker(fpOnly);
+  try {
+    const { report, stack } = await tracedStack(leaker, LEAK_SIZE);
+    const show = `memleak:\n${stack.frames.map((f) => `  0x${f.address.toString(16)} ${f.function ?? '?'} ${f.module ?? ''}`).join('\n')}`;
+    const own = stack.frames.filter((f) => f.module === fpOnly).map((f) => f.function);
+    assert.deepEqual(own, ['leaf', 'recurse', 'recurse', 'recurse', 'recurse', 'with_alloca', 'compare', 'outer', 'run_command', 'main', '_start'], show);
+    const names = stack.frames.map((f) => f.function);
+    assert.ok(names.indexOf('qsort_r') > names.indexOf('compare') && names.indexOf('qsort_r') < names.indexOf('outer'), `the C library's qsort between compare and outer:\n${show}`);
+    assert.notEqual(stack.truncated, true, 'a zero rbp is the outermost frame, not a cut');
+    assert.equal(report.stats.stackTruncated, 0, 'no allocation of this process had a truncated stack');
   } finally {
     leaker.kill();
   }
@@ -204,17 +235,8 @@ for (const c of CXX_CASES) {
     try {
       const gdb = await gdbStack(leaker.pid, `$rdi == ${CXX_LEAK_SIZE}`, () => leaker.run('go'), '_Znwm', /^(operator new|tc_new)/); // tcmalloc's _Znwm is an alias of tc_new*
       const real = gdb.frames.filter((f) => f.type === 'normal');
-      const h = startProbe(memleakProbe, {
-        MEMWATCHER_PROBES_MEMLEAK_PIDS: String(leaker.pid),
-        MEMWATCHER_PROBES_MEMLEAK_TOP: '50',
-        MEMWATCHER_INTERVAL: '0.3',
-      });
-      try {
-        assert.equal(h.status.strategy, 'uprobe', `memleak did not attach: ${JSON.stringify(h.status.refused)}`);
-        const since = Date.now();
-        await leaker.run('go');
-        const report = await h.waitFor((r) => r.kind === 'report' && r.timeMs > since && r.top.some((s) => s.bytes === CXX_LEAK_SIZE), 30_000) as MemleakReport;
-        const stack = report.top.find((s) => s.bytes === CXX_LEAK_SIZE)!;
+      const { report, stack } = await tracedStack(leaker, CXX_LEAK_SIZE);
+      {
         const show = `memleak:\n${stack.frames.map((f) => `  0x${f.address.toString(16)} ${f.function ?? '?'} ${f.module ?? ''}`).join('\n')}\n${gdb.text}`;
         assert.deepEqual(stack.frames.map((f) => f.address), real.map((f) => f.pc), show);
         assert.notEqual(stack.truncated, true, 'the walk reached _start');
@@ -225,8 +247,6 @@ for (const c of CXX_CASES) {
         assert.ok(own.some((f) => /^run_command/.test(f)), show);
         assert.deepEqual(own.slice(-2), ['main', '_start'], show);
         assert.equal(report.stats.stackTruncated, 0, 'no allocation of this process had a truncated stack');
-      } finally {
-        h.stop();
       }
     } finally {
       leaker.kill();
