@@ -5,7 +5,7 @@
 // (a bad entry is skipped, never read past), programs are bounded by their entry, the
 // remember-state stack and the row count by fixed limits.
 import type { FrameSection } from './elf.ts';
-import { CFA_RULE, MAX_ROW_ADDRESS, RBP_RULE, sameRule, type UnwindRow } from './table.ts';
+import { CFA_RULE, MAX_ROW_ADDRESS, RBP_RULE, RowTable, type UnwindRow } from './table.ts';
 
 const REG_RBP = 6;
 const REG_RSP = 7;
@@ -143,7 +143,7 @@ export interface CfiStats {
 }
 
 export interface CfiTable {
-  rows: UnwindRow[];
+  rows: RowTable;
   stats: CfiStats;
 }
 
@@ -383,10 +383,12 @@ function toRow(start: number, s: State, signal: boolean): UnwindRow {
   return row;
 }
 
+/** One FDE's rows: [first, first + count) of the parse's scratch table. */
 interface FdeRows {
   start: number;
   end: number;
-  rows: UnwindRow[];
+  first: number;
+  count: number;
 }
 
 /**
@@ -399,6 +401,7 @@ export function parseCfi(section: FrameSection): CfiTable {
   const stats: CfiStats = { cies: 0, fdes: 0, skipped: 0 };
   const cies = new Map<number, Cie | null>();
   const fdes: FdeRows[] = [];
+  const scratch = new RowTable(Math.max(64, buf.length >> 4));
   let rowBudget = MAX_ROWS;
 
   const cieAt = (off: number): Cie | null => {
@@ -451,6 +454,7 @@ export function parseCfi(section: FrameSection): CfiTable {
     if (end > buf.length || len < idSize) break; // the rest cannot be framed: stop
     const idAt = pos;
     pos = end;
+    const first = scratch.length;
     try {
       const c = new Cursor(buf, idAt, end);
       const id = idSize === 4 ? c.u32() : c.u64();
@@ -471,14 +475,13 @@ export function parseCfi(section: FrameSection): CfiTable {
       if (range <= 0) continue;
       const fdeEnd = start + range;
       if (!(start >= 0) || !(fdeEnd <= MAX_ROW_ADDRESS + 1) || !Number.isSafeInteger(fdeEnd)) throw new Bad('FDE outside the u32 range');
-      const rows: UnwindRow[] = [];
       const emit = (loc: number, s: State) => {
         if (loc >= fdeEnd) return;
         if (--rowBudget < 0) throw new Bad('too many rows');
         const row = toRow(loc, s, cie.signal);
-        const last = rows[rows.length - 1];
-        if (last && last.start === loc) rows[rows.length - 1] = row;
-        else if (!last || !sameRule(last, row)) rows.push(row);
+        const last = scratch.length - 1;
+        if (last >= first && scratch.startAt(last) === loc) scratch.set(last, row);
+        else if (last < first || !scratch.sameRuleAt(last, row)) scratch.push(row);
       };
       const state: State = { cfaReg: REG_RSP, cfaOff: 8, rbp: { kind: 'same' }, ra: { kind: 'same' } };
       const posOf = (b: Buffer) => b.byteOffset - buf.byteOffset;
@@ -487,35 +490,35 @@ export function parseCfi(section: FrameSection): CfiTable {
       const initial = cloneState(state);
       const loc = runProgram(buf.subarray(c.pos, end), cie, state, initial, start, fdeEnd, emit, enc, section.addr, posOf);
       if (loc < fdeEnd) emit(loc, state);
-      fdes.push({ start, end: fdeEnd, rows });
+      fdes.push({ start, end: fdeEnd, first, count: scratch.length - first });
     } catch (err) {
       if (!(err instanceof Bad)) throw err;
+      scratch.truncate(first);
       stats.skipped++;
       if (rowBudget < 0) break;
     }
   }
-  return { rows: mergeFdes(fdes), stats };
+  return { rows: mergeFdes(fdes, scratch), stats };
 }
 
 /** One sorted table: FDEs by start (an overlapping one is cut where the next begins), a NONE
  * row where coverage stops, adjacent identical rows merged. */
-function mergeFdes(fdes: FdeRows[]): UnwindRow[] {
+function mergeFdes(fdes: FdeRows[], scratch: RowTable): RowTable {
   fdes.sort((a, b) => a.start - b.start || a.end - b.end);
-  const out: UnwindRow[] = [];
+  const out = new RowTable(scratch.length + fdes.length);
   const push = (row: UnwindRow) => {
-    const last = out[out.length - 1];
-    if (last && last.start === row.start) {
-      out[out.length - 1] = row;
-      const prev = out[out.length - 2];
-      if (prev && sameRule(prev, row)) out.pop();
-    } else if (!last || !sameRule(last, row)) out.push(row);
+    const n = out.length;
+    if (n > 0 && out.startAt(n - 1) === row.start) {
+      out.set(n - 1, row);
+      if (n > 1 && out.sameRuleAt(n - 2, row)) out.pop();
+    } else if (n === 0 || !out.sameRuleAt(n - 1, row)) out.push(row);
   };
   for (let i = 0; i < fdes.length; i++) {
     const f = fdes[i]!;
     const next = fdes[i + 1];
     const end = next && next.start < f.end ? next.start : f.end;
     if (end <= f.start) continue;
-    for (const r of f.rows) if (r.start < end) push(r);
+    for (let r = f.first; r < f.first + f.count; r++) if (scratch.startAt(r) < end) push(scratch.at(r));
     if (!next || next.start > end) push({ start: end, cfa: CFA_RULE.NONE, cfaOffset: 0, rbp: RBP_RULE.SAME, rbpOffset: 0, pltMin: 0 });
   }
   return out;

@@ -6,6 +6,6 @@ export { readUnwindElf, offsetToVaddr, UnwindElfError } from './elf.ts';
 export type { ElfLoad, FrameSection, UnwindElf } from './elf.ts';
 export { buildObjectTable } from './object.ts';
 export type { ObjectTable } from './object.ts';
-export { CFA_RULE, RBP_RULE, ROW_SIZE, decodeRows, encodeRows, lookupRow } from './table.ts';
+export { CFA_RULE, RBP_RULE, ROW_SIZE, RowTable, decodeRows, encodeRows, lookupRow } from './table.ts';
 export type { UnwindRow } from './table.ts';
 export { ProcessUnwinder, decodeUnwindStack } from './process.ts';

@@ -6,7 +6,7 @@ import type { BpfObject } from '../libbpf/object.ts';
 import type { BpfMap } from '../libbpf/map.ts';
 import { buildObjectTable, type ObjectTable } from './object.ts';
 import { offsetToVaddr } from './elf.ts';
-import { encodeRows, ROW_SIZE, type UnwindRow } from './table.ts';
+import { ROW_SIZE, RowTable } from './table.ts';
 
 /** bpf/unwind.h UNWIND_MAX_ROWS: 64 MiB of rows in all. */
 export const UNWIND_MAX_ROWS = 4 << 20;
@@ -112,7 +112,7 @@ export class UnwindMaps {
   addObject(id: bigint, table: ObjectTable): LoadedObject {
     const known = this.#loaded.get(id);
     if (known) return known;
-    const rows: readonly UnwindRow[] = table.rows;
+    const rows = table.rows;
     const first = this.#allocate(rows.length);
     if (first < 0) {
       throw new UnwindTableFull(`unwind tables full: ${rows.length} rows do not fit in the ${this.#rows.maxEntries - this.#rowsUsed} left of ${this.#rows.maxEntries * ROW_SIZE} bytes`);
@@ -120,7 +120,7 @@ export class UnwindMaps {
     if (rows.length > 0) {
       const keys = Buffer.alloc(rows.length * 4);
       for (let i = 0; i < rows.length; i++) keys.writeUInt32LE(first + i, i * 4);
-      this.#rows.updateMany(keys, encodeRows(rows), rows.length);
+      this.#rows.updateMany(keys, rows.bytes(), rows.length);
     }
     this.#rowsUsed += rows.length;
     const key = Buffer.alloc(8);
@@ -129,7 +129,7 @@ export class UnwindMaps {
     value.writeUInt32LE(first, 0);
     value.writeUInt32LE(rows.length, 4);
     this.#objects.update(key, value);
-    const loaded = { id, table: { ...table, rows: [] }, first, rowCount: rows.length };
+    const loaded = { id, table: { ...table, rows: new RowTable(0) }, first, rowCount: rows.length };
     this.#loaded.set(id, loaded);
     return loaded;
   }

@@ -2,12 +2,12 @@
 // (src/host/attach-file.ts proves it is the file the process maps).
 import { parseCfi, type CfiStats } from './cfi.ts';
 import { EM_X86_64, readUnwindElf, type ElfLoad } from './elf.ts';
-import type { UnwindRow } from './table.ts';
+import { RowTable } from './table.ts';
 
 export interface ObjectTable {
   /** Where the rows came from; 'none' when the object has no CFI (walked by frame pointers). */
   source: 'eh_frame' | 'debug_frame' | 'none';
-  rows: UnwindRow[];
+  rows: RowTable;
   loads: ElfLoad[];
   stats: CfiStats;
 }
@@ -22,5 +22,5 @@ export function buildObjectTable(fd: number): ObjectTable {
     const { rows, stats } = parseCfi(section);
     if (stats.fdes > 0) return { source: section.kind, rows, loads: elf.loads, stats };
   }
-  return { source: 'none', rows: [], loads: elf.loads, stats: { cies: 0, fdes: 0, skipped: 0 } };
+  return { source: 'none', rows: new RowTable(0), loads: elf.loads, stats: { cies: 0, fdes: 0, skipped: 0 } };
 }

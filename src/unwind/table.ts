@@ -48,51 +48,127 @@ export const ROW_SIZE = 16;
 /** The object-relative addresses a row can hold (u32). */
 export const MAX_ROW_ADDRESS = 0xffffffff;
 
-export function sameRule(a: UnwindRow, b: UnwindRow): boolean {
-  return a.cfa === b.cfa && a.cfaOffset === b.cfaOffset && a.rbp === b.rbp && a.rbpOffset === b.rbpOffset && a.pltMin === b.pltMin;
-}
-
 /** The row in force at `addr` (object-relative), or undefined before the first row. */
-export function lookupRow(rows: readonly UnwindRow[], addr: number): UnwindRow | undefined {
+export function lookupRow(rows: RowTable, addr: number): UnwindRow | undefined {
   let lo = 0;
   let hi = rows.length - 1;
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (rows[mid]!.start <= addr) {
+    if (rows.startAt(mid) <= addr) {
       found = mid;
       lo = mid + 1;
     } else hi = mid - 1;
   }
-  return found < 0 ? undefined : rows[found];
+  return found < 0 ? undefined : rows.at(found);
+}
+
+/**
+ * Rows held as bpf/unwind.h's array of `struct unwind_row`, 16 bytes each, as they are built:
+ * a host's tables are millions of rows, and as JS objects they were hundreds of MB of heap.
+ */
+export class RowTable {
+  #buf: Buffer;
+  #length = 0;
+
+  constructor(capacity = 256) {
+    this.#buf = Buffer.alloc(Math.max(1, capacity) * ROW_SIZE);
+  }
+
+  static of(rows: readonly UnwindRow[]): RowTable {
+    const t = new RowTable(rows.length);
+    for (const r of rows) t.push(r);
+    return t;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  startAt(i: number): number {
+    return this.#buf.readUInt32LE(i * ROW_SIZE);
+  }
+
+  at(i: number): UnwindRow {
+    return readRow(this.#buf, i * ROW_SIZE);
+  }
+
+  /** Does row `i` hold the same rule as `r` (start aside)? */
+  sameRuleAt(i: number, r: UnwindRow): boolean {
+    const o = i * ROW_SIZE;
+    const b = this.#buf;
+    return b.readInt32LE(o + 4) === r.cfaOffset && b.readInt16LE(o + 8) === r.rbpOffset && b[o + 10] === r.cfa && b[o + 11] === r.rbp && b[o + 12] === r.pltMin;
+  }
+
+  push(r: UnwindRow): void {
+    if ((this.#length + 1) * ROW_SIZE > this.#buf.length) {
+      const bigger = Buffer.alloc(this.#buf.length * 2);
+      this.#buf.copy(bigger);
+      this.#buf = bigger;
+    }
+    this.set(this.#length++, r);
+  }
+
+  set(i: number, r: UnwindRow): void {
+    writeRow(this.#buf, i * ROW_SIZE, r);
+  }
+
+  pop(): void {
+    if (this.#length > 0) this.#length--;
+  }
+
+  /** Drops the rows from `n` on. */
+  truncate(n: number): void {
+    this.#length = Math.min(this.#length, Math.max(0, n));
+  }
+
+  /** The rows' bytes, as the kernel's map holds them (a view: valid until the next push). */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length * ROW_SIZE);
+  }
+
+  /** A copy sized to its rows: what a finished table keeps. */
+  trimmed(): RowTable {
+    const t = new RowTable(this.#length);
+    this.#buf.copy(t.#buf, 0, 0, this.#length * ROW_SIZE);
+    t.#length = this.#length;
+    return t;
+  }
+
+  toArray(): UnwindRow[] {
+    const out: UnwindRow[] = [];
+    for (let i = 0; i < this.#length; i++) out.push(this.at(i));
+    return out;
+  }
+}
+
+function writeRow(buf: Buffer, o: number, r: UnwindRow): void {
+  buf.writeUInt32LE(r.start, o);
+  buf.writeInt32LE(r.cfaOffset, o + 4);
+  buf.writeInt16LE(r.rbpOffset, o + 8);
+  buf.writeUInt8(r.cfa, o + 10);
+  buf.writeUInt8(r.rbp, o + 11);
+  buf.writeUInt8(r.pltMin, o + 12);
+}
+
+function readRow(buf: Buffer, o: number): UnwindRow {
+  return {
+    start: buf.readUInt32LE(o),
+    cfaOffset: buf.readInt32LE(o + 4),
+    rbpOffset: buf.readInt16LE(o + 8),
+    cfa: buf.readUInt8(o + 10),
+    rbp: buf.readUInt8(o + 11),
+    pltMin: buf.readUInt8(o + 12),
+  };
 }
 
 /** The rows as bpf/unwind.h's array of `struct unwind_row`. */
 export function encodeRows(rows: readonly UnwindRow[]): Buffer {
-  const buf = Buffer.alloc(rows.length * ROW_SIZE);
-  rows.forEach((r, i) => {
-    const o = i * ROW_SIZE;
-    buf.writeUInt32LE(r.start, o);
-    buf.writeInt32LE(r.cfaOffset, o + 4);
-    buf.writeInt16LE(r.rbpOffset, o + 8);
-    buf.writeUInt8(r.cfa, o + 10);
-    buf.writeUInt8(r.rbp, o + 11);
-    buf.writeUInt8(r.pltMin, o + 12);
-  });
-  return buf;
+  return Buffer.from(RowTable.of(rows).bytes());
 }
 
 export function decodeRows(buf: Buffer): UnwindRow[] {
   const out: UnwindRow[] = [];
-  for (let o = 0; o + ROW_SIZE <= buf.length; o += ROW_SIZE) {
-    out.push({
-      start: buf.readUInt32LE(o),
-      cfaOffset: buf.readInt32LE(o + 4),
-      rbpOffset: buf.readInt16LE(o + 8),
-      cfa: buf.readUInt8(o + 10),
-      rbp: buf.readUInt8(o + 11),
-      pltMin: buf.readUInt8(o + 12),
-    });
-  }
+  for (let o = 0; o + ROW_SIZE <= buf.length; o += ROW_SIZE) out.push(readRow(buf, o));
   return out;
 }
