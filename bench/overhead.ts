@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { BpfObject } from '../src/libbpf/object.ts';
 import { BPF_OBJECT_DIR } from '../src/runtime/attach.ts';
-import { attachInProcess, availableProbes, startAgent, type KernelProbe } from '../harness/agent.ts';
+import { attachInProcess, availableProbes, hasGrowth, startAgent, type KernelProbe } from '../harness/agent.ts';
 import { enableBpfStats, loadedHookPrograms, programsOf, type ProgStats } from '../harness/bpfstats.ts';
 import { cpuFraction, sampleProc } from './lib/proc.ts';
 import { median, sleep } from '../harness/stats.ts';
@@ -68,6 +68,8 @@ export function conditions(): Condition[] {
   // paf alone: its failure hook runs on every page allocation of the page-fault storm.
   for (const p of ['procstat', 'sysstat', 'paf'] as const) if (all.includes(p)) out.push({ name: p, probes: [p] });
   if (all.length > 1) out.push({ name: `all (${all.join(', ')})`, probes: all });
+  // growth on every process: its fault program samples one page fault in probes.growth.fault_sample.
+  if (hasGrowth()) out.push({ name: 'growth (every process)', probes: ['growth'] });
   if (all.includes('paf')) out.push(FLOOR);
   return out;
 }

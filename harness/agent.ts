@@ -10,13 +10,18 @@ import { readKernelInfo } from '../src/host/kernel.ts';
 import { Runtime, type ProbeRun } from '../src/runtime/runtime.ts';
 import { ROOT } from './cbuild.ts';
 
+/** The kernel probes of the default set; growth (every process, off by default) is measured apart. */
 export const KERNEL_PROBES = ['procstat', 'sysstat', 'paf', 'pr'] as const;
-export type KernelProbe = (typeof KERNEL_PROBES)[number];
-const FLAG: Record<KernelProbe, string> = { procstat: '-r', sysstat: '-s', paf: '-a', pr: '-p' };
+export type KernelProbe = (typeof KERNEL_PROBES)[number] | 'growth';
+const FLAG: Record<KernelProbe, string> = { procstat: '-r', sysstat: '-s', paf: '-a', pr: '-p', growth: '-g' };
 
 /** The kernel probes this tree implements (registered in src/app/registry.ts) right now. */
 export function availableProbes(): KernelProbe[] {
   return KERNEL_PROBES.filter((p) => probeNamed(p) !== undefined);
+}
+
+export function hasGrowth(): boolean {
+  return probeNamed('growth') !== undefined;
 }
 
 export type Exporter = 'none' | 'console' | 'otlp';
