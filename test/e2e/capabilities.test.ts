@@ -14,12 +14,14 @@ import { scaled } from '../../harness/time-scale.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
 
+function daemonSetContainer(): { args: string[]; securityContext: { capabilities: { add: string[] } } } {
+  const docs = YAML.parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/daemonset.yaml'), 'utf8')).map((d) => d.toJS());
+  return docs.find((d) => d?.kind === 'DaemonSet').spec.template.spec.containers[0];
+}
+
 /** The capabilities the DaemonSet's container adds, as capsh names them. */
 function daemonSetCapabilities(): string[] {
-  const docs = YAML.parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/daemonset.yaml'), 'utf8')).map((d) => d.toJS());
-  const ds = docs.find((d) => d?.kind === 'DaemonSet');
-  const add: string[] = ds.spec.template.spec.containers[0].securityContext.capabilities.add;
-  return add.map((c) => `cap_${c.toLowerCase()}`);
+  return daemonSetContainer().securityContext.capabilities.add.map((c) => `cap_${c.toLowerCase()}`);
 }
 
 /** Runs the CLI as root with only `caps` in its bounding (so effective) set. */
@@ -38,12 +40,15 @@ function runWith(caps: string[], args: string[]): Promise<{ code: number | null;
   return new Promise((resolve) => child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); }));
 }
 
-test('exactly the DaemonSet\'s capabilities: the default probes attach, and say why when a cheaper strategy was refused', { skip }, async () => {
+test('exactly the DaemonSet\'s capabilities and arguments: every probe it runs attaches, and says why when a cheaper strategy was refused', { skip }, async () => {
   const caps = daemonSetCapabilities();
   assert.ok(!caps.includes('cap_sys_admin'), `the DaemonSet grants ${caps.join(', ')}`);
-  const { code, stderr } = await runWith(caps, ['--exporter', 'none', '--duration', '2']);
+  const args = daemonSetContainer().args;
+  const { code, stderr } = await runWith(caps, [...args, '--exporter', 'none', '--duration', '2']);
   assert.equal(code, 0, stderr);
-  for (const probe of ['procstat', 'sysstat', 'paf', 'pr', 'oom']) assert.match(stderr, new RegExp(`^mem-watcher info: ${probe}: attached with \\w+`, 'm'), stderr);
+  const probes = args.filter((a) => a.startsWith('--')).map((a) => a.slice(2));
+  assert.ok(probes.includes('growth'), `the DaemonSet runs growth: ${args.join(' ')}`);
+  for (const probe of probes) assert.match(stderr, new RegExp(`^mem-watcher info: ${probe}: attached with \\w+`, 'm'), stderr);
   assert.doesNotMatch(stderr, /skipped/);
   for (const line of stderr.split('\n').filter((l) => / attached with \w+ \(/.test(l))) assert.match(line, /refused: .*(CAP_\w+|not compiled in|EPERM|ENOENT|BTF)/, line);
 });

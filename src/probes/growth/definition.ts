@@ -1,5 +1,6 @@
 // growth (-g): memory growth by code path, every process (or those chosen), tracepoints only.
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
+import { ROW_SIZE } from '../../unwind/table.ts';
 import type { GrowthConfig } from './config.ts';
 import { GROWTH_LAYOUTS } from './layout.ts';
 import { GrowthSource, type GrowthRecord } from './source.ts';
@@ -41,6 +42,7 @@ export const growthProbe: ProbeDefinition<GrowthRecord, GrowthConfig> = {
     obj.map('growth').setMaxEntries(c.max_stacks);
     obj.map('procs').setMaxEntries(c.max_processes);
     obj.map('user_stacks').setMaxEntries(c.stack_map_size);
+    obj.map('unwind_rows').setMaxEntries(Math.floor(c.unwind_table_max_bytes / ROW_SIZE));
   },
   start(loaded: LoadedProbe, ctx: ProbeContext<GrowthConfig>, emit): ProbeSource {
     const one = Buffer.from([1]);

@@ -51,7 +51,7 @@ export class GrowthSource implements ProbeSource {
     this.#obj = obj;
     this.#ctx = ctx;
     this.#emit = emit;
-    this.#unwinder = new ProcessUnwinder(obj, ctx.log, 'growth');
+    this.#unwinder = new ProcessUnwinder(obj, ctx.log, 'growth', 'probes.growth.unwind_table_max_bytes');
     this.#suspects = new SuspectTracker(ctx.config.suspect_intervals);
     this.#syncExisting();
     this.#lastMs = Date.now();
