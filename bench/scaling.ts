@@ -18,7 +18,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startOtlpReceiver, type OtlpReceiver } from '../harness/otlp-receiver.ts';
-import { availableProbes, startAgent, type KernelProbe } from '../harness/agent.ts';
+import { availableProbes, hasGrowth, startAgent, type KernelProbe } from '../harness/agent.ts';
 import { enableBpfStats, loadedHookPrograms, programsOf } from '../harness/bpfstats.ts';
 import { cProgram, ROOT } from '../harness/cbuild.ts';
 import type { HostReply, MapMemory, ReportSummary } from './lib/memleak-host.ts';
@@ -51,10 +51,23 @@ export interface ProcessesRow {
   perProcessMetrics: number;
 }
 
+/** growth alone on every process, with the same extra processes alive. */
+export interface GrowthRow {
+  procs: number;
+  /** From the agent's start to growth's "attached" line: the unwind tables of every process built. */
+  attachSeconds: number;
+  agentCpu: number;
+  rssKb: number;
+  hwmKb: number;
+  /** Unwind table rows in the kernel, from the agent's debug line. */
+  rows?: number;
+}
+
 export interface ProcessesResult {
   top: number;
   kib: number;
   rows: ProcessesRow[];
+  growth?: GrowthRow[];
   storms: Array<{ procs: number; overhead: OverheadResult }>;
 }
 
@@ -145,14 +158,33 @@ async function agentWithProcesses(procs: number, spawnSeconds: number, probes: K
   }
 }
 
+async function growthWithProcesses(procs: number, o: { warmSeconds: number; windowSeconds: number }): Promise<GrowthRow> {
+  const t0 = performance.now();
+  const agent = await startAgent({ probes: ['growth'], exporter: 'none', interval: 1 });
+  const attachSeconds = (performance.now() - t0) / 1000;
+  try {
+    await sleep(o.warmSeconds * 1000);
+    const s0 = sampleProc(agent.pid)!;
+    await sleep(o.windowSeconds * 1000);
+    const s1 = sampleProc(agent.pid)!;
+    return { procs, attachSeconds, agentCpu: cpuFraction(s0, s1), rssKb: s1.rssKb, hwmKb: s1.hwmKb };
+  } finally {
+    await agent.stop();
+  }
+}
+
 export async function processesScaling(o: { counts: number[]; stormAt: number[]; reps: number; kib: number; warmSeconds: number; windowSeconds: number }): Promise<ProcessesResult> {
   const all = availableProbes();
   const conds: Condition[] = [{ name: 'no probes', probes: [] }, { name: `all (${all.join(', ')})`, probes: all }];
-  const out: ProcessesResult = { top: 50, kib: o.kib, rows: [], storms: [] };
+  const out: ProcessesResult = { top: 50, kib: o.kib, rows: [], storms: [], growth: hasGrowth() ? [] : undefined };
   for (const procs of o.counts) {
     await withSleepers(procs, o.kib, async (spawnSeconds) => {
       out.rows.push(await agentWithProcesses(procs, spawnSeconds, all, o));
       await sleep(1000);
+      if (out.growth) {
+        out.growth.push(await growthWithProcesses(procs, o));
+        await sleep(1000);
+      }
       if (o.stormAt.includes(procs)) {
         out.storms.push({ procs, overhead: await overheadBench({ reps: o.reps, pipeLoops: 100_000, pagefaultSeconds: 0, conditions: conds }) });
       }
@@ -463,6 +495,12 @@ function renderProcesses(p: ProcessesResult, r: ScalingResult): string {
     '',
     table(['extra processes', 'tasks on the host', 'agent CPU', 'agent RSS', 'iterator runs/s', 'ns/run', 'iterator kernel ms/s (per pass)', 'process series per export (max)'], rows),
     '',
+    ...(p.growth?.length ? [
+      'growth alone (`-g`, every process, `--exporter none`) with the same processes alive: the time from start to attached (every process\'s maps read and the unwind table of each distinct object built once; the sleepers share one binary and the C library), then agent CPU and RSS over the same window, and its peak RSS:',
+      '',
+      table(['extra processes', 'start to attached', 'agent CPU', 'agent RSS', 'peak RSS'], p.growth.map((g) => [si(g.procs), `${g.attachSeconds.toFixed(1)} s`, pct(g.agentCpu), mib(g.rssKb), mib(g.hwmKb)])),
+      '',
+    ] : []),
     ...(stormRows.length ? [
       `Context-switch storm (\`${p.storms[0]!.overhead.pipeTool}\`, ${si(p.storms[0]!.overhead.pipeLoops)} round trips, pinned to the last CPU) with those processes alive: no probes against ${probes} (\`--exporter none\`), ${p.storms[0]!.overhead.reps} repetitions interleaved, medians, per CPU-second of the storm:`,
       '',
