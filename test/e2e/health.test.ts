@@ -3,6 +3,9 @@
 // ready again once it is back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCli, startCli, type CliRun } from '../helpers/cli.ts';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { freePort } from '../helpers/prometheus.ts';
@@ -78,6 +81,12 @@ test('a probe that fails to attach: /readyz 503 naming it and why, /healthz stil
     assert.match(r.body.reasons[0]!, /^probe sysstat failed to attach \(kprobe: .*finish_task_switch/);
     assert.equal((await get(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/metrics`)).status, 404, 'no prometheus exporter: health alone on its port');
+    // The Dockerfile's HEALTHCHECK command, run as Docker would (its ENV giving the port).
+    const argv = JSON.parse(/^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$/m.exec(readFileSync(join(import.meta.dirname, '../../Dockerfile'), 'utf8'))![1]!) as string[];
+    const check = spawnSync(process.execPath, argv.slice(1), { env: { MEMWATCHER_HEALTH_PORT: String(port) }, timeout: scaled(10_000) });
+    assert.equal(check.status, 0, `HEALTHCHECK exit ${check.status}: ${check.stderr}`);
+    const wrong = spawnSync(process.execPath, argv.slice(1), { env: { MEMWATCHER_HEALTH_PORT: String(await freePort()) }, timeout: scaled(10_000) });
+    assert.equal(wrong.status, 1, 'and fails where nothing answers');
   } finally {
     await stop(cli);
   }
