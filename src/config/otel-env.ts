@@ -46,6 +46,8 @@ export const OTEL_ENV_KEYS: ReadonlyArray<readonly [string, string]> = [
  * Prometheus exporter sections) that mem-watcher does not honour, each with why. Set, they are
  * refused: ignoring one would leave the user believing it took effect.
  */
+const NO_LOGS = 'mem-watcher exports no OpenTelemetry logs (events are spans)';
+
 export const OTEL_ENV_UNSUPPORTED: Readonly<Record<string, string>> = {
   OTEL_PROPAGATORS: 'mem-watcher starts every trace itself and propagates no context',
   OTEL_TRACES_SAMPLER: 'every span is a rare event (a kill, a failure, a report) and is kept; bound them with OTEL_BSP_MAX_QUEUE_SIZE',
@@ -56,7 +58,16 @@ export const OTEL_ENV_UNSUPPORTED: Readonly<Record<string, string>> = {
   OTEL_EXPORTER_OTLP_TRACES_INSECURE: 'for gRPC the endpoint\'s scheme decides: http:// is plain text, https:// TLS',
   OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'metrics are cumulative, as Prometheus and the dashboards expect',
   OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: 'the one histogram (reclaim stalls) has explicit buckets chosen for it',
-  OTEL_LOGS_EXPORTER: 'mem-watcher exports no OpenTelemetry logs (events are spans)',
+  OTEL_LOGS_EXPORTER: NO_LOGS,
+  OTEL_CONFIG_FILE: 'mem-watcher\'s config file is JSON, given with -c',
+  OTEL_EXPERIMENTAL_CONFIG_FILE: 'mem-watcher\'s config file is JSON, given with -c',
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'spans go over OTLP; a Collector converts them to Zipkin',
+  OTEL_EXPORTER_ZIPKIN_TIMEOUT: 'spans go over OTLP; a Collector converts them to Zipkin',
+  ...Object.fromEntries([
+    'OTEL_BLRP_SCHEDULE_DELAY', 'OTEL_BLRP_EXPORT_TIMEOUT', 'OTEL_BLRP_MAX_QUEUE_SIZE', 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE',
+    'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
+    ...['ENDPOINT', 'HEADERS', 'TIMEOUT', 'PROTOCOL', 'COMPRESSION', 'CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE', 'INSECURE'].map((v) => `OTEL_EXPORTER_OTLP_LOGS_${v}`),
+  ].map((v) => [v, NO_LOGS])),
 };
 
 /**
