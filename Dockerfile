@@ -104,8 +104,13 @@ COPY config/ config/
 COPY --from=bpf /src/build/bpf/ build/bpf/
 # Runs as root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux
 # 5.8), which the container runtime grants to root only. See docs/deployment.md.
-# Prometheus exporter, when enabled (--exporter prometheus).
+# Prometheus exporter, when enabled (--exporter prometheus), and /healthz and /readyz always:
+# health.port set to the Prometheus port serves them there whichever exporters run.
+ENV MEMWATCHER_HEALTH_PORT=9464
 EXPOSE 9464
+# Liveness: /healthz answers while the event loop turns (the image has node, not curl).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.MEMWATCHER_HEALTH_PORT + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "--disable-sigusr1", "/app/src/cli/main.ts"]
 
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ export interface ReceivedRequest {
   status: number | undefined;
   /** true when the data was answered 2xx and so recorded in metrics()/spans() */
   accepted: boolean;
+  /** data points' metrics or spans the body held (0 until decoded) */
+  items: number;
   /** why the body was rejected (decode error, bad content type...) */
   error?: string;
 }
@@ -127,6 +129,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       contentEncoding: (req.headers['content-encoding'] ?? '').trim().toLowerCase(),
       chunked: /\bchunked\b/i.test(req.headers['transfer-encoding'] ?? ''),
       bytes: 0,
+      items: 0,
       protocol: undefined,
       status: undefined,
       accepted: false,
@@ -176,6 +179,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         ? JSON.parse(body.toString('utf8'))
         : signal === 'metrics' ? decodeExportMetricsServiceRequest(body) : decodeExportTraceServiceRequest(body);
       received = signal === 'metrics' ? normalizeMetrics(request, rec.protocol) : normalizeSpans(request, rec.protocol);
+      rec.items = received.length;
     } catch (err) {
       return reject(400, `cannot decode ${rec.protocol} body: ${(err as Error).message}`);
     }

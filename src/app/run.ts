@@ -14,6 +14,8 @@ import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { RecentSpans } from '../telemetry/recent-spans.ts';
 import { selfMetrics } from '../telemetry/self.ts';
 import { enabledProbes, sectionOf, type Config } from './config.ts';
+import { Health, serveEndpoints } from './health.ts';
+import type { HttpServer } from '../telemetry/http-server.ts';
 import { checkTargets, preflight } from './preflight.ts';
 import type { AnyProbe } from './registry.ts';
 
@@ -60,8 +62,10 @@ export async function run(opts: RunOptions): Promise<void> {
   }
   const outOfStep = checkProbeLayouts(probes.map((p) => p.definition as ProbeRun['definition']));
   if (outOfStep) throw new EnvironmentError(outOfStep);
-  const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
-  const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
+  const otelAsked = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
+  // The spec's OTEL_SDK_DISABLED: no-op telemetry. The console is not the SDK, and health stays.
+  if (otelAsked && config.sdk.disabled) log.info('sdk.disabled: no OpenTelemetry export (no OTLP, no Prometheus /metrics); probes, console and health carry on');
+  const telemetry: Telemetry | undefined = otelAsked && !config.sdk.disabled ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
   const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
 
@@ -81,6 +85,14 @@ export async function run(opts: RunOptions): Promise<void> {
   const probeStopped = new Promise<string>((resolve) => { probeStop = resolve; });
   const runtime = new Runtime({ interval: config.interval, log, kernel, requestStop: (why) => probeStop(why) });
   selfMetrics(meter, runtime);
+  const health = new Health({ enabled: runs.map((r) => r.definition.name), telemetry, sdkDisabled: config.sdk.disabled, exportFailureMs: config.health.export_failure_s * 1000 });
+  let servers: HttpServer[];
+  try {
+    servers = await serveEndpoints(config, health, telemetry);
+  } catch (err) {
+    await telemetry?.shutdown();
+    throw err;
+  }
 
   let stopped = false;
   const stop = async (why: string) => {
@@ -88,11 +100,12 @@ export async function run(opts: RunOptions): Promise<void> {
     stopped = true;
     log.debug(`stopping: ${why}`);
     runtime.stop();
-    await telemetry?.shutdown();
+    await Promise.all([telemetry?.shutdown(), ...servers.map((s) => s.close())]);
   };
 
   try {
     runtime.start(runs);
+    health.attached(runtime);
     if (runtime.attachedCount === 0) {
       throw new RuntimeFailure(`no probe could attach on kernel ${kernel.release}: ${runtime.status.map((s) => `${s.probe}: ${s.refused.map((r) => r.reason).join('; ') || 'not started'}`).join(' | ')}`);
     }

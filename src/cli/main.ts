@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return EXIT_OK;
     }
-    const log = createLogger({ verbose });
+    const log = createLogger({ verbose, level: loaded.config.log.level });
     const { run } = await import('../app/run.ts');
     await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
     return EXIT_OK;

@@ -43,13 +43,17 @@ export function loadConfigFrom<S extends object>(schema: S, opts: LoadOptions = 
   const effectiveEnv: Record<string, string> = {};
   const keys = new Set(keyPaths(schema));
 
-  for (const variable of OTEL_ENV_UNSUPPORTED) {
-    if ((env[variable] ?? '').trim() !== '') throw new ConfigError(`${variable} is not supported by mem-watcher: unset it (docs/configuration.md lists the OTEL_* variables honoured)`);
+  for (const [variable, why] of Object.entries(OTEL_ENV_UNSUPPORTED)) {
+    if ((env[variable] ?? '').trim() !== '') throw new ConfigError(`${variable} is not supported by mem-watcher (${why}): unset it`);
   }
   for (const [variable, path] of OTEL_ENV_KEYS) {
     const v = env[variable];
     if (v !== undefined && v.trim() !== '' && env[envName(path)] === undefined) {
-      effectiveEnv[envName(path)] = translateOtelValue(variable, v);
+      try {
+        effectiveEnv[envName(path)] = translateOtelValue(variable, v);
+      } catch (err) {
+        throw new ConfigError(`${variable} (${path}) ${(err as Error).message}: fix or unset it`);
+      }
       origins.set(path, variable);
     }
   }

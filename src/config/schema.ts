@@ -5,6 +5,8 @@ import convict from 'convict';
 
 export const EXPORTERS = ['console', 'otlp', 'prometheus', 'none'] as const;
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+/** The OTel SDK's OTEL_LOG_LEVEL values, and auto (ours: info, debug with verbose). */
+export const LOG_LEVELS = ['auto', 'none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 
 function intList(min: number, what: string) {
   return {
@@ -186,6 +188,12 @@ export const CORE_SCHEMA = {
     default: 0,
   },
   verbose: { doc: 'Debug logging, libbpf log and stack traces', format: 'strict-boolean', default: false },
+  log: {
+    level: { doc: 'Log level, also of the OpenTelemetry SDK\'s diagnostics: auto (info; debug with verbose), none, error, warn, info, debug, verbose, all', format: oneOf(LOG_LEVELS), default: 'auto' },
+  },
+  sdk: {
+    disabled: { doc: 'No OpenTelemetry export at all (OTLP and Prometheus /metrics); probes, console and health carry on', format: 'strict-boolean', default: false },
+  },
   otlp: {
     endpoint: { doc: 'OTLP base URL (empty: http://localhost:4318, or http://localhost:4317 for grpc); over HTTP /v1/metrics and /v1/traces are appended', format: 'optional-http-url', default: '' },
     protocol: { doc: 'OTLP transport and encoding: http/protobuf, http/json or grpc', format: oneOf(OTLP_PROTOCOLS), default: 'http/protobuf' },
@@ -193,19 +201,35 @@ export const CORE_SCHEMA = {
     traces_protocol: { doc: 'OTLP protocol for traces (auto: protocol)', format: oneOf(['auto', ...OTLP_PROTOCOLS]), default: 'auto' },
     headers: { doc: 'Headers sent with every export: key=value,key2=value2', format: 'header-list', default: '', sensitive: true },
     timeout_ms: { doc: 'Timeout of one export request', format: range(1, 600000, true), default: 10000 },
+    metrics_timeout_ms: { doc: 'Timeout of one metrics export request (0: timeout_ms)', format: range(0, 600000, true), default: 0 },
+    traces_timeout_ms: { doc: 'Timeout of one traces export request (0: timeout_ms)', format: range(0, 600000, true), default: 0 },
     metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: 'optional-http-url', default: '' },
     traces_endpoint: { doc: 'Full URL for traces (overrides endpoint)', format: 'optional-http-url', default: '' },
     metrics_headers: { doc: 'Headers for metric exports only', format: 'header-list', default: '', sensitive: true },
     traces_headers: { doc: 'Headers for trace exports only', format: 'header-list', default: '', sensitive: true },
     export_interval_ms: { doc: 'Metric export period (0: the report interval)', format: range(0, 86400000, true), default: 0 },
+    metric_export_timeout_ms: { doc: 'Time one metric collection and export may take, retries included (0: the metrics request timeout; at most the export interval)', format: range(0, 86400000, true), default: 0 },
     max_queue_size: { doc: 'Spans buffered while the backend is slow or down (oldest dropped and counted)', format: range(1, 1000000, true), default: 2048 },
+    max_export_batch_size: { doc: 'Spans sent in one export at most (no more than max_queue_size)', format: range(1, 1000000, true), default: 512 },
+    schedule_delay_ms: { doc: 'Delay between two span exports (0: 5000, or the export interval when shorter)', format: range(0, 86400000, true), default: 0 },
+    span_export_timeout_ms: { doc: 'Time one span export may take, retries included (0: the traces request timeout + 1000)', format: range(0, 600000, true), default: 0 },
   },
   traces: {
     exporter: { doc: 'Where spans go: auto (otlp when otlp is an exporter), otlp, console, none', format: oneOf(['auto', 'otlp', 'console', 'none']), default: 'auto' },
+    attribute_value_length_limit: { doc: 'Longest span attribute value in characters; longer ones are truncated (0: no limit)', format: range(0, 1000000000, true), default: 0 },
+    attribute_count_limit: { doc: 'Attributes per span; more are dropped (and counted in the span)', format: range(0, 1000000, true), default: 128 },
+    event_count_limit: { doc: 'Events per span; more are dropped', format: range(0, 1000000, true), default: 128 },
+    link_count_limit: { doc: 'Links per span; more are dropped', format: range(0, 1000000, true), default: 128 },
+    event_attribute_count_limit: { doc: 'Attributes per span event', format: range(0, 1000000, true), default: 128 },
+    link_attribute_count_limit: { doc: 'Attributes per span link', format: range(0, 1000000, true), default: 128 },
   },
   prometheus: {
     host: { doc: 'Address the Prometheus endpoint binds (127.0.0.1 keeps it local)', format: 'host', default: '0.0.0.0' },
     port: { doc: 'Port of the Prometheus endpoint (/metrics)', format: 'tcp-port', default: 9464 },
+  },
+  health: {
+    port: { doc: 'Port of /healthz and /readyz, bound on prometheus.host (0: the Prometheus port, served when prometheus is an exporter)', format: range(0, 65535, true), default: 0 },
+    export_failure_s: { doc: '/readyz answers 503 once exports have failed for this many seconds in a row (0: export failures never make it unready)', format: range(0, 86400, false), default: 60 },
   },
   service: {
     name: { doc: 'service.name resource attribute', format: 'non-empty-string', default: 'mem-watcher' },

@@ -12,7 +12,8 @@ import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/expor
 import { OTLPMetricExporter as OTLPMetricExporterGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { servePrometheus, type PrometheusServer } from './prometheus-server.ts';
+import type { Route } from './http-server.ts';
+import { ExportHealth } from './export-health.ts';
 import type { Resource } from '@opentelemetry/resources';
 import type { CoreConfig as Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
@@ -26,6 +27,10 @@ export interface Telemetry {
   /** Present when spans are exported somewhere. */
   tracer?: Tracer;
   resource: Resource;
+  /** The Prometheus scrape handler, when prometheus is an exporter (served with /healthz and /readyz). */
+  prometheus?: Route;
+  /** Results of the push exporters (OTLP metrics and traces). */
+  exportHealth: ExportHealth;
   /** Export what was collected so far (shutdown does it too). */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
@@ -66,8 +71,13 @@ function grpcOptions(opts: { url: string; headers: Record<string, string>; timeo
   return { url: opts.url, metadata, timeoutMillis: opts.timeoutMillis };
 }
 
+/** One request's timeout: the per-signal variable, else OTEL_EXPORTER_OTLP_TIMEOUT's key. */
+function requestTimeout(config: Config, signal: 'metrics' | 'traces'): number {
+  return (signal === 'metrics' ? config.otlp.metrics_timeout_ms : config.otlp.traces_timeout_ms) || config.otlp.timeout_ms;
+}
+
 function metricExporter(config: Config): PushMetricExporter {
-  const opts = { url: signalUrl(config, 'metrics'), headers: signalHeaders(config, 'metrics'), timeoutMillis: config.otlp.timeout_ms };
+  const opts = { url: signalUrl(config, 'metrics'), headers: signalHeaders(config, 'metrics'), timeoutMillis: requestTimeout(config, 'metrics') };
   switch (signalProtocol(config, 'metrics')) {
     case 'grpc': return new OTLPMetricExporterGrpc(grpcOptions(opts));
     case 'http/json': return new OTLPMetricExporterJson(opts);
@@ -76,7 +86,7 @@ function metricExporter(config: Config): PushMetricExporter {
 }
 
 function spanExporter(config: Config): SpanExporter {
-  const opts = { url: signalUrl(config, 'traces'), headers: signalHeaders(config, 'traces'), timeoutMillis: config.otlp.timeout_ms };
+  const opts = { url: signalUrl(config, 'traces'), headers: signalHeaders(config, 'traces'), timeoutMillis: requestTimeout(config, 'traces') };
   switch (signalProtocol(config, 'traces')) {
     case 'grpc': return new OTLPTraceExporterGrpc(grpcOptions(opts));
     case 'http/json': return new OTLPTraceExporterJson(opts);
@@ -100,25 +110,32 @@ function diagText(x: unknown): string {
   return x;
 }
 
+/** OTEL_LOG_LEVEL's names as the diag logger's levels; auto keeps the SDK's warnings and errors. */
+const DIAG_LEVEL: Record<string, DiagLogLevel> = {
+  auto: DiagLogLevel.WARN, none: DiagLogLevel.NONE, error: DiagLogLevel.ERROR, warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO, debug: DiagLogLevel.DEBUG, verbose: DiagLogLevel.VERBOSE, all: DiagLogLevel.ALL,
+};
+
 /** Routes the SDK's own diagnostics (export failures) to our log: one line each, once per distinct message a minute. */
-function routeDiagnostics(log: Logger): void {
+function routeDiagnostics(log: Logger, level: string): void {
   const lastSeen = new Map<string, number>();
-  const once = (level: 'warn' | 'error') => (msg: string, ...args: unknown[]) => {
+  const once = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, ...args: unknown[]) => {
     const detail = args.map(diagText).filter(Boolean).join(' ');
     const line = `otel: ${diagText(msg)}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ').trim().slice(0, 400);
     const now = Date.now();
     if ((lastSeen.get(line) ?? 0) > now - 60_000) return;
     lastSeen.set(line, now);
-    log.warn(line);
+    log[level](line);
   };
   diag.setLogger(
-    { error: once('error'), warn: once('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
-    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    { error: once('error'), warn: once('warn'), info: once('info'), debug: once('debug'), verbose: once('debug') },
+    { logLevel: DIAG_LEVEL[level] ?? DiagLogLevel.WARN, suppressOverrideMessage: true },
   );
 }
 
 export async function startTelemetry(config: Config, log: Logger): Promise<Telemetry> {
-  routeDiagnostics(log);
+  routeDiagnostics(log, config.log.level);
+  const exportHealth = new ExportHealth();
   const resource = await buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
   const readers: MetricReader[] = [];
   const intervalMs = config.otlp.export_interval_ms || Math.round(config.interval * 1000);
@@ -127,26 +144,16 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
 
   if (config.exporters.includes('otlp')) {
     readers.push(new PeriodicExportingMetricReader({
-      exporter: metricExporter(config),
+      exporter: exportHealth.watch('otlp metrics', metricExporter(config)),
       exportIntervalMillis: intervalMs,
-      exportTimeoutMillis: Math.min(config.otlp.timeout_ms, intervalMs),
+      // Longer than the interval is refused at load (the SDK would throw).
+      exportTimeoutMillis: config.otlp.metric_export_timeout_ms || Math.min(requestTimeout(config, 'metrics'), intervalMs),
       metricProducers: [observed],
     }));
   }
   let prometheus: PrometheusExporter | undefined;
-  let promServer: PrometheusServer | undefined;
   if (config.exporters.includes('prometheus')) {
     prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true, metricProducers: [observed] });
-    try {
-      promServer = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Only a port in use is fixed by another port; an unknown or foreign address by the host.
-      const fix = code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL'
-        ? 'set prometheus.host (MEMWATCHER_PROMETHEUS_HOST) to an address of this machine (0.0.0.0 for all)'
-        : 'set prometheus.port (MEMWATCHER_PROMETHEUS_PORT) to a free port';
-      throw new TelemetryStartError(`cannot serve Prometheus metrics on ${config.prometheus.host}:${config.prometheus.port} (${code ?? (err as Error).message}): ${fix}`);
-    }
     readers.push(prometheus);
   }
 
@@ -156,33 +163,48 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   if (tracesEnabled(config)) {
     // Our own queue, not the SDK's BatchSpanProcessor: bounded, oldest dropped, every loss counted.
     const spans = new BoundedSpanProcessor({
-      exporter: spanExporter(config),
+      exporter: exportHealth.watch('otlp traces', spanExporter(config)),
       maxQueueSize: config.otlp.max_queue_size,
-      maxExportBatchSize: 512,
-      scheduledDelayMillis: Math.min(5000, intervalMs),
-      // The exporter retries within timeout_ms; a little more lets its own answer arrive first.
-      exportTimeoutMillis: config.otlp.timeout_ms + 1000,
+      maxExportBatchSize: config.otlp.max_export_batch_size,
+      scheduledDelayMillis: config.otlp.schedule_delay_ms || Math.min(5000, intervalMs),
+      // The exporter retries within its request timeout; a little more lets its own answer arrive first.
+      exportTimeoutMillis: config.otlp.span_export_timeout_ms || requestTimeout(config, 'traces') + 1000,
       onDrop: (n, reason) => log.warn(`otel: dropping spans: ${reason} (${n} now, more until the backend catches up; all counted in ${METRIC.TELEMETRY_DROPPED})`),
     });
     meter.createObservableCounter(METRIC.TELEMETRY_DROPPED, { unit: UNIT.SPANS, description: 'Spans lost on the way to the backend: oldest pushed out of the full export queue, rejected, or unsent at stop' })
       .addCallback((r) => r.observe(spans.dropped));
-    tracerProvider = new TracerProvider({ resource, spanProcessors: [spans] });
+    const t = config.traces;
+    tracerProvider = new TracerProvider({
+      resource,
+      spanProcessors: [spans],
+      spanLimits: {
+        attributeValueLengthLimit: t.attribute_value_length_limit || Infinity,
+        attributeCountLimit: t.attribute_count_limit,
+        eventCountLimit: t.event_count_limit,
+        linkCountLimit: t.link_count_limit,
+        attributePerEventCountLimit: t.event_attribute_count_limit,
+        attributePerLinkCountLimit: t.link_attribute_count_limit,
+      },
+    });
   }
 
   const bounded = async (p: Promise<unknown>) => {
     // A backend that is down must not hold the stop: give it the export timeout, then move on.
-    await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), new Promise((r) => setTimeout(r, config.otlp.timeout_ms + 1000).unref())]);
+    const limit = Math.max(requestTimeout(config, 'metrics'), requestTimeout(config, 'traces')) + 1000;
+    await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), new Promise((r) => setTimeout(r, limit).unref())]);
   };
 
   return {
     meter,
     tracer: tracerProvider?.getTracer('mem-watcher', SERVICE_VERSION),
     resource,
+    prometheus: prometheus && ((req, res) => prometheus.getMetricsRequestHandler(req, res)),
+    exportHealth,
     flush: async () => {
       await bounded(Promise.all([meterProvider.forceFlush(), tracerProvider?.forceFlush()]));
     },
     shutdown: async () => {
-      await bounded(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown(), promServer?.close()]));
+      await bounded(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown()]));
     },
   };
 }

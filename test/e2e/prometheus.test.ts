@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { runCli, startCli } from '../helpers/cli.ts';
-import { PROMETHEUS_LIMITS } from '../../src/telemetry/prometheus-server.ts';
+import { HTTP_LIMITS } from '../../src/telemetry/http-server.ts';
 import { freePort, startPrometheus } from '../helpers/prometheus.ts';
 
 test('sysstat served on /metrics and stored by a real Prometheus', async () => {
@@ -90,7 +90,7 @@ test('many idle and slow-loris connections neither blind /metrics nor take the a
       await new Promise((r) => s.once('connect', r).once('error', r));
     }
     const held = fdCount(cli.child.pid!) - before;
-    assert.ok(held <= PROMETHEUS_LIMITS.maxConnections + 8, `the agent holds ${held} more descriptors for 400 connections`);
+    assert.ok(held <= HTTP_LIMITS.maxConnections + 8, `the agent holds ${held} more descriptors for 400 connections`);
     // The server closes every one of them itself (headers and idle timeouts); then it answers.
     await Promise.all(closed);
     assert.equal((await fetch(url)).status, 200);

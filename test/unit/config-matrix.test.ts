@@ -131,7 +131,7 @@ test('the OTEL_* variables: bad values name the OTEL variable and the key', () =
 });
 
 test('OTEL_* variables of the spec not honoured are refused in one line naming them, never ignored', () => {
-  for (const variable of OTEL_ENV_UNSUPPORTED) {
+  for (const variable of Object.keys(OTEL_ENV_UNSUPPORTED)) {
     assertGoodMessage(refusal(() => loadConfig({ env: { [variable]: '1' }, defaultFile: NO_DEFAULT_FILE })), [variable, 'not supported'], variable);
     loadConfig({ env: { [variable]: '' }, defaultFile: NO_DEFAULT_FILE }); // empty means unset (the spec's rule)
   }
@@ -150,6 +150,54 @@ test('OTEL_BSP_MAX_QUEUE_SIZE and OTEL_EXPORTER_PROMETHEUS_{HOST,PORT} set their
   assert.equal(c.origin('prometheus.port'), 'OTEL_EXPORTER_PROMETHEUS_PORT');
   const w = loadConfig({ env: { OTEL_EXPORTER_PROMETHEUS_PORT: '9999', MEMWATCHER_PROMETHEUS_PORT: '9000' }, defaultFile: NO_DEFAULT_FILE });
   assert.equal(w.config.prometheus.port, 9000);
+});
+
+test('the SDK spec\'s remaining variables set their keys, with their source', () => {
+  const env = {
+    OTEL_SDK_DISABLED: 'TRUE',
+    OTEL_LOG_LEVEL: 'Debug',
+    OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '1500',
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '2500',
+    OTEL_METRIC_EXPORT_INTERVAL: '60000',
+    OTEL_METRIC_EXPORT_TIMEOUT: '30000',
+    OTEL_BSP_SCHEDULE_DELAY: '700',
+    OTEL_BSP_EXPORT_TIMEOUT: '9000',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3',
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100',
+    OTEL_ATTRIBUTE_COUNT_LIMIT: '20',
+    OTEL_SPAN_EVENT_COUNT_LIMIT: '5',
+    OTEL_SPAN_LINK_COUNT_LIMIT: '6',
+    OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: '7',
+    OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: '8',
+  };
+  const c = loadConfig({ env, defaultFile: NO_DEFAULT_FILE });
+  const o = c.config.otlp;
+  const t = c.config.traces;
+  assert.deepEqual(
+    [c.config.sdk.disabled, c.config.log.level, o.metrics_timeout_ms, o.traces_timeout_ms, o.metric_export_timeout_ms, o.schedule_delay_ms, o.span_export_timeout_ms, o.max_export_batch_size],
+    [true, 'debug', 1500, 2500, 30000, 700, 9000, 3]);
+  assert.deepEqual(
+    [t.attribute_value_length_limit, t.attribute_count_limit, t.event_count_limit, t.link_count_limit, t.event_attribute_count_limit, t.link_attribute_count_limit],
+    [100, 20, 5, 6, 7, 8]);
+  assert.equal(c.origin('sdk.disabled'), 'OTEL_SDK_DISABLED');
+  assert.equal(c.origin('traces.attribute_value_length_limit'), 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT');
+  // The span-specific limits win over the general ones; a MEMWATCHER_ variable over both.
+  const s = loadConfig({ env: { ...env, OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: '50', OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '10' }, defaultFile: NO_DEFAULT_FILE });
+  assert.equal(s.config.traces.attribute_value_length_limit, 50);
+  assert.equal(s.config.traces.attribute_count_limit, 10);
+  assert.equal(s.origin('traces.attribute_count_limit'), 'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT');
+  const m = loadConfig({ env: { ...env, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '10', MEMWATCHER_TRACES_ATTRIBUTE_COUNT_LIMIT: '4' }, defaultFile: NO_DEFAULT_FILE });
+  assert.equal(m.config.traces.attribute_count_limit, 4);
+  // The spec's booleans: false is false; 1 is no spelling of true there, so it is refused, not guessed.
+  assert.equal(loadConfig({ env: { OTEL_SDK_DISABLED: 'false' }, defaultFile: NO_DEFAULT_FILE }).config.sdk.disabled, false);
+  assertGoodMessage(refusal(() => loadConfig({ env: { OTEL_SDK_DISABLED: '1' }, defaultFile: NO_DEFAULT_FILE })), ['OTEL_SDK_DISABLED', 'sdk.disabled', 'true or false'], 'OTEL_SDK_DISABLED=1');
+});
+
+test('keys valid alone but not together: a batch larger than the queue, a metric export timeout longer than its interval', () => {
+  assertGoodMessage(refusal(() => loadConfig({ env: { OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }, defaultFile: NO_DEFAULT_FILE })),
+    ['otlp.max_export_batch_size', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 'OTEL_BSP_MAX_QUEUE_SIZE'], 'batch > queue');
+  assertGoodMessage(refusal(() => loadConfig({ env: { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '5000' }, defaultFile: NO_DEFAULT_FILE })),
+    ['otlp.metric_export_timeout_ms', 'OTEL_METRIC_EXPORT_TIMEOUT', 'interval'], 'timeout > interval');
 });
 
 test('unknown keys: a MEMWATCHER_ variable and a file key in every section are refused by name', () => {

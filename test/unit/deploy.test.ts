@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXPORTERS, envName } from '../../src/config/schema.ts';
-import { keyPaths } from '../../src/app/config.ts';
+import { keyPaths, loadConfig } from '../../src/app/config.ts';
 import { ATTR, METRIC, UNIT } from '../../src/telemetry/semconv.ts';
 
 type YamlModule = typeof import('yaml');
@@ -716,6 +716,18 @@ describe('deploy/kubernetes/daemonset.yaml', () => {
   it('uses a pinned image', () => {
     assertPinned(str(c.image, 'image'), 'daemonset', false);
   });
+
+  it('probes liveness on /healthz and readiness on /readyz, on the port health.port serves', () => {
+    const env = Object.fromEntries(arr(c.env, 'env').map((e) => obj(e, 'env var')).map((e) => [String(e.name), e.value]));
+    const port = Number(env.MEMWATCHER_HEALTH_PORT);
+    assert.ok(loadConfig({ env: { MEMWATCHER_HEALTH_PORT: String(env.MEMWATCHER_HEALTH_PORT) } }).config.health.port === port && port > 0, 'MEMWATCHER_HEALTH_PORT is a valid port');
+    const named = new Map(arr(c.ports, 'ports').map((p) => obj(p, 'port')).map((p) => [String(p.name), Number(p.containerPort)]));
+    for (const [probe, path] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']] as const) {
+      const get = obj(obj(c[probe], probe).httpGet, `${probe}.httpGet`);
+      assert.equal(get.path, path);
+      assert.equal(typeof get.port === 'string' ? named.get(get.port) : Number(get.port), port, `${probe} asks the health port`);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -734,6 +746,17 @@ describe('Dockerfile', () => {
     assert.match(text, /COPY --from=bpf \/src\/build\/bpf\/ build\/bpf\//);
     assert.match(text, /^ENTRYPOINT \["node", "--disable-sigusr1", "\/app\/src\/cli\/main\.ts"\]$/m);
     assert.match(text, /libbpf1/);
+  });
+
+  it('has a HEALTHCHECK on /healthz at the port the image sets health.port to', () => {
+    const port = /^ENV MEMWATCHER_HEALTH_PORT=(\d+)$/m.exec(text)?.[1];
+    assert.ok(port, 'ENV MEMWATCHER_HEALTH_PORT');
+    assert.match(text, new RegExp(`^EXPOSE ${port}$`, 'm'));
+    const check = /^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$/m.exec(text);
+    assert.ok(check, 'HEALTHCHECK ... CMD [exec form]');
+    const argv = JSON.parse(check[1]!) as string[];
+    assert.equal(argv[0], 'node');
+    assert.match(argv.at(-1)!, /process\.env\.MEMWATCHER_HEALTH_PORT \+ '\/healthz'/);
   });
 
   it('keeps host build products out of the build context', () => {

@@ -1,12 +1,12 @@
-// The Prometheus scrape endpoint, listening on all addresses by default: anyone who can reach
-// it must not be able to blind it or exhaust the agent's descriptors (the probes need theirs).
-// The exporter's own server has no limits (21,000 idle connections took every descriptor), so
-// it is never started; this one serves its handler with bounds on connections and on how
-// long a client may take to send headers, a request, or nothing at all.
+// The agent's HTTP endpoints (Prometheus /metrics, /healthz, /readyz), listening on all
+// addresses by default: anyone who can reach them must not be able to blind them or exhaust the
+// agent's descriptors (the probes need theirs). The Prometheus exporter's own server has no
+// limits (21,000 idle connections took every descriptor), so it is never started; this one
+// serves its handler with bounds on connections and on how long a client may take to send
+// headers, a request, or nothing at all.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 
-export const PROMETHEUS_LIMITS = {
+export const HTTP_LIMITS = {
   /** Connections open at once; more are closed on accept. */
   maxConnections: 128,
   /** A client has this long to send its headers (slow-loris), and to send anything at all. */
@@ -18,13 +18,15 @@ export const PROMETHEUS_LIMITS = {
   checkIntervalMs: 1_000,
 } as const;
 
-export interface PrometheusServer {
+export type Route = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface HttpServer {
   close(): Promise<void>;
 }
 
-/** Serves `exporter` at GET/HEAD /metrics; other methods 405, other paths 404. */
-export async function servePrometheus(exporter: PrometheusExporter, host: string, port: number): Promise<PrometheusServer> {
-  const L = PROMETHEUS_LIMITS;
+/** Serves each route at GET/HEAD of its path; other methods 405, other paths 404. */
+export async function serveHttp(host: string, port: number, routes: ReadonlyMap<string, Route>): Promise<HttpServer> {
+  const L = HTTP_LIMITS;
   const server = createServer({
     headersTimeout: L.headersTimeoutMs,
     requestTimeout: L.requestTimeoutMs,
@@ -35,12 +37,13 @@ export async function servePrometheus(exporter: PrometheusExporter, host: string
     try {
       pathname = new URL(req.url ?? '/', 'http://x').pathname;
     } catch { /* answered 404 */ }
-    if (pathname !== '/metrics') {
+    const route = pathname === undefined ? undefined : routes.get(pathname);
+    if (!route) {
       res.writeHead(404).end();
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else {
-      exporter.getMetricsRequestHandler(req, res);
+      route(req, res);
     }
   });
   server.maxConnections = L.maxConnections;
@@ -60,4 +63,11 @@ export async function servePrometheus(exporter: PrometheusExporter, host: string
       server.close(() => resolve());
     }),
   };
+}
+
+/** A JSON answer (HEAD gets the status alone). */
+export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : text);
 }
