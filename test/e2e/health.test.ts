@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, startCli, type CliRun } from '../helpers/cli.ts';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { freePort } from '../helpers/prometheus.ts';
-import { scaled } from '../helpers/time-scale.ts';
+import { scaled } from '../../harness/time-scale.ts';
 
 interface Answer { status: number; body: { status: string; reasons: string[]; probes: Record<string, string>; exporters: Record<string, string> } }
 

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.ts';
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startOtlpReceiver } from '../../harness/otlp-receiver.ts';
 import { freePort } from '../helpers/prometheus.ts';
 
 async function get(url: string): Promise<{ status: number; text: string }> {
