@@ -46,7 +46,8 @@ function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetr
   return out;
 }
 
-export async function run(opts: RunOptions): Promise<void> {
+/** Resolves to the exit code: 0, or a traced --memleak-command's own when it ended the run. */
+export async function run(opts: RunOptions): Promise<number> {
   const { config, log } = opts;
   const kernel = readKernelInfo();
   preflight(kernel);
@@ -78,8 +79,16 @@ export async function run(opts: RunOptions): Promise<void> {
   });
 
   let probeStop: (why: string) => void = () => {};
+  // Set only when a probe ended the run and passes on a code (a signal's stop exits 0).
+  let exitCode: number | undefined;
   const probeStopped = new Promise<string>((resolve) => { probeStop = resolve; });
-  const runtime = new Runtime({ interval: config.interval, log, kernel, requestStop: (why) => probeStop(why) });
+  const runtime = new Runtime({
+    interval: config.interval, log, kernel,
+    requestStop: (why, code) => {
+      exitCode ??= code;
+      probeStop(why);
+    },
+  });
   selfMetrics(meter, runtime);
 
   let stopped = false;
@@ -101,9 +110,10 @@ export async function run(opts: RunOptions): Promise<void> {
     if (config.duration > 0) {
       reasons.push(new Promise((resolve) => { durationTimer = setTimeout(() => resolve('duration elapsed'), config.duration * 1000); }));
     }
-    const why = await Promise.race(reasons);
+    const first = await Promise.race(reasons.map((p, i) => p.then((why) => ({ why, byProbe: i === 1 }))));
     if (durationTimer) clearTimeout(durationTimer);
-    await stop(why);
+    await stop(first.why);
+    return first.byProbe ? exitCode ?? 0 : 0;
   } finally {
     await stop('error');
   }

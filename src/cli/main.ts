@@ -50,8 +50,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const log = createLogger({ verbose });
     const { run } = await import('../app/run.ts');
-    await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
-    return EXIT_OK;
+    return await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
     process.stderr.write(`mem-watcher: ${maskUrlCredentials((err as Error).message)}\n`);

@@ -40,8 +40,11 @@ export interface ProbeContext<C = unknown> {
   kernel: KernelInfo;
   /** Other probes run beside this one (memleak then keeps the run going when its targets end). */
   othersRunning: boolean;
-  /** Ends the run cleanly (memleak: report_count reached, traced command exited); absent outside the CLI run. */
-  requestStop?(reason: string): void;
+  /**
+   * Ends the run cleanly (memleak: report_count reached, traced command exited); absent outside
+   * the CLI run. `exitCode`: the agent's, when it passes on a traced command's.
+   */
+  requestStop?(reason: string, exitCode?: number): void;
 }
 
 /** A probe after attach: polled by the runtime, stopped once. */

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.ts';
@@ -184,10 +184,46 @@ test('paths through /proc/PID/root (a container controls what they resolve to) a
   assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');
 });
 
-test('--memleak-command: the traced program does not inherit the OTLP header secrets', async () => {
-  const { commandEnvironment } = await import('../../src/probes/memleak/command.ts');
-  const env = commandEnvironment({ PATH: '/bin', OTEL_EXPORTER_OTLP_HEADERS: 'k=s', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'k=s', MEMWATCHER_OTLP_METRICS_HEADERS: 'k=s', OTEL_SERVICE_NAME: 'x' });
-  assert.deepEqual(Object.keys(env).sort(), ['OTEL_SERVICE_NAME', 'PATH']);
+test('--memleak-command: the traced program gets its own environment: no OTEL_* or MEMWATCHER_* (endpoint credentials, header secrets) reach it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-env-'));
+  const script = join(dir, 'env.sh');
+  writeFileSync(script, '#!/bin/sh\nenv\n', { mode: 0o755 });
+  const r = await runCli(['--memleak-command', script, '--exporter', 'console', '--interval', '0.5'], {
+    ...SECRETS, ...MW_SECRETS,
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:SECRET-ONE@127.0.0.1:1',
+    OTEL_SERVICE_NAME: 'agent-name',
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '5',
+    USERS_OWN: 'kept',
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^USERS_OWN=kept$/m, 'the rest of the environment is passed on');
+  assert.doesNotMatch(r.stdout, /^(OTEL|MEMWATCHER)_/m);
+  assert.doesNotMatch(r.stdout, SECRET_RE);
+});
+
+/** Pids whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === ppid;
+    } catch { return false; }
+  });
+}
+
+test('--memleak-command: a SIGKILLed agent takes the traced program with it (PR_SET_PDEATHSIG)', async () => {
+  const cli = startCli(['--memleak-command', 'sleep 3600', '--exporter', 'none', '--interval', '1']);
+  try {
+    await cli.waitForOutput(/tracing sleep \(pid (\d+)\) from its first instruction/, 30_000);
+    const pid = Number(/tracing sleep \(pid (\d+)\)/.exec(cli.stderr())![1]);
+    assert.ok(childrenOf(cli.child.pid!).includes(pid), 'sleep is the agent\'s child');
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+    // The kernel signals the child as the agent's last thread exits; a bound a hang would fail.
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(existsSync(`/proc/${pid}`), false, 'the traced sleep outlived the killed agent');
+  } finally {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  }
 });
 
 /** TCP ports process `pid` listens on (its socket inodes matched against /proc/net/tcp{,6}). */
