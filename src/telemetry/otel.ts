@@ -196,8 +196,13 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   }
 
   const bounded = async (p: Promise<unknown>) => {
-    // A backend that is down must not hold the stop: give it the export timeout, then move on.
-    await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), new Promise((r) => setTimeout(r, config.otlp.timeout_ms + 1000).unref())]);
+    // A backend that is down must not hold the stop: the deadline is the user's, not the exporter's.
+    const deadline = config.otlp.shutdown_timeout_ms;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), deadline); });
+    const outcome = await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') log.warn(`otel: the final export did not finish within otlp.shutdown_timeout_ms (${deadline} ms): stopping without it`);
   };
 
   return {
