@@ -48,6 +48,9 @@ export function memleakConsole(write: (line: string) => void, prefix: string, ve
     for (const line of text.split('\n')) write(prefix + line);
   };
   const shown = new Set<number>();
+  // -t lines lost to a full ring (the kernel's count, one for the whole object): said with each
+  // report, as a user reading the trace would otherwise take the gaps for calls not made.
+  let lostSaid = 0;
   return {
     onRecord(r) {
       if (r.kind === 'trace') {
@@ -57,6 +60,11 @@ export function memleakConsole(write: (line: string) => void, prefix: string, ve
       const first = !shown.has(r.pid);
       shown.add(r.pid);
       for (const line of formatReport(r, first || verbose)) out(line);
+      const lost = r.stats.eventsDropped - lostSaid;
+      if (lost > 0) {
+        lostSaid = r.stats.eventsDropped;
+        out(`memleak: ${lost} calls not shown since the last report (${r.stats.eventsDropped} in all): the trace ring buffer was full, the reader fell behind; the report's totals still count them (narrow -t with --memleak-min-size or --memleak-sample-rate)`);
+      }
     },
   };
 }
