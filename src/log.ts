@@ -14,9 +14,18 @@ export function maskUrlCredentials(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s"']*@/gi, '$1***@');
 }
 
+/**
+ * Text for a terminal: control characters other than tab and newline become `?`, as `ps` shows
+ * them. A process names itself (comm, argv, the file it runs): an escape sequence in that name
+ * must not reach the operator's terminal as one (retitling it, clearing it, rewriting lines).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
+}
+
 export function createLogger(opts: { verbose: boolean; write?: (line: string) => void }): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${maskUrlCredentials(msg)}`);
+  const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${printable(maskUrlCredentials(msg))}`);
   return {
     verbose: opts.verbose,
     debug: (m) => { if (opts.verbose) emit('debug', m); },

@@ -6,7 +6,7 @@ import { EnvironmentError } from '../errors.ts';
 import { loadKernelSymbols } from '../host/kallsyms.ts';
 import { readKernelInfo } from '../host/kernel.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
-import type { Logger } from '../log.ts';
+import { printable, type Logger } from '../log.ts';
 import type { RecordExporter } from '../runtime/exporter.ts';
 import { checkProbeLayouts } from '../runtime/layout-check.ts';
 import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
@@ -64,7 +64,8 @@ export async function run(opts: RunOptions): Promise<number> {
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  // Every console line passes printable(): the names in it are chosen by the watched processes.
+  const write = opts.write ?? ((line: string) => process.stdout.write(printable(line) + '\n'));
 
   const recent = new RecentSpans();
   const runs: ProbeRun[] = probes.map((p) => {

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.ts';
@@ -199,6 +199,21 @@ test('--memleak-command: the traced program gets its own environment: no OTEL_* 
   assert.match(r.stdout, /^USERS_OWN=kept$/m, 'the rest of the environment is passed on');
   assert.doesNotMatch(r.stdout, /^(OTEL|MEMWATCHER)_/m);
   assert.doesNotMatch(r.stdout, SECRET_RE);
+});
+
+test('a process named with terminal escapes (its comm, argv[0]) is shown with them as ? in the console and the log, as ps does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-esc-'));
+  // Clear the screen, turn the text red, ring the bell: what a hostile name could do to an operator's terminal.
+  const name = '\x1b[2J\x1b[31mred\x07';
+  const link = join(dir, name);
+  symlinkSync('/bin/true', link);
+  const r = await runCli(['--memleak-command', link, '--exporter', 'console', '--interval', '0.5'], { PATH: `${dir}:/usr/bin:/bin` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /pid \d+ \(\?\[2J\?\[31mred\?\)/, `the report names the process, escapes shown as ?:\n${r.stdout}`);
+  assert.match(r.stderr, /memleak: tracing \?\[2J\?\[31mred\? \(pid/);
+  for (const [what, text] of [['stdout', r.stdout], ['stderr', r.stderr]]) {
+    assert.doesNotMatch(text!, /[\x00-\x08\x0b-\x1f\x7f]/, `no control character reaches ${what}`);
+  }
 });
 
 /** Pids whose parent is `ppid`. */
