@@ -23,6 +23,11 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
 }
 
+/** printable(), and one line: a newline inside a name (a file called "a\nstack_id=...") cannot forge a line of output. */
+export function printableLine(text: string): string {
+  return printable(text).replaceAll('\n', '?');
+}
+
 export function createLogger(opts: { verbose: boolean; write?: (line: string) => void }): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const emit = (level: LogLevel, msg: string) => write(`mem-watcher ${level}: ${printable(maskUrlCredentials(msg))}`);

@@ -6,7 +6,7 @@ import { EnvironmentError } from '../errors.ts';
 import { loadKernelSymbols } from '../host/kallsyms.ts';
 import { readKernelInfo } from '../host/kernel.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
-import { printable, type Logger } from '../log.ts';
+import { printableLine, type Logger } from '../log.ts';
 import type { RecordExporter } from '../runtime/exporter.ts';
 import { checkProbeLayouts } from '../runtime/layout-check.ts';
 import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
@@ -65,7 +65,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
   // Every console line passes printable(): the names in it are chosen by the watched processes.
-  const write = opts.write ?? ((line: string) => process.stdout.write(printable(line) + '\n'));
+  const write = opts.write ?? ((line: string) => process.stdout.write(printableLine(line) + '\n'));
 
   const recent = new RecentSpans();
   const runs: ProbeRun[] = probes.map((p) => {

@@ -4,7 +4,7 @@
 // controls) are read only where they are checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -213,6 +213,23 @@ test('a process named with terminal escapes (its comm, argv[0]) is shown with th
   assert.match(r.stderr, /memleak: tracing \?\[2J\?\[31mred\? \(pid/);
   for (const [what, text] of [['stdout', r.stdout], ['stderr', r.stderr]]) {
     assert.doesNotMatch(text!, /[\x00-\x08\x0b-\x1f\x7f]/, `no control character reaches ${what}`);
+  }
+});
+
+test('a process named with a newline cannot forge a line of console output', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-nl-'));
+  const link = join(dir, 'x\nstack_id=0x1');
+  symlinkSync('/bin/sleep', link);
+  const victim = spawn(link, ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => victim.once('spawn', r));
+    for (let i = 0; i < 50 && !readFileSync(`/proc/${victim.pid}/comm`, 'latin1').startsWith('x\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    const r = await runCli(['-l', String(victim.pid), '--exporter', 'console', '--interval', '0.5', '--memleak-count', '1'], {}, 30_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`pid ${victim.pid} \\(x\\?stack_id=0x1\\)`), r.stdout);
+    assert.doesNotMatch(r.stdout, /^stack_id=0x1\)/m, 'the name broke the line and forged a stack line');
+  } finally {
+    victim.kill('SIGKILL');
   }
 });
 
