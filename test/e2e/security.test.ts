@@ -54,7 +54,8 @@ test('secret headers are used, but never logged (-v), even when the backend reje
   try {
     // OTEL_* and MEMWATCHER_* variables mixed in one run (a MEMWATCHER_ one wins for its key).
     const env = { ...SECRETS, MEMWATCHER_OTLP_METRICS_HEADERS: MW_SECRETS.MEMWATCHER_OTLP_METRICS_HEADERS };
-    const r = await runCli(['-v', '-s', '--memleak-command', 'sleep 2', '--exporter', 'otlp', '--interval', '0.5', '--duration', '2'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: '500' });
+    // The run ends with the command, after its final report (a span), however slowly memleak attaches.
+    const r = await runCli(['-v', '-s', '--memleak-command', 'sleep 2', '--exporter', 'otlp', '--interval', '0.5'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: '500' });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /otel: .*(401|Unauthorized|bad credentials)/i, 'the rejection is logged');
     assert.doesNotMatch(r.stdout + r.stderr, SECRET_RE);
