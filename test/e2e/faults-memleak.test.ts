@@ -138,3 +138,37 @@ test('a traced process with 60,000 mappings (a huge /proc/PID/maps): memleak kee
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the traced pid is reused by a new process after the target exits: the newcomer is not traced or reported under the old name', async (tc) => {
+  const t = target('read x; exit 0');
+  const pid = t.pid!;
+  const cli = startCli(['-s', '-l', String(pid), '--interval', '0.5', '--exporter', 'console']);
+  let newcomer: ChildProcess | undefined;
+  try {
+    await cli.waitForOutput(/pid \d+ \(sh\): top \d+ of/, 15_000);
+    t.stdin!.end('go\n');
+    await cli.waitForOutput(new RegExp(`memleak: sh \\(pid ${pid}\\) exited: final report`), 10_000);
+    if (t.exitCode === null && t.signalCode === null) await new Promise((r) => t.once('exit', r));
+    // Hand the pid out again (root: the next pid is ns_last_pid + 1); another process on the host
+    // may take it first, so try a few times.
+    for (let i = 0; i < 20 && newcomer?.pid !== pid; i++) {
+      newcomer?.kill('SIGKILL');
+      writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+      newcomer = spawn('python3', ['-c', 'import time\nb = []\nwhile True:\n    b.append(bytearray(4096)); time.sleep(0.001)'], { stdio: 'ignore' });
+    }
+    if (newcomer?.pid !== pid) {
+      tc.skip('the host handed the pid to another process every time');
+      return;
+    }
+    const before = cli.stdout().length;
+    const rows = cli.stdout().split('\n').filter((l) => /^sysstat\s+\d/.test(l)).length;
+    await cli.waitForOutput(new RegExp(`(?:sysstat\\s+\\d[^\\n]*\\n[\\s\\S]*){${rows + 4}}`), 15_000); // two seconds of intervals
+    assert.doesNotMatch(cli.stdout().slice(before), new RegExp(`pid ${pid} \\(`), 'a report about the process that reused the pid');
+    assert.doesNotMatch(cli.stderr(), /memleak: tracing|python/, cli.stderr());
+    await stopped(cli);
+  } finally {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    t.kill('SIGKILL');
+    newcomer?.kill('SIGKILL');
+  }
+});
