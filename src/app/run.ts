@@ -64,7 +64,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const otelWanted = config.exporters.includes('otlp') || config.exporters.includes('prometheus');
   const telemetry: Telemetry | undefined = otelWanted ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
-  // Every console line passes printable(): the names in it are chosen by the watched processes.
+  // Every console line passes printableLine(): the names in it are chosen by the watched processes.
   const write = opts.write ?? ((line: string) => process.stdout.write(printableLine(line) + '\n'));
 
   const recent = new RecentSpans();
@@ -111,7 +111,7 @@ export async function run(opts: RunOptions): Promise<number> {
     if (config.duration > 0) {
       reasons.push(new Promise((resolve) => { durationTimer = setTimeout(() => resolve('duration elapsed'), config.duration * 1000); }));
     }
-    const first = await Promise.race(reasons.map((p, i) => p.then((why) => ({ why, byProbe: i === 1 }))));
+    const first = await Promise.race(reasons.map((p) => p.then((why) => ({ why, byProbe: p === probeStopped }))));
     if (durationTimer) clearTimeout(durationTimer);
     await stop(first.why);
     return first.byProbe ? exitCode ?? 0 : 0;
