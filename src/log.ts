@@ -14,13 +14,27 @@ export function maskUrlCredentials(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s"']*@/gi, '$1***@');
 }
 
+/**
+ * Text for a terminal: control characters other than tab and newline become `?`, as `ps` shows
+ * them. A process names itself (comm, argv, the file it runs): an escape sequence in that name
+ * must not reach the operator's terminal as one (retitling it, clearing it, rewriting lines).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
+}
+
+/** printable(), and one line: a newline inside a name (a file called "a\nstack_id=...") cannot forge a line of output. */
+export function printableLine(text: string): string {
+  return printable(text).replaceAll('\n', '?');
+}
+
 const RANK: Record<LogLevel | 'none', number> = { none: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
 /** `level` (log.level, OTEL_LOG_LEVEL) wins over `verbose`; verbose and all are debug here. */
 export function createLogger(opts: { verbose: boolean; level?: string; write?: (line: string) => void }): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const level = logLevel(opts.level, opts.verbose);
-  const emit = (at: LogLevel, msg: string) => { if (RANK[at] <= RANK[level]) write(`mem-watcher ${at}: ${maskUrlCredentials(msg)}`); };
+  const emit = (at: LogLevel, msg: string) => { if (RANK[at] <= RANK[level]) write(`mem-watcher ${at}: ${printable(maskUrlCredentials(msg))}`); };
   return {
     verbose: level === 'debug',
     debug: (m) => emit('debug', m),

@@ -6,7 +6,7 @@ import { EnvironmentError } from '../errors.ts';
 import { loadKernelSymbols } from '../host/kallsyms.ts';
 import { readKernelInfo } from '../host/kernel.ts';
 import { routeLibbpfLog } from '../libbpf/log.ts';
-import type { Logger } from '../log.ts';
+import { printableLine, type Logger } from '../log.ts';
 import type { RecordExporter } from '../runtime/exporter.ts';
 import { checkProbeLayouts } from '../runtime/layout-check.ts';
 import { Runtime, type ProbeRun } from '../runtime/runtime.ts';
@@ -48,7 +48,8 @@ function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetr
   return out;
 }
 
-export async function run(opts: RunOptions): Promise<void> {
+/** Resolves to the exit code: 0, or a traced --memleak-command's own when it ended the run. */
+export async function run(opts: RunOptions): Promise<number> {
   const { config, log } = opts;
   const kernel = readKernelInfo();
   preflight(kernel);
@@ -67,7 +68,8 @@ export async function run(opts: RunOptions): Promise<void> {
   if (otelAsked && config.sdk.disabled) log.info('sdk.disabled: no OpenTelemetry export (no OTLP, no Prometheus /metrics); probes, console and health carry on');
   const telemetry: Telemetry | undefined = otelAsked && !config.sdk.disabled ? await startTelemetry(config, log) : undefined;
   const meter: Meter = telemetry?.meter ?? createNoopMeter();
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  // Every console line passes printableLine(): the names in it are chosen by the watched processes.
+  const write = opts.write ?? ((line: string) => process.stdout.write(printableLine(line) + '\n'));
 
   const recent = new RecentSpans();
   const runs: ProbeRun[] = probes.map((p) => {
@@ -82,8 +84,16 @@ export async function run(opts: RunOptions): Promise<void> {
   });
 
   let probeStop: (why: string) => void = () => {};
+  // Set only when a probe ended the run and passes on a code (a signal's stop exits 0).
+  let exitCode: number | undefined;
   const probeStopped = new Promise<string>((resolve) => { probeStop = resolve; });
-  const runtime = new Runtime({ interval: config.interval, log, kernel, requestStop: (why) => probeStop(why) });
+  const runtime = new Runtime({
+    interval: config.interval, log, kernel,
+    requestStop: (why, code) => {
+      exitCode ??= code;
+      probeStop(why);
+    },
+  });
   selfMetrics(meter, runtime);
   const health = new Health({ enabled: runs.map((r) => r.definition.name), telemetry, sdkDisabled: config.sdk.disabled, exportFailureMs: config.health.export_failure_s * 1000 });
   let servers: HttpServer[];
@@ -114,9 +124,10 @@ export async function run(opts: RunOptions): Promise<void> {
     if (config.duration > 0) {
       reasons.push(new Promise((resolve) => { durationTimer = setTimeout(() => resolve('duration elapsed'), config.duration * 1000); }));
     }
-    const why = await Promise.race(reasons);
+    const first = await Promise.race(reasons.map((p) => p.then((why) => ({ why, byProbe: p === probeStopped }))));
     if (durationTimer) clearTimeout(durationTimer);
-    await stop(why);
+    await stop(first.why);
+    return first.byProbe ? exitCode ?? 0 : 0;
   } finally {
     await stop('error');
   }

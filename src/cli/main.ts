@@ -7,7 +7,7 @@ import { PROBES } from '../app/registry.ts';
 import { ConfigError } from '../config/load.ts';
 import { envName } from '../config/schema.ts';
 import { OTEL_ENV_READ_BY_EXPORTERS } from '../config/otel-env.ts';
-import { createLogger, maskUrlCredentials } from '../log.ts';
+import { createLogger, maskUrlCredentials, printable } from '../log.ts';
 import { SERVICE_VERSION } from '../telemetry/resource.ts';
 import { TelemetryStartError } from '../telemetry/otel.ts';
 
@@ -50,11 +50,10 @@ async function main(argv: string[]): Promise<number> {
     }
     const log = createLogger({ verbose, level: loaded.config.log.level });
     const { run } = await import('../app/run.ts');
-    await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
-    return EXIT_OK;
+    return await run({ config: loaded.config, log, stopSignal: stopSignal(log) });
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof EnvironmentError || err instanceof TelemetryStartError;
-    process.stderr.write(`mem-watcher: ${maskUrlCredentials((err as Error).message)}\n`);
+    process.stderr.write(`mem-watcher: ${printable(maskUrlCredentials((err as Error).message))}\n`);
     if (verbose && !usage) process.stderr.write(`${(err as Error).stack}\n`);
     return usage ? EXIT_USAGE : EXIT_RUNTIME;
   }

@@ -203,6 +203,7 @@ export const CORE_SCHEMA = {
     timeout_ms: { doc: 'Timeout of one export request', format: range(1, 600000, true), default: 10000 },
     metrics_timeout_ms: { doc: 'Timeout of one metrics export request (0: timeout_ms)', format: range(0, 600000, true), default: 0 },
     traces_timeout_ms: { doc: 'Timeout of one traces export request (0: timeout_ms)', format: range(0, 600000, true), default: 0 },
+    shutdown_timeout_ms: { doc: 'Longest a stop waits for the final export, with the backend down or hanging (probes are detached first; a second SIGINT/SIGTERM stops at once, unflushed)', format: range(1, 600000, true), default: 5000 },
     metrics_endpoint: { doc: 'Full URL for metrics (overrides endpoint)', format: 'optional-http-url', default: '' },
     traces_endpoint: { doc: 'Full URL for traces (overrides endpoint)', format: 'optional-http-url', default: '' },
     metrics_headers: { doc: 'Headers for metric exports only', format: 'header-list', default: '', sensitive: true },

@@ -40,8 +40,11 @@ export interface ProbeContext<C = unknown> {
   kernel: KernelInfo;
   /** Other probes run beside this one (a probe whose targets all ended then keeps the run going). */
   othersRunning: boolean;
-  /** Ends the run cleanly (a report count reached, a traced command exited); absent outside the CLI run. */
-  requestStop?(reason: string): void;
+  /**
+   * Ends the run cleanly (a report count reached, a traced command exited); absent outside the
+   * CLI run. `exitCode`: the agent's, when it passes on a traced command's.
+   */
+  requestStop?(reason: string, exitCode?: number): void;
 }
 
 /** A probe after attach: polled by the runtime, stopped once. */

@@ -30,7 +30,7 @@ export interface RunContext {
   interval: number;
   log: Logger;
   kernel: KernelInfo;
-  requestStop?(reason: string): void;
+  requestStop?(reason: string, exitCode?: number): void;
 }
 
 interface Running {

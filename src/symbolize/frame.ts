@@ -31,7 +31,18 @@ const fileLine = (f: Frame) => (f.file === undefined ? '' : f.line === undefined
  * the module and module address, when known). Inlined frames follow on their own lines, outermost
  * call first, as `<16 spaces>  function @ file:line [inlined]`.
  */
-export function formatFrameConsole(f: Frame): string {
+/**
+ * Both formats put one frame a line, so a newline inside a name (a mapped file called
+ * "lib\nmain+0x1 (evil)", chosen by the traced process) is written as `\n`, as maps escapes it.
+ */
+function oneLineNames(f: Frame): Frame {
+  const esc = <T extends string | undefined>(s: T): T => (s?.includes('\n') ? s.replaceAll('\n', '\\n') : s) as T;
+  if (![f.module, f.function, f.file, ...(f.inlined ?? []).flatMap((i) => [i.function, i.file])].some((s) => s?.includes('\n'))) return f;
+  return { ...f, module: esc(f.module), function: esc(f.function), file: esc(f.file), inlined: f.inlined?.map((i) => ({ ...i, function: esc(i.function), file: esc(i.file) })) };
+}
+
+export function formatFrameConsole(frame: Frame): string {
+  const f = oneLineNames(frame);
   const addr = f.address.toString(16).padStart(16, '0');
   let line: string;
   if (f.function === undefined) {
@@ -50,7 +61,8 @@ export function formatFrameConsole(f: Frame): string {
  * first, as `function (module) file:line`, so that every line is one frame of the call chain.
  * Unresolved: `[unknown] (module+0xaddr)` with the module address, or the raw address alone.
  */
-export function formatFrameStacktrace(f: Frame): string {
+export function formatFrameStacktrace(frame: Frame): string {
+  const f = oneLineNames(frame);
   const mod = f.module === undefined ? '' : ` (${f.module})`;
   const lines = (f.inlined ?? []).map((i) => `${i.function ?? '[unknown]'}${mod}${fileLine(i)}`);
   if (f.function !== undefined) lines.push(`${f.function}${f.offset === undefined ? '' : '+' + hex(f.offset)}${mod}${fileLine(f)}`);

@@ -116,12 +116,38 @@ const DIAG_LEVEL: Record<string, DiagLogLevel> = {
   info: DiagLogLevel.INFO, debug: DiagLogLevel.DEBUG, verbose: DiagLogLevel.VERBOSE, all: DiagLogLevel.ALL,
 };
 
+/** Network failures in plain words; the code stays in the line for a search. */
+const NETWORK_CAUSES: Array<[RegExp, string]> = [
+  [/ECONNREFUSED/, 'connection refused (ECONNREFUSED): nothing listens there'],
+  [/ENOTFOUND|Name resolution failed/, 'unknown host (ENOTFOUND)'],
+  [/EAI_AGAIN/, 'the host name could not be resolved now (EAI_AGAIN)'],
+  [/E(HOST|NET)UNREACH/, 'no route to the host (EHOSTUNREACH)'],
+  [/ECONNRESET|socket hang up/, 'the connection was reset (ECONNRESET)'],
+  [/timed? ?out|did not answer within|DEADLINE_EXCEEDED/i, 'no answer in time (timed out)'],
+];
+
+/**
+ * An export failure as the user needs it: which backend, why, and that nothing stops: the probes
+ * carry on, metrics are cumulative (the next export carries the totals), spans wait in the
+ * bounded queue. Other diagnostics pass as the SDK wrote them.
+ */
+export function explainExportFailure(text: string, urls: { metrics: string; traces: string }, timeoutMs: number): string {
+  const signal = /metrics export (failed|timed out)/i.test(text) ? 'metrics' : /span export failed/i.test(text) ? 'traces' : undefined;
+  const cause = NETWORK_CAUSES.find(([re]) => re.test(text))?.[1];
+  if (!signal || !cause) return text;
+  const reason = cause.startsWith('no answer') ? `no answer within ${/after (\d+) ?ms/.exec(text)?.[1] ?? timeoutMs} ms (timed out)` : cause;
+  const kept = signal === 'metrics'
+    ? 'the next export sends the totals again'
+    : 'spans stay queued (otlp.max_queue_size; the oldest dropped and counted when full) and are sent again';
+  return `cannot export ${signal} to ${urls[signal]}: ${reason}; the probes carry on and ${kept} (logged again at most once a minute)`;
+}
+
 /** Routes the SDK's own diagnostics (export failures) to our log: one line each, once per distinct message a minute. */
-function routeDiagnostics(log: Logger, level: string): void {
+function routeDiagnostics(log: Logger, level: string, explain: (text: string) => string): void {
   const lastSeen = new Map<string, number>();
   const once = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, ...args: unknown[]) => {
     const detail = args.map(diagText).filter(Boolean).join(' ');
-    const line = `otel: ${diagText(msg)}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ').trim().slice(0, 400);
+    const line = `otel: ${explain(`${diagText(msg)}${detail ? ` ${detail}` : ''}`.replace(/\s+/g, ' ').trim())}`.slice(0, 400);
     const now = Date.now();
     if ((lastSeen.get(line) ?? 0) > now - 60_000) return;
     lastSeen.set(line, now);
@@ -134,7 +160,7 @@ function routeDiagnostics(log: Logger, level: string): void {
 }
 
 export async function startTelemetry(config: Config, log: Logger): Promise<Telemetry> {
-  routeDiagnostics(log, config.log.level);
+  routeDiagnostics(log, config.log.level, (text) => explainExportFailure(text, { metrics: signalUrl(config, 'metrics'), traces: signalUrl(config, 'traces') }, config.otlp.timeout_ms));
   const exportHealth = new ExportHealth();
   const resource = await buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
   const readers: MetricReader[] = [];
@@ -189,9 +215,13 @@ export async function startTelemetry(config: Config, log: Logger): Promise<Telem
   }
 
   const bounded = async (p: Promise<unknown>) => {
-    // A backend that is down must not hold the stop: give it the export timeout, then move on.
-    const limit = Math.max(requestTimeout(config, 'metrics'), requestTimeout(config, 'traces')) + 1000;
-    await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), new Promise((r) => setTimeout(r, limit).unref())]);
+    // A backend that is down must not hold the stop: the deadline is the user's, not the exporter's.
+    const deadline = config.otlp.shutdown_timeout_ms;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), deadline); });
+    const outcome = await Promise.race([p.catch((err) => log.warn(`otel: ${(err as Error).message}`)), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') log.warn(`otel: the final export did not finish within otlp.shutdown_timeout_ms (${deadline} ms): stopping without it`);
   };
 
   return {

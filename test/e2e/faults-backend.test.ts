@@ -54,6 +54,11 @@ test('backend refusing, then up on its port: console and Prometheus serve throug
   try {
     await cli.waitForOutput(/ACTIVE.*\n\s+\d+/);
     await cli.waitForOutput(/otel: .*ECONNREFUSED/);
+    // Plain words: which backend, why, and that nothing is held up; once, not per export.
+    const url = `http://127.0.0.1:${otlpPort}/v1/metrics`;
+    assert.match(cli.stderr(), new RegExp(`otel: cannot export metrics to ${url}: connection refused \\(ECONNREFUSED\\): nothing listens there; the probes carry on and the next export sends the totals again`));
+    await sleep(2500); // two or three more refused exports
+    assert.equal(cli.stderr().split('\n').filter((l) => /ECONNREFUSED/.test(l)).length, 1, `logged once, not per export:\n${cli.stderr()}`);
     assert.match(await scrape(promPort), /memwatcher_system_memory_lru\{/, 'Prometheus serves during the outage');
     rx = await startOtlpReceiver({ port: otlpPort });
     const back = Date.now();
@@ -65,6 +70,26 @@ test('backend refusing, then up on its port: console and Prometheus serve throug
   } finally {
     if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     await rx?.close();
+  }
+});
+
+test('unknown backend host, over HTTP and gRPC: the log names the endpoint and ENOTFOUND (not a timeout), the probe carries on', async () => {
+  // Exports 2 s apart, each given 2 s: time enough for the name lookup to fail on its own.
+  const env = { OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_METRIC_EXPORT_INTERVAL: '2000' };
+  const args = ['-s', '--exporter', 'otlp', '--exporter', 'console', '--interval', '0.5'];
+  const http = startCli(args, { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://no-such-collector.invalid:4318' });
+  const grpc = startCli(args, { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://no-such-collector.invalid:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+  try {
+    await http.waitForOutput(/otel: cannot export metrics to http:\/\/no-such-collector\.invalid:4318\/v1\/metrics: unknown host \(ENOTFOUND\)/, 15_000);
+    await grpc.waitForOutput(/otel: cannot export metrics to http:\/\/no-such-collector\.invalid:4317: unknown host \(ENOTFOUND\)/, 15_000);
+    for (const cli of [http, grpc]) {
+      await cli.waitForOutput(/ACTIVE.*\n\s+\d+/);
+      assert.doesNotMatch(cli.stderr(), /timed out/, 'the cause, not a timeout');
+      assertOneLineWarnings(cli.stderr());
+    }
+    await Promise.all([stop(http), stop(grpc)]);
+  } finally {
+    for (const cli of [http, grpc]) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
   }
 });
 

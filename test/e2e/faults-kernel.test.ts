@@ -117,12 +117,12 @@ function compile(name: string, source: string): string {
 const point = (metrics: OtlpMetric[], name: string, probe: string) =>
   metrics.filter((m) => m.name === name).flatMap((m) => m.points).filter((p) => p.attributes['memwatcher.probe'] === probe).at(-1)?.value;
 
-test('memleak -t against a malloc storm with the reader stalled: the trace ring overflows, losses are exported as memwatcher.events.dropped, the run ends cleanly', async () => {
+test('memleak -t against a malloc storm with the reader stalled: the trace ring overflows, losses are exported as memwatcher.events.dropped and said in the console, the run ends cleanly', async () => {
   const prog = compile('storm', STORM_C);
   const rx = await startOtlpReceiver();
   // 40,000 pairs are 80,000 trace records, four times what the 1 MiB ring holds, however slowly
   // a busy host runs them.
-  const cli = startCli(['--memleak-command', `${prog} 40000`, '-t', '--exporter', 'otlp', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+  const cli = startCli(['--memleak-command', `${prog} 40000`, '-t', '--exporter', 'otlp', '--exporter', 'console', '--interval', '0.5'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
   try {
     const [, pid] = await cli.waitForOutput(/memleak: tracing \S*storm \(pid (\d+)\)/);
     const state = () => (existsSync(`/proc/${pid}/stat`) ? /^\d+ \(.*\) (\w)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] : undefined);
@@ -142,6 +142,11 @@ test('memleak -t against a malloc storm with the reader stalled: the trace ring 
     const dropped = point(m, 'memwatcher.events.dropped', 'memleak') ?? 0;
     assert.ok(received > 10_000, `trace events received: ${received}`);
     assert.ok(dropped > 0, `the storm overflowed the ring and the loss is counted (received ${received}, dropped ${dropped})`);
+    // The console, not only a metric, tells the reader of the trace that lines are missing.
+    const said = [...cli.stdout().matchAll(/^memleak: (\d+) calls not shown since the last report \((\d+) in all\): the trace ring buffer was full/gm)];
+    assert.ok(said.length > 0, `the console says calls were lost:\n${cli.stdout().slice(-1500)}`);
+    assert.equal(Number(said.at(-1)![2]), dropped, 'the console\'s count is the exported one');
+    assert.equal(said.reduce((n, m) => n + Number(m[1]), 0), dropped, 'each loss said once');
   } finally {
     if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     await rx.close();

@@ -40,6 +40,47 @@ for (const how of ['SIGINT', 'SIGTERM', 'duration'] as const) {
   });
 }
 
+test('a backend that accepts and never answers: SIGTERM detaches every probe and exits 0 within otlp.shutdown_timeout_ms; a second SIGTERM stops at once', async () => {
+  const rx = await startOtlpReceiver();
+  rx.setBehaviour('hang');
+  // The exporter would wait a minute for an answer: only the shutdown deadline can bound the stop.
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '60000', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
+  const args = ['-s', '-r', '--exporter', 'otlp', '--interval', '0.5'];
+  const bounded = startCli(args, { ...env, MEMWATCHER_OTLP_SHUTDOWN_TIMEOUT_MS: '2000' });
+  const twice = startCli(args, { ...env, MEMWATCHER_OTLP_SHUTDOWN_TIMEOUT_MS: '120000' });
+  try {
+    await Promise.all([bounded, twice].map((cli) => cli.waitForOutput(/procstat: attached with[\s\S]*sysstat: attached with|sysstat: attached with[\s\S]*procstat: attached with/, 30_000)));
+    const ours = bpfObjectsOf(bounded.child.pid!);
+    assert.ok(ours.progs.length >= 2, 'both probes loaded');
+    let t0 = Date.now();
+    bounded.child.kill('SIGTERM');
+    await rx.waitFor(() => rx.requests.log.some((r) => r.path === '/v1/metrics'), 10_000); // the final export, hanging
+    const { code } = await bounded.exited;
+    const took = Date.now() - t0;
+    assert.equal(code, 0, bounded.stderr());
+    assert.ok(took < 2000 + 8000, `stop took ${took} ms against a hanging backend with a 2 s deadline`);
+    assert.match(bounded.stderr(), /the final export did not finish within otlp\.shutdown_timeout_ms \(2000 ms\)/);
+    const left = loadedProgramIds();
+    assert.deepEqual(ours.progs.filter((id) => left.has(id)), [], 'programs left loaded');
+    const linksLeft = new Set(loadedLinks());
+    assert.deepEqual(ours.links.filter((id) => linksLeft.has(id)), [], 'links left attached');
+
+    const exports = () => rx.requests.log.filter((r) => r.path === '/v1/metrics').length;
+    const before = exports();
+    twice.child.kill('SIGTERM');
+    await rx.waitFor(() => exports() > before, 10_000); // the first began the stop: its final export hangs
+    t0 = Date.now();
+    twice.child.kill('SIGTERM');
+    const second = await twice.exited;
+    assert.equal(second.code, 130, twice.stderr());
+    assert.ok(Date.now() - t0 < 5000, `a second SIGTERM took ${Date.now() - t0} ms`);
+    assert.match(twice.stderr(), /SIGTERM again: exiting without flushing/);
+  } finally {
+    for (const cli of [bounded, twice]) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    await rx.close();
+  }
+});
+
 test('SIGKILL leaves no program or link behind (they are owned by file descriptors)', async () => {
   const cli = startCli(['-s', '--exporter', 'none', '--duration', '30']);
   await cli.waitForOutput(/attached with/);

@@ -4,12 +4,12 @@
 // controls) are read only where they are checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.ts';
@@ -54,7 +54,8 @@ test('secret headers are used, but never logged (-v), even when the backend reje
   try {
     // OTEL_* and MEMWATCHER_* variables mixed in one run (a MEMWATCHER_ one wins for its key).
     const env = { ...SECRETS, MEMWATCHER_OTLP_METRICS_HEADERS: MW_SECRETS.MEMWATCHER_OTLP_METRICS_HEADERS };
-    const r = await runCli(['-v', '-s', '--memleak-command', 'sleep 2', '--exporter', 'otlp', '--interval', '0.5', '--duration', '2'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: '500' });
+    // The run ends with the command, after its final report (a span), however slowly memleak attaches.
+    const r = await runCli(['-v', '-s', '--memleak-command', 'sleep 2', '--exporter', 'otlp', '--interval', '0.5'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: '500' });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /otel: .*(401|Unauthorized|bad credentials)/i, 'the rejection is logged');
     assert.doesNotMatch(r.stdout + r.stderr, SECRET_RE);
@@ -184,10 +185,78 @@ test('paths through /proc/PID/root (a container controls what they resolve to) a
   assert.deepEqual(uses.filter((u) => !(u in reviewed)), [], 'a new use of /proc/PID/root needs the device/inode check of symbolize/module.ts');
 });
 
-test('--memleak-command: the traced program does not inherit the OTLP header secrets', async () => {
-  const { commandEnvironment } = await import('../../src/probes/memleak/command.ts');
-  const env = commandEnvironment({ PATH: '/bin', OTEL_EXPORTER_OTLP_HEADERS: 'k=s', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'k=s', MEMWATCHER_OTLP_METRICS_HEADERS: 'k=s', OTEL_SERVICE_NAME: 'x' });
-  assert.deepEqual(Object.keys(env).sort(), ['OTEL_SERVICE_NAME', 'PATH']);
+test('--memleak-command: the traced program gets its own environment: no OTEL_* or MEMWATCHER_* (endpoint credentials, header secrets) reach it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-env-'));
+  const script = join(dir, 'env.sh');
+  writeFileSync(script, '#!/bin/sh\nenv\n', { mode: 0o755 });
+  const r = await runCli(['--memleak-command', script, '--exporter', 'console', '--interval', '0.5'], {
+    ...SECRETS, ...MW_SECRETS,
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:SECRET-ONE@127.0.0.1:1',
+    OTEL_SERVICE_NAME: 'agent-name',
+    MEMWATCHER_PROBES_MEMLEAK_TOP: '5',
+    USERS_OWN: 'kept',
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^USERS_OWN=kept$/m, 'the rest of the environment is passed on');
+  assert.doesNotMatch(r.stdout, /^(OTEL|MEMWATCHER)_/m);
+  assert.doesNotMatch(r.stdout, SECRET_RE);
+});
+
+test('a process named with terminal escapes (its comm, argv[0]) is shown with them as ? in the console and the log, as ps does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-esc-'));
+  // Clear the screen, turn the text red, ring the bell: what a hostile name could do to an operator's terminal.
+  const name = '\x1b[2J\x1b[31mred\x07';
+  const link = join(dir, name);
+  symlinkSync('/bin/true', link);
+  const r = await runCli(['--memleak-command', link, '--exporter', 'console', '--interval', '0.5'], { PATH: `${dir}:/usr/bin:/bin` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /pid \d+ \(\?\[2J\?\[31mred\?\)/, `the report names the process, escapes shown as ?:\n${r.stdout}`);
+  assert.match(r.stderr, /memleak: tracing \?\[2J\?\[31mred\? \(pid/);
+  for (const [what, text] of [['stdout', r.stdout], ['stderr', r.stderr]]) {
+    assert.doesNotMatch(text!, /[\x00-\x08\x0b-\x1f\x7f]/, `no control character reaches ${what}`);
+  }
+});
+
+test('a process named with a newline cannot forge a line of console output', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-nl-'));
+  const link = join(dir, 'x\nstack_id=0x1');
+  symlinkSync('/bin/sleep', link);
+  const victim = spawn(link, ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => victim.once('spawn', r));
+    for (let i = 0; i < 50 && !readFileSync(`/proc/${victim.pid}/comm`, 'latin1').startsWith('x\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    const r = await runCli(['-l', String(victim.pid), '--exporter', 'console', '--interval', '0.5', '--memleak-count', '1'], {}, 30_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`pid ${victim.pid} \\(x\\?stack_id=0x1\\)`), r.stdout);
+    assert.doesNotMatch(r.stdout, /^stack_id=0x1\)/m, 'the name broke the line and forged a stack line');
+  } finally {
+    victim.kill('SIGKILL');
+  }
+});
+
+/** Pids whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === ppid;
+    } catch { return false; }
+  });
+}
+
+test('--memleak-command: a SIGKILLed agent takes the traced program with it (PR_SET_PDEATHSIG)', async () => {
+  const cli = startCli(['--memleak-command', 'sleep 3600', '--exporter', 'none', '--interval', '1']);
+  try {
+    await cli.waitForOutput(/tracing sleep \(pid (\d+)\) from its first instruction/, 30_000);
+    const pid = Number(/tracing sleep \(pid (\d+)\)/.exec(cli.stderr())![1]);
+    assert.ok(childrenOf(cli.child.pid!).includes(pid), 'sleep is the agent\'s child');
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+    // The kernel signals the child as the agent's last thread exits; a bound a hang would fail.
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(existsSync(`/proc/${pid}`), false, 'the traced sleep outlived the killed agent');
+  } finally {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  }
 });
 
 /** TCP ports process `pid` listens on (its socket inodes matched against /proc/net/tcp{,6}). */

@@ -3,7 +3,8 @@
 // and metrics arriving at a real OTLP/HTTP receiver.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
@@ -30,6 +31,23 @@ function consoleStacks(stdout: string): Array<{ header: string; bytes: number; a
   }
   return out;
 }
+
+test('--memleak-command: the agent exits with the traced command\'s code (128 + the signal that killed it), as strace does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-exit-'));
+  try {
+    const exits7 = join(dir, 'exits7');
+    writeFileSync(exits7, '#!/bin/sh\nexit 7\n', { mode: 0o755 });
+    const killed = join(dir, 'killed');
+    writeFileSync(killed, '#!/bin/sh\nkill -TERM $$\n', { mode: 0o755 });
+    const run = (c: string) => runCli(['--memleak-command', c, '--exporter', 'none', '--interval', '0.5'], {}, 30_000);
+    const [a, b] = await Promise.all([run(exits7), run(killed)]);
+    assert.equal(a.code, 7, a.stderr);
+    assert.match(a.stderr, /the command's exit code: 7/);
+    assert.equal(b.code, 128 + 15, b.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('--memleak-command traces a program from its first allocation and ends the run when it exits', async () => {
   const t0 = Date.now();

@@ -471,6 +471,11 @@ describe('formatting frames', () => {
     ].join('\n'));
     assert.equal(formatFrameConsole({ address: 0x401000n, module: '/bin/x', moduleAddress: 0x1000n }), '0000000000401000: <no-symbol> /bin/x+0x1000');
   });
+  test('a newline in a name (a file a traced process mapped) is written as \\n: it cannot forge a frame line', () => {
+    const evil = { address: 0x401000n, module: '/tmp/lib\nmain+0x1 (/bin/forged)', function: 'f', moduleStart: 0x1000n, offset: 0n, file: '/src/a\nb.c', line: 1 };
+    assert.equal(formatFrameStacktrace(evil), 'f+0x0 (/tmp/lib\\nmain+0x1 (/bin/forged)) /src/a\\nb.c:1');
+    assert.equal(formatFrameConsole({ ...evil, function: undefined, moduleAddress: 0x10n }).split('\n').length, 1);
+  });
   test('code.stacktrace: one frame a line, innermost first', () => {
     assert.equal(formatFrameStacktrace(full), [
       'inner (/usr/lib/libfoo.so) /src/inner.h:3',

@@ -10,14 +10,26 @@
 // image runs its first instruction, so nothing the helper itself allocated is ever recorded and
 // nothing the program allocates is missed. Uprobes attached by pid follow the process through
 // exec: their filter is the task's mm at the time the probe fires.
+//
+// The helper asks the kernel to SIGKILL it when the agent dies (PR_SET_PDEATHSIG, kept across
+// execve), so a killed agent leaves no program running untraced. No race with an agent that
+// dies first: the gate pipe then reads end-of-file and the helper exits without exec'ing.
+import { createRequire } from 'node:module';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { readElfObject } from './elf-exports.ts';
 
+const KOFFI = createRequire(import.meta.url).resolve('koffi');
+
 const HELPER = `
 const fs = require('node:fs');
+try {
+  const prctl = require(${JSON.stringify(KOFFI)}).load('libc.so.6').func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)');
+  prctl(1 /* PR_SET_PDEATHSIG */, 9 /* SIGKILL */, 0, 0, 0);
+} catch { /* not glibc: the program outlives a killed agent */ }
 const b = Buffer.alloc(1);
 let n = 0;
 try { n = fs.readSync(3, b, 0, 1, null); } catch { n = 0; }
@@ -110,9 +122,18 @@ export interface HeldCommand {
   terminate(): void;
 }
 
-/** Export credentials are ours, not the traced program's: they never reach its environment. */
+/**
+ * The agent's own settings are not the traced program's: MEMWATCHER_* and OTEL_* (endpoints
+ * with credentials, headers with tokens, our service name) never reach its environment.
+ */
 export function commandEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^(OTEL_EXPORTER_OTLP_(\w+_)?HEADERS|MEMWATCHER_OTLP_(\w+_)?HEADERS)$/.test(k)));
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^(OTEL|MEMWATCHER)_/.test(k)));
+}
+
+/** A shell's convention for a command's end: its exit code, or 128 + the signal that killed it. */
+export function exitStatus(r: { code: number | null; signal: NodeJS.Signals | null }): number {
+  if (r.code !== null) return r.code;
+  return 128 + (r.signal ? (osConstants.signals[r.signal] ?? 0) : 0);
 }
 
 /** Starts `argv` held before exec; the program inherits our stdio and environment (less secrets). */

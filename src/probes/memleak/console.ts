@@ -23,7 +23,7 @@ export function formatReport(r: MemleakReport, allocators = false): string[] {
   for (const s of r.top) {
     lines.push(`stack_id=0x${(s.stackId >>> 0).toString(16)} with outstanding allocations: total_size=${s.bytes} nr_allocs=${s.allocations}`);
     if (s.stackId === STACK_LOST) lines.push(`[stack not captured: see the stack-map collisions and failures below]`);
-    for (const f of s.frames) lines.push(formatFrameConsole(f));
+    for (const f of s.frames) lines.push(...formatFrameConsole(f).split('\n')); // inlined calls: lines of their own
     if (s.truncated) lines.push('[stack cut short: the callers of the last frame are unknown (code without an unwind table yet)]');
   }
   const st = r.stats;
@@ -44,10 +44,12 @@ export function formatTraceEvent(e: MemleakTraceEvent): string {
 }
 
 export function memleakConsole(write: (line: string) => void, prefix: string, verbose = false): RecordExporter<MemleakRecord> {
-  const out = (text: string) => {
-    for (const line of text.split('\n')) write(prefix + line);
-  };
+  // One line each: a newline in a name (comm) is the sink's to neutralise, never a line break.
+  const out = (line: string) => write(prefix + line);
   const shown = new Set<number>();
+  // -t lines lost to a full ring (the kernel's count, one for the whole object): said with each
+  // report, as a user reading the trace would otherwise take the gaps for calls not made.
+  let lostSaid = 0;
   return {
     onRecord(r) {
       if (r.kind === 'trace') {
@@ -57,6 +59,11 @@ export function memleakConsole(write: (line: string) => void, prefix: string, ve
       const first = !shown.has(r.pid);
       shown.add(r.pid);
       for (const line of formatReport(r, first || verbose)) out(line);
+      const lost = r.stats.eventsDropped - lostSaid;
+      if (lost > 0) {
+        lostSaid = r.stats.eventsDropped;
+        out(`memleak: ${lost} calls not shown since the last report (${r.stats.eventsDropped} in all): the trace ring buffer was full, the reader fell behind; the report's totals still count them (narrow -t with --memleak-min-size or --memleak-sample-rate)`);
+      }
     },
   };
 }

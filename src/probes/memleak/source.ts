@@ -6,7 +6,7 @@ import { kernelSymbols, type KernelSymbols } from '../../host/kallsyms.ts';
 import type { ProbeContext, ProbeSource } from '../../runtime/probe.ts';
 import type { Frame } from '../../symbolize/frame.ts';
 import { Symbolizer } from '../../symbolize/symbolizer.ts';
-import type { HeldCommand } from './command.ts';
+import { exitStatus, type HeldCommand } from './command.ts';
 import type { MemleakConfig } from './config.ts';
 import { decodeTraceEvent, TARGET_STATE, tgidKey, type MemleakTraceEvent } from './layout.ts';
 import { writeProfile } from './profile.ts';
@@ -203,7 +203,12 @@ export class MemleakSource implements ProbeSource {
     this.#enqueue(this.#rounds + 1, snap, new Map([[t.pid, t]]));
     if (last) {
       this.#finished = true;
-      if (this.#stopWhenTargetsEnd()) this.#requestStop('memleak: every traced process has ended');
+      if (this.#stopWhenTargetsEnd()) {
+        // The agent ends as the command did, with its exit code (as strace and time do).
+        const command = this.#run.command;
+        const status = command && t.pid === command.pid && why === 'exited' ? command.exited.then(exitStatus) : undefined;
+        this.#requestStop('memleak: every traced process has ended', status);
+      }
     }
   }
 
@@ -212,12 +217,13 @@ export class MemleakSource implements ProbeSource {
     return this.#run.command !== undefined || !this.#ctx.othersRunning;
   }
 
-  #requestStop(reason: string): void {
+  #requestStop(reason: string, exitCode?: Promise<number>): void {
     if (this.#stopRequested) return;
     this.#stopRequested = true;
-    void this.#chain.then(() => {
-      this.#ctx.log.info(`${reason}: stopping`);
-      this.#ctx.requestStop?.(reason);
+    void this.#chain.then(async () => {
+      const code = await exitCode;
+      this.#ctx.log.info(`${reason}${code === undefined ? '' : ` (the command's exit code: ${code})`}: stopping`);
+      this.#ctx.requestStop?.(reason, code);
     });
   }
 

@@ -13,6 +13,12 @@ const MAPS_REFRESH_MS = 1000;
 /** A process just started under trace maps its libraries now: re-read often for this long. */
 export const YOUNG_MS = 1000;
 const YOUNG_REFRESH_MS = 20;
+/**
+ * Reading maps blocks the event loop (every probe's drain): 60,000 mappings take about 0.2 s to
+ * read and parse. Re-read no sooner than this many times the last read took, so that reading
+ * never takes more than a twentieth of the time, however many mappings a process makes.
+ */
+const READ_COST_FACTOR = 20;
 
 export class Target {
   readonly pid: number;
@@ -25,6 +31,7 @@ export class Target {
   #identity: ProcessIdentity | undefined;
   #maps: ProcessMaps | undefined;
   #mapsAt = 0;
+  #readCostMs = 0;
   #tracedAt = 0;
   #executable = '';
   #commandLine = '';
@@ -87,10 +94,12 @@ export class Target {
 
   /** Re-reads /proc/PID/maps, at most once a second unless forced; keeps the last good copy. */
   refreshMaps(nowMs: number, force = false): void {
-    const period = this.young(nowMs) ? YOUNG_REFRESH_MS : MAPS_REFRESH_MS;
+    const period = Math.max(this.young(nowMs) ? YOUNG_REFRESH_MS : MAPS_REFRESH_MS, READ_COST_FACTOR * this.#readCostMs);
     if (this.state !== 'traced' || (!force && nowMs - this.#mapsAt < period)) return;
     try {
+      const t0 = performance.now();
       const maps = readProcessMaps(this.pid);
+      this.#readCostMs = performance.now() - t0;
       // Checked after reading: a process that exited or exec'd meanwhile could have handed
       // us another image's maps (exec keeps the pid and start time; the kernel side saw it).
       if (this.alive() && this.#tracedInKernel()) {
