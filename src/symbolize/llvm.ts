@@ -145,6 +145,14 @@ export class LlvmSymbolizerProcess {
     });
   }
 
+  /**
+   * Starts the helper ahead of the first batch: its own start (loading LLVM's libraries) then
+   * overlaps whatever the caller does before it has addresses.
+   */
+  prestart(): void {
+    this.ensureChild();
+  }
+
   /** Ends the helper; the next request starts a new one. */
   close(): void {
     this.fail('closed');

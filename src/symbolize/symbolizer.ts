@@ -110,6 +110,11 @@ export class Symbolizer {
     return run;
   }
 
+  /** Starts llvm-symbolizer now rather than at the first batch (see LlvmSymbolizerProcess.prestart). */
+  prestart(): void {
+    if (this.llvm?.usable) this.llvm.prestart();
+  }
+
   /** Ends the helper process and closes the modules; a later symbolize() starts afresh (the cache is kept). */
   close(): void {
     this.llvm?.close();

@@ -54,6 +54,8 @@ export class GrowthSource implements ProbeSource {
     this.#unwinder = new ProcessUnwinder(obj, ctx.log, 'growth');
     this.#suspects = new SuspectTracker(ctx.config.suspect_intervals);
     this.#syncExisting();
+    // Its first report waits for the helper: under emulation its start alone takes many seconds.
+    this.#userSymbolizer().prestart();
     this.#lastMs = Date.now();
     this.#nextMs = this.#lastMs + ctx.interval * 1000;
   }
