@@ -68,12 +68,37 @@ struct unwind_walk {
 	__u32 _pad;
 };
 
+/*
+ * Each thread's walk in progress, keyed by thread id: not per CPU. A uprobe program (and on
+ * newer kernels a syscall tracepoint's) runs with migration disabled but preemptible, and a
+ * preemptible kernel (Debian's 7.x: CONFIG_PREEMPT_LAZY, no voluntary model left) switches
+ * to another thread mid-walk; that thread's program on the same CPU rewrote a per-CPU walk, and
+ * the first one stored its allocation under the other's stack (one of eight identical mallocs
+ * counted at another site).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UNWIND_MAX_WALKS);
+	__type(key, __u32);
+	__type(value, struct unwind_walk);
+} unwind_walks SEC(".maps");
+
+/* Where a new walk's entry is copied from: its content does not matter (a walk sets every
+ * field it reads before reading it), and a 1 KiB zero value would not fit the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct unwind_walk);
-} unwind_scratch SEC(".maps");
+} unwind_blank SEC(".maps");
+
+/* This thread's walk in progress (unwind_user_stack makes it and deletes it). */
+static __always_inline struct unwind_walk *unwind_this_walk(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&unwind_walks, &tid);
+}
 
 /*
  * Index in unwind_rows of the row in force at `rel` among rows [first, first + count), or -1.
@@ -110,7 +135,7 @@ enum unwind_step {
 	UNWIND_STEP_TRUNCATED = 2,	/* cannot go on */
 };
 
-/* One frame of this CPU's walk: from the callee's registers to the caller's. */
+/* One frame of this thread's walk: from the callee's registers to the caller's. */
 __noinline int unwind_frame(void)
 {
 	struct unwind_range_key key = { .prefixlen = 96 };
@@ -119,10 +144,10 @@ __noinline int unwind_frame(void)
 	struct unwind_object *obj;
 	struct unwind_row *row;
 	__u64 cfa, ra = 0, bp = 0, rel;
-	__u32 zero = 0, idx;
+	__u32 idx;
 	int found;
 
-	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	w = unwind_this_walk();
 	if (!w)
 		return UNWIND_STEP_TRUNCATED;
 	key.tgid = __builtin_bswap32(w->tgid);
@@ -191,7 +216,7 @@ __noinline int unwind_frame(void)
 	return ra == 0 ? UNWIND_STEP_END : UNWIND_STEP_NEXT;
 }
 
-/* Stores this CPU's walked stack into user_stacks under a hash of its frames (see below); 0
+/* Stores this thread's walked stack into user_stacks under a hash of its frames (see below); 0
  * or a negative errno. Statuses are ints, compared as ints: a global function's 64-bit
  * return came back zero-extended on 5.10 (-EEXIST seen as 0xffffffef). */
 __noinline int unwind_store(void)
@@ -199,10 +224,10 @@ __noinline int unwind_store(void)
 	struct unwind_walk *w;
 	struct unwind_stack *old;
 	__u64 hash = 0xcbf29ce484222325ULL;
-	__u32 zero = 0, id, i;
+	__u32 id, i;
 	int err;
 
-	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	w = unwind_this_walk();
 	if (!w)
 		return -UNWIND_ENOENT;
 	for (i = 0; i < UNWIND_MAX_FRAMES; i++) {
@@ -237,14 +262,14 @@ out:
 	return 0;
 }
 
-/* The walk itself, into this CPU's unwind_walk; 0 or a negative errno (see unwind_user_stack). */
+/* The walk itself, into this thread's unwind_walk; 0 or a negative errno (see unwind_user_stack). */
 __noinline int unwind_walk_user(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
 {
 	struct unwind_walk *w;
-	__u32 zero = 0, i;
+	__u32 i;
 	int step;
 
-	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	w = unwind_this_walk();
 	if (!w)
 		return -UNWIND_ENOENT;
 	w->tgid = tgid;
@@ -282,17 +307,25 @@ __noinline int unwind_walk_user(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
  */
 static __always_inline long unwind_user_stack(__u32 tgid, __u64 pc, __u64 sp, __u64 bp)
 {
-	struct unwind_walk *w;
-	__u32 zero = 0;
+	struct unwind_walk *w, *blank;
+	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid();
+	long ret = -UNWIND_ENOENT;
 	int err;
 
-	err = unwind_walk_user(tgid, pc, sp, bp);
-	if (err < 0)
-		return err;
-	w = bpf_map_lookup_elem(&unwind_scratch, &zero);
-	if (!w)
+	blank = bpf_map_lookup_elem(&unwind_blank, &zero);
+	if (!blank)
 		return -UNWIND_ENOENT;
-	return (long)w->id | (w->stack.flags ? (long)UNWIND_TRUNCATED : 0);
+	err = (int)bpf_map_update_elem(&unwind_walks, &tid, blank, BPF_ANY);
+	if (err)
+		return err;	/* -E2BIG: more walks in progress than UNWIND_MAX_WALKS */
+	err = unwind_walk_user(tgid, pc, sp, bp);
+	w = bpf_map_lookup_elem(&unwind_walks, &tid);
+	if (err < 0)
+		ret = err;
+	else if (w)
+		ret = (long)w->id | (w->stack.flags ? (long)UNWIND_TRUNCATED : 0);
+	bpf_map_delete_elem(&unwind_walks, &tid);
+	return ret;
 }
 
 #endif

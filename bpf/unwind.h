@@ -8,6 +8,9 @@
  * search over at most this many rows takes UNWIND_SEARCH_STEPS steps. */
 #define UNWIND_MAX_ROWS (4 << 20)
 #define UNWIND_SEARCH_STEPS 23
+/* Threads walking at the same time (one entry of about 1 KiB each, for the walk's length):
+ * the threads running a program plus those preempted in one. Past it a stack is lost, counted. */
+#define UNWIND_MAX_WALKS 1024
 /* Set in the walker's return value when the stack stopped short of its outermost frame. */
 #define UNWIND_TRUNCATED (1ULL << 32)
 

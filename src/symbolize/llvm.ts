@@ -1,6 +1,10 @@
 // llvm-symbolizer kept running as a helper: one request per line on stdin, one JSON answer per
 // line on stdout, in order. Batches are written in one go and bounded by a timeout; a helper
 // that hangs, dies or answers out of step is killed and started afresh on the next batch.
+// Two allowances: loading a module's debug info (and the helper's own start) is slow, answering
+// from modules already loaded is fast. A batch naming a module this helper has not answered for
+// gets the long one (loadTimeoutMs); a batch of known modules that overruns the short one
+// (timeoutMs) is asked once more of a fresh helper, under the long one, before names are dropped.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -72,8 +76,15 @@ function sameAddress(text: unknown, address: bigint): boolean {
 interface Pending {
   requests: readonly LlvmRequest[];
   answers: LlvmAnswer[];
-  resolve: (a: LlvmAnswer[] | undefined) => void;
+  resolve: (a: LlvmAnswer[] | undefined | 'overran') => void;
   timer: NodeJS.Timeout;
+}
+
+export interface LlvmTimeouts {
+  /** Longest wait for a batch whose modules this helper has answered for already. */
+  timeoutMs: number;
+  /** Longest wait for a batch naming a module new to this helper (its start, reading debug info). */
+  loadTimeoutMs: number;
 }
 
 /** Consecutive helpers that died before answering anything, after which we stop trying. */
@@ -82,20 +93,22 @@ const MAX_FAILED_STARTS = 3;
 export class LlvmSymbolizerProcess {
   readonly path: string;
   private readonly log: Logger;
-  private readonly timeoutMs: number;
+  private readonly timeouts: LlvmTimeouts;
   private child: ChildProcessWithoutNullStreams | undefined;
   private pending: Pending | undefined;
   private buffered = '';
   private failedStarts = 0;
   private answeredSinceStart = false;
   private disabledReason: string | undefined;
+  /** Modules the running helper has answered for (it keeps them loaded). */
+  private loaded = new Set<string>();
   /** Helpers started so far (tests and -v logging). */
   starts = 0;
 
-  constructor(path: string, log: Logger, timeoutMs: number) {
+  constructor(path: string, log: Logger, timeouts: LlvmTimeouts) {
     this.path = path;
     this.log = log;
-    this.timeoutMs = timeoutMs;
+    this.timeouts = timeouts;
   }
 
   /** False once the helper could not be started (missing, not executable, no JSON output style). */
@@ -107,17 +120,37 @@ export class LlvmSymbolizerProcess {
    * Answers for `requests`, in order; undefined when the helper failed, hung or is unusable (the
    * caller falls back). One batch at a time: the caller serializes.
    */
-  request(requests: readonly LlvmRequest[]): Promise<LlvmAnswer[] | undefined> {
-    if (requests.length === 0) return Promise.resolve([]);
+  async request(requests: readonly LlvmRequest[]): Promise<LlvmAnswer[] | undefined> {
+    if (requests.length === 0) return [];
+    const first = await this.attempt(requests);
+    if (first !== 'overran') return first;
+    // Slow on modules it had loaded: a busy or emulated machine, or a module mapped anew under the
+    // same path. A fresh helper gets the long allowance; a second overrun drops the names.
+    const second = await this.attempt(requests);
+    return second === 'overran' ? undefined : second;
+  }
+
+  /** One try; 'overran' when the short allowance ran out (the helper is killed either way). */
+  private attempt(requests: readonly LlvmRequest[]): Promise<LlvmAnswer[] | undefined | 'overran'> {
     if (this.pending) throw new Error('llvm-symbolizer: a batch is already in flight');
     const child = this.ensureChild();
     if (!child) return Promise.resolve(undefined);
+    const warm = requests.every((r) => this.loaded.has(r.module));
+    const ms = warm ? this.timeouts.timeoutMs : this.timeouts.loadTimeoutMs;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.fail(`no answer within ${this.timeoutMs} ms`), this.timeoutMs);
+      const timer = setTimeout(() => this.fail(`no answer within ${ms} ms`, warm ? 'overran' : undefined), ms);
       this.pending = { requests, answers: [], resolve, timer };
       const text = requests.map((r) => `CODE ${r.module} 0x${r.address.toString(16)}\n`).join('');
       child.stdin.write(text);
     });
+  }
+
+  /**
+   * Starts the helper ahead of the first batch: its own start (loading LLVM's libraries) then
+   * overlaps whatever the caller does before it has addresses.
+   */
+  prestart(): void {
+    this.ensureChild();
   }
 
   /** Ends the helper; the next request starts a new one. */
@@ -131,6 +164,7 @@ export class LlvmSymbolizerProcess {
     this.starts++;
     this.answeredSinceStart = false;
     this.buffered = '';
+    this.loaded = new Set();
     let child: ChildProcessWithoutNullStreams;
     try {
       // Its own small environment: nothing of the agent's (OTLP headers, tokens) reaches it.
@@ -183,6 +217,7 @@ export class LlvmSymbolizerProcess {
         return this.fail(`answer for ${answer.ModuleName} ${answer.Address}, expected ${req.module} 0x${req.address.toString(16)}`);
       }
       p.answers.push(answer);
+      this.loaded.add(req.module);
       this.answeredSinceStart = true;
       this.failedStarts = 0;
       if (p.answers.length === p.requests.length) {
@@ -207,8 +242,8 @@ export class LlvmSymbolizerProcess {
     this.log.warn(`symbolizer: llvm-symbolizer unusable (${reason}); using ELF symbol tables only (function names, no file:line)`);
   }
 
-  /** Kills the helper (if any) and resolves the batch in flight as failed. */
-  private fail(why: string): void {
+  /** Kills the helper (if any) and resolves the batch in flight as failed (or as `result`). */
+  private fail(why: string, result: undefined | 'overran' = undefined): void {
     const child = this.child;
     const p = this.pending;
     this.child = undefined;
@@ -220,7 +255,7 @@ export class LlvmSymbolizerProcess {
     } else if (p) this.log.debug(`symbolizer: llvm-symbolizer ${why}`);
     if (p) {
       clearTimeout(p.timer);
-      p.resolve(undefined);
+      p.resolve(result);
     }
   }
 }

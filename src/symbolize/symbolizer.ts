@@ -16,8 +16,16 @@ export interface SymbolizerOptions {
   log?: Logger;
   /** Resolved (module, address) pairs kept; default 100,000. */
   cacheSize?: number;
-  /** Longest wait for one batch from llvm-symbolizer before it is killed and restarted; default 10 s. */
+  /**
+   * Longest wait for one batch from llvm-symbolizer, of modules it has loaded already, before it
+   * is killed and the batch asked once more of a fresh helper; default 10 s.
+   */
   timeoutMs?: number;
+  /**
+   * Longest wait for a batch naming a module the helper has not loaded (its own start and reading
+   * the module's debug info: seconds on a large binary, tens of seconds under emulation); default 60 s.
+   */
+  loadTimeoutMs?: number;
   /** Modules kept open (and parsed by the helper) before both are recycled; default 256. */
   maxOpenModules?: number;
 }
@@ -76,7 +84,8 @@ export class Symbolizer {
     this.maxOpenModules = opts.maxOpenModules ?? 256;
     const path = opts.llvmSymbolizer ?? findLlvmSymbolizer();
     if (path === undefined) this.log.warn('symbolizer: llvm-symbolizer not found (Debian package llvm); using ELF symbol tables only (function names, no file:line)');
-    this.llvm = path === undefined ? undefined : new LlvmSymbolizerProcess(path, this.log, opts.timeoutMs ?? 10_000);
+    const timeouts = { timeoutMs: opts.timeoutMs ?? 10_000, loadTimeoutMs: opts.loadTimeoutMs ?? 60_000 };
+    this.llvm = path === undefined ? undefined : new LlvmSymbolizerProcess(path, this.log, timeouts);
   }
 
   /** Whether file:line information can be had (llvm-symbolizer found and not failed to start). */
@@ -99,6 +108,11 @@ export class Symbolizer {
     const run = this.queue.then(() => this.run(maps, addresses, opts.stack ?? false));
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** Starts llvm-symbolizer now rather than at the first batch (see LlvmSymbolizerProcess.prestart). */
+  prestart(): void {
+    if (this.llvm?.usable) this.llvm.prestart();
   }
 
   /** Ends the helper process and closes the modules; a later symbolize() starts afresh (the cache is kept). */

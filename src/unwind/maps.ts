@@ -18,7 +18,7 @@ export const UNWIND_STACK_SIZE = 127 * 8 + 8;
 export const STACK_TRUNCATED = 1;
 
 /** The map names of bpf/unwind.bpf.h, for objects that include it. */
-export const UNWIND_MAPS = ['unwind_rows', 'unwind_objects', 'unwind_ranges', 'user_stacks', 'unwind_scratch'] as const;
+export const UNWIND_MAPS = ['unwind_rows', 'unwind_objects', 'unwind_ranges', 'user_stacks', 'unwind_walks', 'unwind_blank'] as const;
 
 /** A stable id for the file open on `fd`: its device, inode, size and change time, hashed. */
 export function objectId(fd: number): bigint {

@@ -4,6 +4,7 @@
 // nothing it freed may appear (precision and recall 100%).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -15,6 +16,7 @@ import { startProbe, type ProbeHarness } from '../helpers/probe-harness.ts';
 import { buildLeaker, functionAddresses, PREFIXED_USER_SOURCE, probeFds, SCENARIO_LEAKS, sites, startLeaker, tagLines, type Build } from './memleak-leaker.ts';
 
 let build: Build;
+const PREEMPT_SOURCE = new URL('../fixtures/memleak/preempt.c', import.meta.url).pathname;
 const lines = tagLines();
 
 before(() => {
@@ -229,6 +231,36 @@ scenarioTest('a process that execs another program: the final report of the old 
   } finally {
     h.stop();
     leaker.kill();
+  }
+});
+
+// On a preemptible kernel (Debian's 7.x) a uprobe program can be switched out mid-walk; four
+// threads pinned to one CPU make that happen often. Each leaks 300 blocks of its own size from
+// its own function: every block must be counted under its own thread's stack.
+test('threads switched on one CPU inside the uprobe programs: each block under its own stack', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memleak-preempt-'));
+  try {
+    const bin = join(dir, 'preempt');
+    execFileSync('gcc', ['-g', '-fno-omit-frame-pointer', '-O0', '-pthread', '-o', bin, PREEMPT_SOURCE]);
+    const leaker = await startLeaker(bin);
+    const h = start(leaker.pid);
+    try {
+      await leaker.run('go');
+      const report = await reportAfter(h, Date.now());
+      assert.equal(report.stats.stackCollisions, 0, 'no stack met another (a rewritten walk shows up as one)');
+      assert.equal(report.stats.stackFailures, 0);
+      for (let k = 0; k < 4; k++) {
+        const stacks = report.top.filter((s) => s.frames[0]?.function === `leak_on_cpu${k}`);
+        const allocations = stacks.reduce((a, s) => a + s.allocations, 0);
+        const bytes = stacks.reduce((a, s) => a + s.bytes, 0);
+        assert.deepEqual({ allocations, bytes }, { allocations: 300, bytes: 300 * (1000 + 16 * k) }, `leak_on_cpu${k}`);
+      }
+    } finally {
+      h.stop();
+      leaker.kill();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createLogger } from '../../src/log.ts';
 import { Symbolizer, type SymbolizerOptions } from '../../src/symbolize/symbolizer.ts';
+import { findLlvmSymbolizer } from '../../src/symbolize/llvm.ts';
 import { findMapping, parseMaps, readProcessMaps, type ProcessMaps } from '../../src/host/maps.ts';
 import { formatFrameConsole, formatFrameStacktrace, type Frame } from '../../src/symbolize/frame.ts';
 import { fileOffsetToVaddr, type ElfInfo } from '../../src/symbolize/elf.ts';
@@ -391,11 +392,61 @@ describe('Symbolizer without a working llvm-symbolizer', () => {
     }
   });
 
+  test('a slow start (loading debug info) gets the load allowance, not the short one', async () => {
+    const real = findLlvmSymbolizer();
+    assert.ok(real, 'llvm-symbolizer is installed (Debian package llvm)');
+    const script = join(tmp, 'slow-start');
+    // As under emulation: nothing for a while after start, then the real helper's answers.
+    writeFileSync(script, `#!/bin/sh\nsleep 1\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const { logs, log } = capture();
+    const sym = new Symbolizer({ llvmSymbolizer: script, log, timeoutMs: 200, loadTimeoutMs: 20_000 });
+    try {
+      const [f] = await sym.symbolize(maps, [proc.fn.get('capture')!]);
+      assert.equal(f!.function, 'capture');
+      assert.ok(f!.file?.endsWith('symfix_main.c'), `file:line from llvm-symbolizer: ${f!.file}`);
+      assert.equal(sym.stats.helperStarts, 1);
+      assert.equal(sym.stats.fallbackBatches, 0);
+      assert.deepEqual(logs.filter((l) => l.includes('no answer within')), [], logs.join('\n'));
+    } finally {
+      sym.close();
+    }
+  });
+
+  test('a loaded helper that overruns the short allowance: the batch is asked once more of a fresh helper', async () => {
+    const real = findLlvmSymbolizer();
+    assert.ok(real, 'llvm-symbolizer is installed (Debian package llvm)');
+    const script = join(tmp, 'stalls-once');
+    const mark = join(tmp, 'stalls-once.started');
+    // The first helper answers one request, then stalls; the ones after it are the real helper.
+    writeFileSync(
+      script,
+      `#!/bin/sh\nif [ ! -e ${mark} ]; then\n  : > ${mark}\n  read l\n  echo "$l" | ${real} "$@"\n  exec sleep 30\nfi\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const { logs, log } = capture();
+    const sym = new Symbolizer({ llvmSymbolizer: script, log, timeoutMs: 300, loadTimeoutMs: 20_000 });
+    try {
+      const [a] = await sym.symbolize(maps, [proc.fn.get('capture')!]);
+      assert.ok(a!.file?.endsWith('symfix_main.c'), `first batch from the first helper: ${a!.file}`);
+      // Same module, so the short allowance: it stalls, and the retry answers with file:line.
+      const [b] = await sym.symbolize(maps, [proc.fn.get('outer')!]);
+      assert.equal(b!.function, 'outer');
+      assert.ok(b!.file?.endsWith('symfix_main.c'), `retried on a fresh helper: ${b!.file}`);
+      assert.equal(sym.stats.helperStarts, 2);
+      assert.equal(sym.stats.fallbackBatches, 0);
+      assert.ok(logs.some((l) => l.includes('no answer within 300 ms; restarting it')), logs.join('\n'));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(childrenNamed('sleep'), [], 'the stalled helper was killed');
+    } finally {
+      sym.close();
+    }
+  });
+
   test('a hung helper: the batch ends at the timeout with ELF names, the helper is killed and restarted', async () => {
     const script = join(tmp, 'hangs');
     writeFileSync(script, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
     const { logs, log } = capture();
-    const sym = new Symbolizer({ llvmSymbolizer: script, log, timeoutMs: 300 });
+    const sym = new Symbolizer({ llvmSymbolizer: script, log, timeoutMs: 300, loadTimeoutMs: 300 });
     try {
       const t0 = performance.now();
       const [f] = await sym.symbolize(maps, [proc.fn.get('capture')!]);

@@ -50,6 +50,8 @@ export interface GrowthReport {
   ended: number[];
   /** Page faults are charged one in this many. */
   faultSample: number;
+  /** False when the symbolizer was still busy with earlier reports: the stacks have no frames. */
+  symbolized: boolean;
 }
 
 /** Diffs cumulative counters against the previous reading; keeps the new one. */

@@ -54,6 +54,8 @@ export class GrowthSource implements ProbeSource {
     this.#unwinder = new ProcessUnwinder(obj, ctx.log, 'growth', 'probes.growth.unwind_table_max_bytes');
     this.#suspects = new SuspectTracker(ctx.config.suspect_intervals);
     this.#syncExisting();
+    // Its first report waits for the helper: under emulation its start alone takes many seconds.
+    this.#userSymbolizer().prestart();
     this.#lastMs = Date.now();
     this.#nextMs = this.#lastMs + ctx.interval * 1000;
   }
@@ -210,10 +212,11 @@ export class GrowthSource implements ProbeSource {
     const shown = out.filter((p, i) => i < c.top_processes || p.suspect);
     const jobs = shown.map((p) => ({ p, maps: this.#sync(p.pid), ips: p.top.map((s) => this.#stackIps(s)) }));
     for (const p of out) if (!shown.includes(p)) this.#sync(p.pid);
-    const report: GrowthReport = { kind: 'growth', seq: ++this.#seq, timeMs: nowMs, intervalMs, processes: out, ended, faultSample: c.fault_sample };
+    const report: GrowthReport = { kind: 'growth', seq: ++this.#seq, timeMs: nowMs, intervalMs, processes: out, ended, faultSample: c.fault_sample, symbolized: true };
     if (this.#backlog >= MAX_BACKLOG) {
       this.#ctx.log.debug('growth: previous reports still being symbolized; this interval goes out unsymbolized');
       jobs.length = 0;
+      report.symbolized = false;
     }
     this.#backlog++;
     this.#chain = this.#chain.then(async () => {

@@ -59,6 +59,9 @@ export function growthSpans(ctx: ExportContext<GrowthConfig>): RecordExporter<Gr
       if (!tracer) return;
       const now = new Set(r.processes.filter((p) => p.suspect).map((p) => p.pid));
       for (const pid of reported) if (!now.has(pid)) reported.delete(pid);
+      // An unsymbolized report (the symbolizer still busy: a slow first start) leaves its new
+      // suspects to the next report, or the episode's one span would name no function.
+      if (!r.symbolized) return;
       for (const p of r.processes) {
         if (!p.suspect || reported.has(p.pid)) continue;
         reported.add(p.pid);
