@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "growth.h"
+#include "preempt.bpf.h"
 #include "unwind.bpf.h"
 
 #define MAP_SHARED 0x01
@@ -169,7 +170,7 @@ static __always_inline void release(__u32 tgid, __u64 bytes)
 }
 
 SEC("tracepoint/syscalls/sys_enter_brk")
-int growth_brk_enter(struct trace_event_raw_sys_enter *ctx)
+MW_PROG(growth_brk_enter, struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), old;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -182,7 +183,7 @@ int growth_brk_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_brk")
-int growth_brk_exit(struct trace_event_raw_sys_exit *ctx)
+MW_PROG(growth_brk_exit, struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), *old, now = (__u64)ctx->ret, before;
 
@@ -199,7 +200,7 @@ int growth_brk_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
-int growth_mmap_enter(struct trace_event_raw_sys_enter *ctx)
+MW_PROG(growth_mmap_enter, struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), len = ctx->args[1];
 	__u64 prot = ctx->args[2], flags = ctx->args[3];
@@ -215,7 +216,7 @@ int growth_mmap_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_mmap")
-int growth_mmap_exit(struct trace_event_raw_sys_exit *ctx)
+MW_PROG(growth_mmap_exit, struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), *len, bytes;
 
@@ -231,7 +232,7 @@ int growth_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_mremap")
-int growth_mremap_enter(struct trace_event_raw_sys_enter *ctx)
+MW_PROG(growth_mremap_enter, struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 old_len = ctx->args[1], new_len = ctx->args[2];
@@ -246,7 +247,7 @@ int growth_mremap_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_munmap")
-int growth_munmap_enter(struct trace_event_raw_sys_enter *ctx)
+MW_PROG(growth_munmap_enter, struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -291,7 +292,7 @@ static __always_inline int on_fault(struct growth_page_fault *ctx, __u64 pc_adju
 }
 
 SEC("tracepoint/exceptions/page_fault_user")
-int growth_fault(struct growth_page_fault *ctx)
+MW_PROG(growth_fault, struct growth_page_fault *ctx)
 {
 	return on_fault(ctx, 1);
 }
@@ -300,7 +301,7 @@ int growth_fault(struct growth_page_fault *ctx)
  * copied out): the fault is the kernel's, the memory the process's. Its user registers are
  * those of the syscall, so the stack is the call that asked for the copy. */
 SEC("tracepoint/exceptions/page_fault_kernel")
-int growth_fault_kernel(struct growth_page_fault *ctx)
+MW_PROG(growth_fault_kernel, struct growth_page_fault *ctx)
 {
 	if (ctx->address >= USER_SPACE_END || !current_has_mm())
 		return 0;

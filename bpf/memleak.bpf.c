@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memleak.h"
+#include "preempt.bpf.h"
 #include "unwind.bpf.h"
 
 MW_LAYOUT(memleak_event);
@@ -279,61 +280,61 @@ static __always_inline int exit_realloc(void *ctx, __u32 kind, __u64 addr, bool 
 }
 
 SEC("uprobe")
-int BPF_KPROBE(malloc_enter, size_t size)
+int MW_KPROBE(malloc_enter, size_t size)
 {
 	return enter(MEMLEAK_MALLOC, size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(malloc_exit, void *ret)
+int MW_KRETPROBE(malloc_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_MALLOC, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(calloc_enter, size_t nmemb, size_t size)
+int MW_KPROBE(calloc_enter, size_t nmemb, size_t size)
 {
 	return enter(MEMLEAK_CALLOC, (__u64)nmemb * size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(calloc_exit, void *ret)
+int MW_KRETPROBE(calloc_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_CALLOC, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(realloc_enter, void *ptr, size_t size)
+int MW_KPROBE(realloc_enter, void *ptr, size_t size)
 {
 	return enter(MEMLEAK_REALLOC, size, (__u64)ptr);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(realloc_exit, void *ret)
+int MW_KRETPROBE(realloc_exit, void *ret)
 {
 	return exit_realloc(ctx, MEMLEAK_REALLOC, (__u64)ret, ret == NULL);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(reallocarray_enter, void *ptr, size_t nmemb, size_t size)
+int MW_KPROBE(reallocarray_enter, void *ptr, size_t nmemb, size_t size)
 {
 	return enter(MEMLEAK_REALLOCARRAY, (__u64)nmemb * size, (__u64)ptr);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(reallocarray_exit, void *ret)
+int MW_KRETPROBE(reallocarray_exit, void *ret)
 {
 	return exit_realloc(ctx, MEMLEAK_REALLOCARRAY, (__u64)ret, ret == NULL);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, void **memptr, size_t alignment, size_t size)
+int MW_KPROBE(posix_memalign_enter, void **memptr, size_t alignment, size_t size)
 {
 	return enter(MEMLEAK_POSIX_MEMALIGN, size, (__u64)memptr);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(posix_memalign_exit, int ret)
+int MW_KRETPROBE(posix_memalign_exit, int ret)
 {
 	struct inflight call;
 	__u64 addr = 0;
@@ -348,43 +349,43 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(aligned_alloc_enter, size_t alignment, size_t size)
+int MW_KPROBE(aligned_alloc_enter, size_t alignment, size_t size)
 {
 	return enter(MEMLEAK_ALIGNED_ALLOC, size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(aligned_alloc_exit, void *ret)
+int MW_KRETPROBE(aligned_alloc_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_ALIGNED_ALLOC, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(memalign_enter, size_t alignment, size_t size)
+int MW_KPROBE(memalign_enter, size_t alignment, size_t size)
 {
 	return enter(MEMLEAK_MEMALIGN, size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(memalign_exit, void *ret)
+int MW_KRETPROBE(memalign_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_MEMALIGN, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(valloc_enter, size_t size)
+int MW_KPROBE(valloc_enter, size_t size)
 {
 	return enter(MEMLEAK_VALLOC, size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(valloc_exit, void *ret)
+int MW_KRETPROBE(valloc_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_VALLOC, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(pvalloc_enter, size_t size)
+int MW_KPROBE(pvalloc_enter, size_t size)
 {
 	/* pvalloc rounds up to whole pages (and 0 to one page) */
 	__u64 n = size ? (size + page_size - 1) / page_size * page_size : page_size;
@@ -393,19 +394,19 @@ int BPF_KPROBE(pvalloc_enter, size_t size)
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(pvalloc_exit, void *ret)
+int MW_KRETPROBE(pvalloc_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_PVALLOC, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(mmap_enter, void *addr, size_t length)
+int MW_KPROBE(mmap_enter, void *addr, size_t length)
 {
 	return enter(MEMLEAK_MMAP, length, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(mmap_exit, void *ret)
+int MW_KRETPROBE(mmap_exit, void *ret)
 {
 	if ((__u64)ret == MAP_FAILED)
 		ret = NULL;
@@ -413,19 +414,19 @@ int BPF_KRETPROBE(mmap_exit, void *ret)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(mremap_enter, void *old_address, size_t old_size, size_t new_size)
+int MW_KPROBE(mremap_enter, void *old_address, size_t old_size, size_t new_size)
 {
 	return enter(MEMLEAK_MREMAP, new_size, (__u64)old_address);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(mremap_exit, void *ret)
+int MW_KRETPROBE(mremap_exit, void *ret)
 {
 	return exit_realloc(ctx, MEMLEAK_MREMAP, (__u64)ret, (__u64)ret == MAP_FAILED);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(munmap_enter, void *addr)
+int MW_KPROBE(munmap_enter, void *addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -435,7 +436,7 @@ int BPF_KPROBE(munmap_enter, void *addr)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(free_enter, void *addr)
+int MW_KPROBE(free_enter, void *addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -463,13 +464,13 @@ static __always_inline __u64 entry_return_address(struct pt_regs *ctx)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(new_enter, size_t size)
+int MW_KPROBE(new_enter, size_t size)
 {
 	return enter(MEMLEAK_NEW, size, entry_return_address(ctx));
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(new_exit, void *ret)
+int MW_KRETPROBE(new_exit, void *ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct inflight *call = bpf_map_lookup_elem(&inflight, &tid), copy;
@@ -486,7 +487,7 @@ int BPF_KRETPROBE(new_exit, void *ret)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(delete_enter, void *addr)
+int MW_KPROBE(delete_enter, void *addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -498,31 +499,31 @@ int BPF_KPROBE(delete_enter, void *addr)
 /* jemalloc's own API: mallocx(size, flags), rallocx(ptr, size, flags) (realloc's contract),
  * xallocx(ptr, size, extra, flags), dallocx(ptr, flags), sdallocx(ptr, size, flags). */
 SEC("uprobe")
-int BPF_KPROBE(mallocx_enter, size_t size)
+int MW_KPROBE(mallocx_enter, size_t size)
 {
 	return enter(MEMLEAK_MALLOCX, size, 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(mallocx_exit, void *ret)
+int MW_KRETPROBE(mallocx_exit, void *ret)
 {
 	return exit_alloc(ctx, MEMLEAK_MALLOCX, (__u64)ret);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(rallocx_enter, void *ptr, size_t size)
+int MW_KPROBE(rallocx_enter, void *ptr, size_t size)
 {
 	return enter(MEMLEAK_RALLOCX, size, (__u64)ptr);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(rallocx_exit, void *ret)
+int MW_KRETPROBE(rallocx_exit, void *ret)
 {
 	return exit_realloc(ctx, MEMLEAK_RALLOCX, (__u64)ret, ret == NULL);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(xallocx_enter, void *ptr, size_t size)
+int MW_KPROBE(xallocx_enter, void *ptr, size_t size)
 {
 	return enter(MEMLEAK_XALLOCX, size, (__u64)ptr);
 }
@@ -531,7 +532,7 @@ int BPF_KPROBE(xallocx_enter, void *ptr, size_t size)
  * resize, the unchanged old size when it could not (the block is then left as recorded). The
  * block is recorded again with that size, at this call's stack, as realloc's would be. */
 SEC("uretprobe")
-int BPF_KRETPROBE(xallocx_exit, size_t ret)
+int MW_KRETPROBE(xallocx_exit, size_t ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct inflight call;
@@ -545,7 +546,7 @@ int BPF_KRETPROBE(xallocx_exit, size_t ret)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(dallocx_enter, void *addr)
+int MW_KPROBE(dallocx_enter, void *addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
