@@ -131,11 +131,12 @@ const NETWORK_CAUSES: Array<[RegExp, string]> = [
  * carry on, metrics are cumulative (the next export carries the totals), spans wait in the
  * bounded queue. Other diagnostics pass as the SDK wrote them.
  */
-export function explainExportFailure(text: string, urls: { metrics: string; traces: string }, timeoutMs: number): string {
+export function explainExportFailure(text: string, urls: { metrics: string; traces: string }, timeoutsMs: { metrics: number; traces: number }): string {
   const signal = /metrics export (failed|timed out)/i.test(text) ? 'metrics' : /span export failed/i.test(text) ? 'traces' : undefined;
   const cause = NETWORK_CAUSES.find(([re]) => re.test(text))?.[1];
   if (!signal || !cause) return text;
-  const reason = cause.startsWith('no answer') ? `no answer within ${/after (\d+) ?ms/.exec(text)?.[1] ?? timeoutMs} ms (timed out)` : cause;
+  // A bound the message names (the reader's, the span processor's), else the request's own.
+  const reason = cause.startsWith('no answer') ? `no answer within ${/(?:after|within) (\d+) ?ms/.exec(text)?.[1] ?? timeoutsMs[signal]} ms (timed out)` : cause;
   const kept = signal === 'metrics'
     ? 'the next export sends the totals again'
     : 'spans stay queued (otlp.max_queue_size; the oldest dropped and counted when full) and are sent again';
@@ -160,7 +161,7 @@ function routeDiagnostics(log: Logger, level: string, explain: (text: string) =>
 }
 
 export async function startTelemetry(config: Config, log: Logger): Promise<Telemetry> {
-  routeDiagnostics(log, config.log.level, (text) => explainExportFailure(text, { metrics: signalUrl(config, 'metrics'), traces: signalUrl(config, 'traces') }, config.otlp.timeout_ms));
+  routeDiagnostics(log, config.log.level, (text) => explainExportFailure(text, { metrics: signalUrl(config, 'metrics'), traces: signalUrl(config, 'traces') }, { metrics: requestTimeout(config, 'metrics'), traces: requestTimeout(config, 'traces') }));
   const exportHealth = new ExportHealth();
   const resource = await buildResource({ serviceName: config.service.name, attributes: config.resource.attributes });
   const readers: MetricReader[] = [];

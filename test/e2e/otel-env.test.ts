@@ -68,8 +68,8 @@ test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXP
   try {
     // The request gives up after 400 ms: the exporter's own timeout, not the reader's 2000.
     const perRequest = startCli(args, { ...env, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '400', OTEL_METRIC_EXPORT_TIMEOUT: '2000' });
-    await perRequest.waitForOutput(/otel: PeriodicExportingMetricReader: metrics export failed \(error Error: Request timed out\)/, 20_000);
-    assert.doesNotMatch(perRequest.stderr(), /timed out after 2000ms/, perRequest.stderr());
+    await perRequest.waitForOutput(/otel: cannot export metrics to \S+: no answer within 400 ms \(timed out\)/, 20_000);
+    assert.doesNotMatch(perRequest.stderr(), /within (2000|60000) ms/, perRequest.stderr());
     await rx.close(); // drops the hanging requests, so the stop's flush ends at once
     perRequest.child.kill('SIGTERM');
     assert.equal((await perRequest.exited).code, 0, perRequest.stderr());
@@ -78,7 +78,7 @@ test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXP
     rx2.setBehaviour('hang');
     try {
       const whole = startCli(args, { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: rx2.url, OTEL_METRIC_EXPORT_TIMEOUT: '300' });
-      await whole.waitForOutput(/otel: PeriodicExportingMetricReader: metrics export timed out after 300ms/, 20_000);
+      await whole.waitForOutput(/otel: cannot export metrics to \S+: no answer within 300 ms \(timed out\)/, 20_000);
       await rx2.close();
       whole.child.kill('SIGTERM');
       assert.equal((await whole.exited).code, 0, whole.stderr());
@@ -124,8 +124,8 @@ test('span limits and batch size: OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_A
 
 test('OTEL_BSP_EXPORT_TIMEOUT bounds a span export, and OTEL_EXPORTER_OTLP_TRACES_TIMEOUT one traces request', async () => {
   for (const [env, expect] of [
-    [{ OTEL_BSP_EXPORT_TIMEOUT: '700' }, /otel: .*span export did not answer within 700 ms/],
-    [{ OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '300', OTEL_BSP_EXPORT_TIMEOUT: '30000' }, /otel: span export failed: Request timed out/],
+    [{ OTEL_BSP_EXPORT_TIMEOUT: '700' }, /otel: cannot export traces to \S+: no answer within 700 ms \(timed out\)/],
+    [{ OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '300', OTEL_BSP_EXPORT_TIMEOUT: '30000' }, /otel: cannot export traces to \S+: no answer within 300 ms \(timed out\)/],
   ] as const) {
     const rx = await startOtlpReceiver();
     rx.setBehaviour('hang');
@@ -139,7 +139,7 @@ test('OTEL_BSP_EXPORT_TIMEOUT bounds a span export, and OTEL_EXPORTER_OTLP_TRACE
     try {
       await rx.waitFor(() => rx.requests.log.some((q) => q.path === '/v1/traces'), 30_000);
       await cli.waitForOutput(expect, 20_000);
-      assert.doesNotMatch(cli.stderr(), /did not answer within (61000|31000) ms/);
+      assert.doesNotMatch(cli.stderr(), /within (61000|31000|60000|30000) ms/);
     } finally {
       await rx.close();
       if (cli.child.exitCode === null) cli.child.kill('SIGTERM');
