@@ -1,6 +1,7 @@
 // The SDK specification's variables beyond endpoints and protocols, through the real CLI into a
 // real OTLP receiver: each test would fail were its variable ignored.
 import { test } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +62,7 @@ test('OTEL_LOG_LEVEL: error keeps export errors and drops info and warnings; deb
 });
 
 test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXPORT_TIMEOUT the whole export, each below the general timeout', async () => {
+  const children: ChildProcess[] = []; // killed whatever happens: a failed wait must not leave the file running
   const rx = await startOtlpReceiver();
   rx.setBehaviour('hang');
   const args = ['-s', '--exporter', 'otlp', '--interval', '0.5'];
@@ -68,6 +70,7 @@ test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXP
   try {
     // The request gives up after 400 ms: the exporter's own timeout, not the reader's 2000.
     const perRequest = startCli(args, { ...env, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '400', OTEL_METRIC_EXPORT_TIMEOUT: '2000' });
+    children.push(perRequest.child);
     await perRequest.waitForOutput(/otel: cannot export metrics to \S+: no answer within 400 ms \(timed out\)/, 20_000);
     assert.doesNotMatch(perRequest.stderr(), /within (2000|60000) ms/, perRequest.stderr());
     await rx.close(); // drops the hanging requests, so the stop's flush ends at once
@@ -78,6 +81,7 @@ test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXP
     rx2.setBehaviour('hang');
     try {
       const whole = startCli(args, { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: rx2.url, OTEL_METRIC_EXPORT_TIMEOUT: '300' });
+      children.push(whole.child);
       await whole.waitForOutput(/otel: cannot export metrics to \S+: no answer within 300 ms \(timed out\)/, 20_000);
       await rx2.close();
       whole.child.kill('SIGTERM');
@@ -87,6 +91,7 @@ test('OTEL_EXPORTER_OTLP_METRICS_TIMEOUT bounds one request, and OTEL_METRIC_EXP
     }
   } finally {
     await rx.close();
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   }
 });
 
