@@ -9,11 +9,20 @@
  * frame may sit on a per-CPU private stack, so two programs preempted on one CPU overwrite each
  * other's locals (seen on Debian's 7.2: one thread's malloc size recorded for another's).
  * MW_KPROBE/MW_KRETPROBE are BPF_KPROBE/BPF_KRETPROBE, and MW_PROG any other program, with
- * preemption held off around the body where the kernel has the kfuncs (6.10+); elsewhere the
- * calls are dead code libbpf leaves unresolved.
+ * preemption held off around the body where the kernel has the kfuncs (6.10+) and user space
+ * sets preempt_guard; elsewhere the calls are dead code (libbpf leaves missing kfuncs
+ * unresolved).
  */
 extern void bpf_preempt_disable(void) __weak __ksym;
 extern void bpf_preempt_enable(void) __weak __ksym;
+
+/* Set by user space where the verifier takes the guard around the unwinder's global
+ * subprograms (6.12's refuses a global call with preemption off; 6.18's and 7.2's take it):
+ * false leaves the calls as dead code the verifier never walks. */
+const volatile bool preempt_guard = false;
+
+#define MW_PREEMPT_OFF() do { if (preempt_guard && bpf_preempt_disable) bpf_preempt_disable(); } while (0)
+#define MW_PREEMPT_ON() do { if (preempt_guard && bpf_preempt_enable) bpf_preempt_enable(); } while (0)
 
 #define MW_PREEMPT_WRAPPED(name, args_fn, args...)				    \
 name(struct pt_regs *ctx);							    \
@@ -21,14 +30,12 @@ static __always_inline typeof(name(0)) ____##name(struct pt_regs *ctx, ##args);	
 typeof(name(0)) name(struct pt_regs *ctx)					    \
 {										    \
 	typeof(name(0)) __ret;							    \
-	if (bpf_preempt_disable)						    \
-		bpf_preempt_disable();						    \
+	MW_PREEMPT_OFF();							    \
 	_Pragma("GCC diagnostic push")						    \
 	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")			    \
 	__ret = ____##name(args_fn(args));					    \
 	_Pragma("GCC diagnostic pop")						    \
-	if (bpf_preempt_enable)							    \
-		bpf_preempt_enable();						    \
+	MW_PREEMPT_ON();							    \
 	return __ret;								    \
 }										    \
 static __always_inline typeof(name(0)) ____##name(struct pt_regs *ctx, ##args)
@@ -40,11 +47,9 @@ static __always_inline int ____##name(ctx_decl);				    \
 int name(ctx_decl)								    \
 {										    \
 	int __ret;								    \
-	if (bpf_preempt_disable)						    \
-		bpf_preempt_disable();						    \
+	MW_PREEMPT_OFF();							    \
 	__ret = ____##name(ctx);						    \
-	if (bpf_preempt_enable)							    \
-		bpf_preempt_enable();						    \
+	MW_PREEMPT_ON();							    \
 	return __ret;								    \
 }										    \
 static __always_inline int ____##name(ctx_decl)

@@ -29,8 +29,17 @@ export function readKernelInfo(): KernelInfo {
   };
 }
 
-export function kernelAtLeast(k: KernelInfo, major: number, minor: number): boolean {
+export function kernelAtLeast(k: Pick<KernelInfo, 'version'>, major: number, minor: number): boolean {
   return k.version[0] > major || (k.version[0] === major && k.version[1] >= minor);
+}
+
+/**
+ * bpf/preempt.bpf.h's preempt_guard: programs that walk user stacks hold preemption off, which
+ * preemptible kernels with private BPF stacks (6.13+) need; the verifier takes it around global
+ * subprogram calls on 6.18 and 7.2 (measured), not on 6.12. 6.13 to 6.17 go unguarded.
+ */
+export function preemptGuard(k: Pick<KernelInfo, 'version'>): boolean {
+  return kernelAtLeast(k, 6, 18);
 }
 
 function readNumaNodes(): number[] {

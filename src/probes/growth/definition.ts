@@ -1,4 +1,5 @@
 // growth (-g): memory growth by code path, every process (or those chosen), tracepoints only.
+import { preemptGuard } from '../../host/kernel.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
 import { ROW_SIZE } from '../../unwind/table.ts';
 import type { GrowthConfig } from './config.ts';
@@ -38,6 +39,7 @@ export const growthProbe: ProbeDefinition<GrowthRecord, GrowthConfig> = {
       page_size: BigInt(ctx.kernel.pageSize),
       fault_sample: c.fault_sample,
       filter: c.pids.length > 0 || c.comms.length > 0,
+      preempt_guard: preemptGuard(ctx.kernel),
     });
     obj.map('growth').setMaxEntries(c.max_stacks);
     obj.map('procs').setMaxEntries(c.max_processes);

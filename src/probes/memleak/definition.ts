@@ -2,6 +2,7 @@
 // One strategy per mode: uprobes on the target's allocator for user space, the kmem
 // tracepoints for the kernel. Attaching is per target process, so this probe replaces the
 // generic attach loop with its own.
+import { preemptGuard } from '../../host/kernel.ts';
 import { basename } from 'node:path';
 import type { BpfObject } from '../../libbpf/object.ts';
 import type { LoadedProbe, ProbeContext, ProbeDefinition, ProbeSource, Strategy } from '../../runtime/probe.ts';
@@ -55,6 +56,7 @@ function configure(obj: BpfObject, ctx: ProbeContext<MemleakConfig>, strategy: S
     trace_all: c.trace,
     page_size: BigInt(ctx.kernel.pageSize),
     kernel_filter_tgid: kernel && c.pids.length > 0,
+    preempt_guard: preemptGuard(ctx.kernel),
   });
   const processes = kernel ? 1 : Math.max(1, c.pids.length + (c.command.length > 0 ? 1 : 0));
   // Kernel stacks go to the kernel's stack map, user stacks (walked by bpf/unwind.bpf.h) to
