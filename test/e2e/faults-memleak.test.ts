@@ -149,6 +149,10 @@ test('the traced pid is reused by a new process after the target exits: the newc
     t.stdin!.end('go\n');
     await cli.waitForOutput(new RegExp(`memleak: sh \\(pid ${pid}\\) exited: final report`), 10_000);
     if (t.exitCode === null && t.signalCode === null) await new Promise((r) => t.once('exit', r));
+    // The final report (symbolized, so later than its log line) is the old process's last word.
+    await cli.waitForOutput(new RegExp(`pid ${pid} \\(sh\\): .*process exited: final report`), 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = cli.stdout().length;
     // Hand the pid out again (root: the next pid is ns_last_pid + 1); another process on the host
     // may take it first, so try a few times.
     for (let i = 0; i < 20 && newcomer?.pid !== pid; i++) {
@@ -160,7 +164,6 @@ test('the traced pid is reused by a new process after the target exits: the newc
       tc.skip('the host handed the pid to another process every time');
       return;
     }
-    const before = cli.stdout().length;
     const rows = cli.stdout().split('\n').filter((l) => /^sysstat\s+\d/.test(l)).length;
     await cli.waitForOutput(new RegExp(`(?:sysstat\\s+\\d[^\\n]*\\n[\\s\\S]*){${rows + 4}}`), 15_000); // two seconds of intervals
     assert.doesNotMatch(cli.stdout().slice(before), new RegExp(`pid ${pid} \\(`), 'a report about the process that reused the pid');
