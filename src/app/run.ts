@@ -48,7 +48,7 @@ function exportersOf(p: AnyProbe, section: unknown, opts: { telemetry?: Telemetr
   return out;
 }
 
-/** Resolves to the exit code: 0, or a traced --memleak-command's own when it ended the run. */
+/** Resolves to the exit code: 0, or that of a traced command when its end ended the run. */
 export async function run(opts: RunOptions): Promise<number> {
   const { config, log } = opts;
   const kernel = readKernelInfo();
